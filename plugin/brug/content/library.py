@@ -1,0 +1,121 @@
+"""The product's content as loaded data: phase models, question bank, bouwstenen, organisation kinds.
+
+Everything is validated on load with the same one-line problems as partnership files, so a
+coordinator who adds an own phase model gets the same quality of errors as for a partnership.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from brug.content.problems import Problem, ProblemsFound, display_path, message, problems_from_validation
+from brug.content.resources import data_dir
+from brug.content.yamlfile import YamlDocument, YamlError, load_yaml_file
+from brug.domain.catalogue import OrganisationKind, OrganisationKindFile
+from brug.domain.questions import BouwsteenFile, BouwsteenInfo, Question, QuestionFile
+from brug.domain.types import Bouwsteen, Language
+from brug.domain.workflow import PhaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_model(path: Path, model: type[M], language: Language = "nl") -> tuple[M | None, list[Problem]]:
+    """Read and validate one YAML file. Never raises for bad content: problems are returned."""
+    name = display_path(path)
+    try:
+        document = load_yaml_file(path)
+    except YamlError as err:
+        text = (message("brug_duplicate_key", language, key=err.loc[-1], first=err.first) if err.first
+                else message("brug_yaml", language, reason=str(err)))
+        return None, [Problem(name, err.loc, text, err.line)]
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        return None, [Problem(name, (), message("brug_unreadable", language, reason=reason))]
+    return validate_document(document, name, model, language)
+
+
+def validate_document(
+    document: YamlDocument, name: str, model: type[M], language: Language = "nl",
+) -> tuple[M | None, list[Problem]]:
+    if not isinstance(document.data, dict):
+        return None, [Problem(name, (), message("brug_not_mapping", language), 1)]
+    try:
+        # JSON mode: strict about types, but enum values and ISO times may be written as text
+        return model.model_validate_json(json.dumps(document.data)), []
+    except ValidationError as err:
+        return None, problems_from_validation(err, name, document, model, language)
+
+
+@dataclass(frozen=True)
+class Library:
+    phase_models: dict[str, PhaseModel]
+    questions: tuple[Question, ...]
+    bouwstenen: dict[Bouwsteen, BouwsteenInfo]
+    kinds: dict[str, OrganisationKind]
+
+    def questions_for(self, bouwsteen: Bouwsteen) -> list[Question]:
+        return [q for q in self.questions if q.bouwsteen == bouwsteen]
+
+
+def load_library(extra_phase_model_dirs: Sequence[Path] = (), language: Language = "nl",
+                 root: Path | None = None) -> Library:
+    """Load the built-in content (and a user's own phase models); raise ProblemsFound if any is wrong."""
+    root = root or data_dir("workflows")
+    problems: list[Problem] = []
+
+    def take(path: Path, model: type[M]) -> M | None:
+        value, found = read_model(path, model, language)
+        problems.extend(found)
+        return value
+
+    models: dict[str, PhaseModel] = {}
+    model_files = [*_yaml_files(root / "phase-models")]
+    for folder in extra_phase_model_dirs:
+        if not folder.is_dir():
+            problems.append(Problem(display_path(folder), (), message(
+                "brug_unreadable", language, reason="folder not found" if language == "en" else "map niet gevonden")))
+            continue
+        model_files += _yaml_files(folder)
+    for path in model_files:
+        model = take(path, PhaseModel)
+        if model is None:
+            continue
+        if model.id in models:
+            problems.append(Problem(display_path(path), ("id",), message("brug_duplicate_id", language, value=model.id)))
+        models[model.id] = model
+
+    questions: list[Question] = []
+    for path in _yaml_files(root / "questions"):
+        bank = take(path, QuestionFile)
+        if bank:
+            questions.extend(bank.questions)
+    seen: set[str] = set()
+    for q in questions:
+        if q.id in seen:
+            problems.append(Problem("workflows/questions", ("questions", q.id), message("brug_duplicate_id", language,
+                                                                                        value=q.id)))
+        seen.add(q.id)
+
+    blocks = take(root / "bouwstenen.yaml", BouwsteenFile)
+    kinds = take(root / "organisation-kinds.yaml", OrganisationKindFile)
+    if problems:
+        raise ProblemsFound(problems)
+    assert blocks is not None and kinds is not None
+    return Library(
+        phase_models=models,
+        questions=tuple(questions),
+        bouwstenen={b.id: b for b in blocks.bouwstenen},
+        kinds={k.id: k for k in kinds.kinds},
+    )
+
+
+def _yaml_files(folder: Path) -> Iterable[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

@@ -1,0 +1,229 @@
+"""Problems found in a file, each told in one line: file, line, path to the field, what is expected.
+
+    partnerschappen/school.yaml:14: organisations[1].members[0].matrix: verwacht een Matrix-id
+    zoals @naam:server.be, gekregen '@an'
+
+Pydantic's error types are translated here (Dutch and English); brug's own checks raise errors with
+a `brug_*` type whose wording lives in the same table, so all messages read alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from brug.content.yamlfile import Loc, YamlDocument
+from brug.domain.types import Language
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    loc: Loc
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        path = format_loc(self.loc)
+        text = " ".join(self.message.split())  # always one line, whatever a parser said
+        return f"{where}: {path}: {text}" if path else f"{where}: {text}"
+
+
+class ProblemsFound(Exception):
+    """Raised when a file (or several) cannot be used; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = " ".join(str(part).split()) or "''"
+            out += f".{name}" if out else name
+    return out
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would recognise it: relative to the working folder when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+EXPECTED: dict[str, dict[Language, str]] = {
+    "missing": {"nl": "verplicht veld ontbreekt", "en": "required field is missing"},
+    "extra_forbidden": {"nl": "onbekend veld", "en": "unknown field"},
+    "string_type": {"nl": "verwacht tekst", "en": "expected text"},
+    "string_too_short": {"nl": "mag niet leeg zijn", "en": "must not be empty"},
+    "string_too_long": {"nl": "te lang (hoogstens {max_length} tekens)",
+                        "en": "too long (at most {max_length} characters)"},
+    "string_pattern_mismatch": {"nl": "verwacht een id in kleine letters, cijfers en streepjes (zoals 'school-clb')",
+                                "en": "expected an id of lower-case letters, digits and dashes (like 'school-clb')"},
+    "literal_error": {"nl": "verwacht {expected}", "en": "expected {expected}"},
+    "enum": {"nl": "verwacht {expected}", "en": "expected {expected}"},
+    "int_type": {"nl": "verwacht een geheel getal", "en": "expected a whole number"},
+    "int_parsing": {"nl": "verwacht een geheel getal", "en": "expected a whole number"},
+    "int_from_float": {"nl": "verwacht een geheel getal", "en": "expected a whole number"},
+    "bool_type": {"nl": "verwacht true of false", "en": "expected true or false"},
+    "bool_parsing": {"nl": "verwacht true of false", "en": "expected true or false"},
+    "list_type": {"nl": "verwacht een lijst (regels die met '- ' beginnen)",
+                  "en": "expected a list (lines starting with '- ')"},
+    "model_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
+    "model_attributes_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
+    "dict_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
+    "too_short": {"nl": "verwacht minstens {min_length} element(en)", "en": "expected at least {min_length} item(s)"},
+    "too_long": {"nl": "verwacht hoogstens {max_length} element(en)", "en": "expected at most {max_length} item(s)"},
+    "greater_than_equal": {"nl": "verwacht minstens {ge}", "en": "expected at least {ge}"},
+    "less_than_equal": {"nl": "verwacht hoogstens {le}", "en": "expected at most {le}"},
+    "datetime_type": {"nl": "verwacht een lokale tijd zoals \"2026-09-08 14:00\"",
+                      "en": "expected a local time like \"2026-09-08 14:00\""},
+    "date_type": {"nl": "verwacht een datum zoals \"2027-06-30\"", "en": "expected a date like \"2027-06-30\""},
+    "brug_local_datetime": {"nl": "verwacht een lokale tijd zoals \"2026-09-08 14:00\" (zonder tijdzone)",
+                            "en": "expected a local time like \"2026-09-08 14:00\" (without a time zone)"},
+    "brug_date": {"nl": "verwacht een datum zoals \"2027-06-30\"", "en": "expected a date like \"2027-06-30\""},
+    "brug_matrix_id": {"nl": "verwacht een Matrix-id zoals @naam:server.be",
+                       "en": "expected a Matrix id like @name:server.org"},
+    "brug_nextcloud_id": {"nl": "verwacht een Nextcloud-gebruikersnaam of federated cloud-id (naam@cloud.server.be)",
+                          "en": "expected a Nextcloud user id or federated cloud id (name@cloud.server.org)"},
+    "brug_email": {"nl": "verwacht een e-mailadres", "en": "expected an e-mail address"},
+    "brug_timezone": {"nl": "verwacht een IANA-tijdzone zoals Europe/Brussels",
+                      "en": "expected an IANA time zone like Europe/Brussels"},
+    "brug_rrule": {"nl": "verwacht een geldige RRULE (RFC 5545) zoals FREQ=MONTHLY;BYDAY=+2TU: {reason}",
+                   "en": "expected a valid RRULE (RFC 5545) like FREQ=MONTHLY;BYDAY=+2TU: {reason}"},
+    "brug_meetings_empty": {"nl": "verwacht een rrule met start, of een lijst dates",
+                            "en": "expected an rrule with a start, or a list of dates"},
+    "brug_rrule_needs_start": {"nl": "verwacht een start (eerste overleg) naast de rrule",
+                               "en": "expected a start (first meeting) next to the rrule"},
+    "brug_duplicate_id": {"nl": "'{value}' komt twee keer voor; ids moeten uniek zijn",
+                          "en": "'{value}' is used twice; ids must be unique"},
+    "brug_unknown_member": {"nl": "verwacht de id van een lid; '{value}' is er geen",
+                            "en": "expected the id of a member; '{value}' is not one"},
+    "brug_tandem_same_org": {"nl": "een tandem bestaat uit twee leden van verschillende organisaties",
+                             "en": "a tandem is two members of different organisations"},
+    "brug_missing_room": {"nl": "verwacht een kamer met id '{value}'", "en": "expected a room with id '{value}'"},
+    "brug_pulse_scale": {"nl": "een pulsvraag heeft een scale met low en high",
+                         "en": "a pulse item needs a scale with low and high"},
+    "brug_open_scale": {"nl": "een open vraag heeft geen scale", "en": "an open question has no scale"},
+    "brug_unknown_ref": {"nl": "verwacht {expected}; '{value}' bestaat niet{hint}",
+                         "en": "expected {expected}; '{value}' does not exist{hint}"},
+    "brug_duplicate_key": {"nl": "'{key}' staat twee keer in hetzelfde blok (eerst op regel {first})",
+                           "en": "'{key}' appears twice in the same block (first on line {first})"},
+    "brug_yaml": {"nl": "geen geldige YAML: {reason}", "en": "not valid YAML: {reason}"},
+    "brug_not_mapping": {"nl": "verwacht een YAML-bestand met velden (id, name, ...)",
+                         "en": "expected a YAML file with fields (id, name, ...)"},
+    "brug_unreadable": {"nl": "kan het bestand niet lezen: {reason}", "en": "cannot read the file: {reason}"},
+}
+
+GOT: dict[Language, str] = {"nl": "gekregen", "en": "got"}
+DID_YOU_MEAN: dict[Language, str] = {"nl": "bedoel je '{0}'?", "en": "did you mean '{0}'?"}
+ALLOWED: dict[Language, str] = {"nl": "toegelaten: {0}", "en": "allowed: {0}"}
+
+
+def message(kind: str, language: Language, **ctx: Any) -> str:
+    template = EXPECTED.get(kind, {}).get(language)
+    if template is None:
+        return str(ctx.get("fallback", kind))
+    try:
+        return template.format(**ctx)
+    except (KeyError, IndexError):
+        return template
+
+
+def problems_from_validation(
+    error: ValidationError, file: str, document: YamlDocument | None, model: type[BaseModel], language: Language,
+) -> list[Problem]:
+    """Turn pydantic's errors into one line each, in the user's language."""
+    out: list[Problem] = []
+    for err in error.errors(include_url=False):
+        ctx = dict(err.get("ctx") or {})
+        loc: Loc = tuple(ctx.pop("loc", None) or err["loc"])
+        # pydantic puts union/function-validator tags in the path; they mean nothing to a reader
+        loc = tuple(p for p in loc if isinstance(p, int) or not _is_validator_tag(p))
+        kind = err["type"]
+        text = message(kind, language, fallback=err["msg"], **_ctx_for(kind, ctx))
+        if kind == "extra_forbidden":
+            text += _suggestion(model, loc, language)
+        elif kind not in ("missing",) and "input" in err and not isinstance(err["input"], dict | list):
+            text += f", {GOT[language]} {_show(err['input'])}"
+        line = document.line_of(loc) if document else None
+        out.append(Problem(file=file, loc=loc, message=text, line=line))
+    return out
+
+
+def _is_validator_tag(part: str) -> bool:
+    return part.startswith(("function-", "literal[", "nullable[", "union[", "json-or-python[", "lax-or-strict["))
+
+
+def _ctx_for(kind: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    if "expected" in ctx:
+        ctx["expected"] = str(ctx["expected"]).replace(" or ", ", ").replace("'", "")
+    return ctx
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…'"
+
+
+def _suggestion(model: type[BaseModel], loc: Loc, language: Language) -> str:
+    fields = allowed_fields(model, loc[:-1])
+    if not fields:
+        return ""
+    wrong = str(loc[-1])
+    close = difflib.get_close_matches(wrong, fields, n=1, cutoff=0.6)
+    if close:
+        return "; " + DID_YOU_MEAN[language].format(close[0])
+    return "; " + ALLOWED[language].format(", ".join(fields))
+
+
+def allowed_fields(model: type[BaseModel], loc: Loc) -> list[str]:
+    """The field names the model accepts at `loc` (walking through lists and optionals)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Optional[X] -> X; Annotated[X, ...] -> X."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.file, p.line or 0, format_loc(p.loc)))

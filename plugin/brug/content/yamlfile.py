@@ -1,0 +1,103 @@
+"""Reading YAML so that errors can point at a line, and nothing is guessed.
+
+Differences from `yaml.safe_load`, on purpose:
+- dates and times stay strings (the models parse them, with a clear message when they are wrong);
+- only `true`/`false` are booleans (`no`, `on`, `yes` stay text, so a value is never flipped silently);
+- a key written twice in one mapping is an error (otherwise the last one would silently win).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brug.domain.types import Loc
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:timestamp",
+                                                                      "tag:yaml.org,2002:bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+class YamlError(ValueError):
+    """A file that is not readable YAML; carries the line where the reader stopped."""
+
+    def __init__(self, message: str, line: int | None = None, loc: Loc = (), first: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.loc = loc
+        self.first = first  # for a duplicate key: the line where it first appeared
+
+
+@dataclass
+class YamlDocument:
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """The line of the deepest part of `loc` that exists in the file."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def read_yaml(text: str) -> YamlDocument:
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as err:  # pragma: no cover - other reader errors carry no position
+        raise YamlError(str(err)) from None
+    if node is None:
+        return YamlDocument(data=None)
+    lines: dict[Loc, int] = {}
+    _walk(node, (), lines)
+    loader = _Loader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as err:
+        mark = err.problem_mark
+        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
+    return YamlDocument(data=data, lines=lines)
+
+
+def load_yaml_file(path: Path) -> YamlDocument:
+    return read_yaml(path.read_text(encoding="utf-8"))
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise YamlError(f"duplicate key '{key}' (first on line {seen[key]})", line, (*loc, key), seen[key])
+            seen[key] = line
+            _walk(value_node, (*loc, key), lines)
+            lines[(*loc, key)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*loc, i), lines)
+
+
+def _yaml_problem(err: yaml.MarkedYAMLError) -> str:
+    return " ".join(part for part in (err.context, err.problem) if part) or "unreadable YAML"

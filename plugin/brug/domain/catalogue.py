@@ -1,0 +1,27 @@
+"""The catalogue of Flemish organisation kinds (see `workflows/organisation-kinds.yaml`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from brug.domain.types import Slug, Strict, Text
+
+
+class Sector(StrEnum):
+    onderwijs = "onderwijs"
+    welzijn = "welzijn"
+    bestuur = "bestuur"
+    andere = "andere"
+
+
+class OrganisationKind(Strict):
+    id: Slug
+    label: Text
+    sector: Sector
+    examples: Text | None = None
+
+
+class OrganisationKindFile(Strict):
+    kinds: list[OrganisationKind] = Field(min_length=1)

@@ -1,0 +1,92 @@
+"""Small value types shared by every domain model."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic_core import PydanticCustomError
+
+Loc = tuple[str | int, ...]  # a path to a field: ("organisations", 1, "members", 0, "matrix")
+Language = Literal["nl", "en"]
+LANGUAGES: tuple[Language, ...] = ("nl", "en")
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+# A reference into a seed document: "001:264" or "000:365-425" (seed file number : line or range).
+SEED_REF_PATTERN = r"^(?P<seed>\d{3}):(?P<start>\d+)(?:-(?P<end>\d+))?$"
+SeedRef = Annotated[str, StringConstraints(pattern=SEED_REF_PATTERN)]
+
+
+class Strict(BaseModel):
+    """Base for every model read from a file: unknown fields are errors, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Text(Strict):
+    """A text in both product languages. Dutch comes first and both are required."""
+
+    nl: NonEmpty
+    en: NonEmpty
+
+    def __call__(self, language: Language) -> str:
+        return self.nl if language == "nl" else self.en
+
+
+class Bouwsteen(StrEnum):
+    """The six building blocks of seed 001, by short id."""
+
+    doel = "doel"
+    relatie = "relatie"
+    betrokkenheid = "betrokkenheid"
+    vertrouwen = "vertrouwen"
+    afstemming = "afstemming"
+    communicatie = "communicatie"
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII slug: 'Ré Vandenbroucke' -> 're-vandenbroucke'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+
+
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
+def _parse_local_datetime(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            raise PydanticCustomError("brug_local_datetime", "local time without a UTC offset", {"value": str(value)})
+        return value
+    if isinstance(value, str):
+        for fmt in _DATETIME_FORMATS:
+            try:
+                return datetime.strptime(value.strip(), fmt)
+            except ValueError:
+                continue
+        raise PydanticCustomError("brug_local_datetime", "local time like 2026-09-08 14:00", {"value": value})
+    return value
+
+
+def _parse_date(value: object) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PydanticCustomError("brug_date", "a date like 2027-06-30", {"value": str(value)})
+
+
+# A wall-clock time in the partnership's own time zone, written "2026-09-08 14:00".
+LocalDateTime = Annotated[datetime, BeforeValidator(_parse_local_datetime)]
+Day = Annotated[date, BeforeValidator(_parse_date)]
