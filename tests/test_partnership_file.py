@@ -67,20 +67,29 @@ def test_a_minimal_file_is_valid_and_gets_defaults(tmp_path: Path, library) -> N
 
 BROKEN = [
     # (what to change, expected path in the message, expected words)
-    (lambda t: t.replace('matrix: "@an:linde.example"', 'matrix: "an@linde"'),
-     "organisations[0].members[0].matrix", "Matrix-id"),
+    (
+        lambda t: t.replace('matrix: "@an:linde.example"', 'matrix: "an@linde"'),
+        "organisations[0].members[0].matrix",
+        "Matrix-id",
+    ),
     (lambda t: t.replace("phase: vind-elkaar", "phase: vindelkaar"), "phase", "bedoel je 'vind-elkaar'"),
     (lambda t: t.replace("workflow: samenwerken", "workflow: onbekend"), "workflow", "fasemodel"),
     (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MONTLY"), "meetings", "RRULE"),
     (lambda t: t + "timezone: Europe/Brussel\n", "timezone", "IANA"),
-    (lambda t: t.replace("        role: CLB-medewerker", "        role: CLB-medewerker\n        rol: typo"),
-     "organisations[1].members[0].rol", "onbekend veld"),
+    (
+        lambda t: t.replace("        role: CLB-medewerker", "        role: CLB-medewerker\n        rol: typo"),
+        "organisations[1].members[0].rol",
+        "onbekend veld",
+    ),
     (lambda t: t.replace("  - id: clb", "  - id: school"), "organisations[1].id", "twee keer"),
     (lambda t: t.replace("Bert Claes", "An Peeters"), "organisations[1].members[0].name", "twee keer"),
     (lambda t: t.replace("kind: clb", "kind: clbb"), "organisations[1].kind", "bedoel je 'clb'"),
     (lambda t: t.replace("name: Proefsamenwerking\n", ""), "name", "ontbreekt"),
-    (lambda t: t.replace("coordinator: true", "coordinator: ja"),
-     "organisations[0].members[0].coordinator", "true of false"),
+    (
+        lambda t: t.replace("coordinator: true", "coordinator: ja"),
+        "organisations[0].members[0].coordinator",
+        "true of false",
+    ),
     (lambda t: t.replace('start: "2026-09-08 14:00"', 'start: "8 september"'), "meetings.start", "2026-09-08 14:00"),
     (lambda t: t + "form: samen\n", "form", "verwacht overleg, ad-hoc, netwerk, fusie"),
     (lambda t: t + "tandems: [[an-peeters, niemand]]\n", "tandems[0][1]", "niemand"),
@@ -138,7 +147,9 @@ def test_cli_validate_fails_with_one_line_per_file_and_no_traceback(cli, in_tmp:
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 2, result.stderr
-    assert errors[0].startswith("✗ fout1.yaml:4: phase: ") and errors[1].startswith("✗ fout2.yaml:16: organisations[1].kind")
+    assert errors[0].startswith("✗ fout1.yaml:4: phase: ") and errors[1].startswith(
+        "✗ fout2.yaml:16: organisations[1].kind"
+    )
     assert "Traceback" not in result.output + result.stderr
     assert "✓ goed.yaml" in result.stdout
 
@@ -150,3 +161,13 @@ def test_examples_contain_no_case_data_fields(library) -> None:  # type: ignore[
         text = repr(data).lower()
         for word in ("rijksregister", "geboortedatum", "dossier", "diagnose"):
             assert word not in text, f"{path.name} mentions {word}"
+
+
+def test_recursive_or_exploding_aliases_are_refused(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    assert "een alias verwijst naar zichzelf" in problems_for(tmp_path, library, "a: &x [*x]\n")[0]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    assert "herhaalt zichzelf via aliassen" in problems_for(tmp_path, library, bomb)[0]

@@ -31,8 +31,7 @@ def read_model(path: Path, model: type[M], language: Language = "nl") -> tuple[M
     try:
         document = load_yaml_file(path)
     except YamlError as err:
-        text = (message("brug_duplicate_key", language, key=err.loc[-1], first=err.first) if err.first
-                else message("brug_yaml", language, reason=str(err)))
+        text = message(err.kind, language, reason=str(err), **err.ctx)
         return None, [Problem(name, err.loc, text, err.line)]
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or str(err)
@@ -41,7 +40,10 @@ def read_model(path: Path, model: type[M], language: Language = "nl") -> tuple[M
 
 
 def validate_document(
-    document: YamlDocument, name: str, model: type[M], language: Language = "nl",
+    document: YamlDocument,
+    name: str,
+    model: type[M],
+    language: Language = "nl",
 ) -> tuple[M | None, list[Problem]]:
     if not isinstance(document.data, dict):
         return None, [Problem(name, (), message("brug_not_mapping", language), 1)]
@@ -63,8 +65,9 @@ class Library:
         return [q for q in self.questions if q.bouwsteen == bouwsteen]
 
 
-def load_library(extra_phase_model_dirs: Sequence[Path] = (), language: Language = "nl",
-                 root: Path | None = None) -> Library:
+def load_library(
+    extra_phase_model_dirs: Sequence[Path] = (), language: Language = "nl", root: Path | None = None
+) -> Library:
     """Load the built-in content (and a user's own phase models); raise ProblemsFound if any is wrong."""
     root = root or data_dir("workflows")
     problems: list[Problem] = []
@@ -78,8 +81,17 @@ def load_library(extra_phase_model_dirs: Sequence[Path] = (), language: Language
     model_files = [*_yaml_files(root / "phase-models")]
     for folder in extra_phase_model_dirs:
         if not folder.is_dir():
-            problems.append(Problem(display_path(folder), (), message(
-                "brug_unreadable", language, reason="folder not found" if language == "en" else "map niet gevonden")))
+            problems.append(
+                Problem(
+                    display_path(folder),
+                    (),
+                    message(
+                        "brug_unreadable",
+                        language,
+                        reason="folder not found" if language == "en" else "map niet gevonden",
+                    ),
+                )
+            )
             continue
         model_files += _yaml_files(folder)
     for path in model_files:
@@ -87,7 +99,9 @@ def load_library(extra_phase_model_dirs: Sequence[Path] = (), language: Language
         if model is None:
             continue
         if model.id in models:
-            problems.append(Problem(display_path(path), ("id",), message("brug_duplicate_id", language, value=model.id)))
+            problems.append(
+                Problem(display_path(path), ("id",), message("brug_duplicate_id", language, value=model.id))
+            )
         models[model.id] = model
 
     questions: list[Question] = []
@@ -98,8 +112,9 @@ def load_library(extra_phase_model_dirs: Sequence[Path] = (), language: Language
     seen: set[str] = set()
     for q in questions:
         if q.id in seen:
-            problems.append(Problem("workflows/questions", ("questions", q.id), message("brug_duplicate_id", language,
-                                                                                        value=q.id)))
+            problems.append(
+                Problem("workflows/questions", ("questions", q.id), message("brug_duplicate_id", language, value=q.id))
+            )
         seen.add(q.id)
 
     blocks = take(root / "bouwstenen.yaml", BouwsteenFile)

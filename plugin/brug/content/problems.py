@@ -71,10 +71,14 @@ EXPECTED: dict[str, dict[Language, str]] = {
     "extra_forbidden": {"nl": "onbekend veld", "en": "unknown field"},
     "string_type": {"nl": "verwacht tekst", "en": "expected text"},
     "string_too_short": {"nl": "mag niet leeg zijn", "en": "must not be empty"},
-    "string_too_long": {"nl": "te lang (hoogstens {max_length} tekens)",
-                        "en": "too long (at most {max_length} characters)"},
-    "string_pattern_mismatch": {"nl": "verwacht een id in kleine letters, cijfers en streepjes (zoals 'school-clb')",
-                                "en": "expected an id of lower-case letters, digits and dashes (like 'school-clb')"},
+    "string_too_long": {
+        "nl": "te lang (hoogstens {max_length} tekens)",
+        "en": "too long (at most {max_length} characters)",
+    },
+    "string_pattern_mismatch": {
+        "nl": "verwacht een id in kleine letters, cijfers en streepjes (zoals 'school-clb')",
+        "en": "expected an id of lower-case letters, digits and dashes (like 'school-clb')",
+    },
     "literal_error": {"nl": "verwacht {expected}", "en": "expected {expected}"},
     "enum": {"nl": "verwacht {expected}", "en": "expected {expected}"},
     "int_type": {"nl": "verwacht een geheel getal", "en": "expected a whole number"},
@@ -82,8 +86,10 @@ EXPECTED: dict[str, dict[Language, str]] = {
     "int_from_float": {"nl": "verwacht een geheel getal", "en": "expected a whole number"},
     "bool_type": {"nl": "verwacht true of false", "en": "expected true or false"},
     "bool_parsing": {"nl": "verwacht true of false", "en": "expected true or false"},
-    "list_type": {"nl": "verwacht een lijst (regels die met '- ' beginnen)",
-                  "en": "expected a list (lines starting with '- ')"},
+    "list_type": {
+        "nl": "verwacht een lijst (regels die met '- ' beginnen)",
+        "en": "expected a list (lines starting with '- ')",
+    },
     "model_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
     "model_attributes_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
     "dict_type": {"nl": "verwacht een blok met velden", "en": "expected a block of fields"},
@@ -91,42 +97,80 @@ EXPECTED: dict[str, dict[Language, str]] = {
     "too_long": {"nl": "verwacht hoogstens {max_length} element(en)", "en": "expected at most {max_length} item(s)"},
     "greater_than_equal": {"nl": "verwacht minstens {ge}", "en": "expected at least {ge}"},
     "less_than_equal": {"nl": "verwacht hoogstens {le}", "en": "expected at most {le}"},
-    "datetime_type": {"nl": "verwacht een lokale tijd zoals \"2026-09-08 14:00\"",
-                      "en": "expected a local time like \"2026-09-08 14:00\""},
-    "date_type": {"nl": "verwacht een datum zoals \"2027-06-30\"", "en": "expected a date like \"2027-06-30\""},
-    "brug_local_datetime": {"nl": "verwacht een lokale tijd zoals \"2026-09-08 14:00\" (zonder tijdzone)",
-                            "en": "expected a local time like \"2026-09-08 14:00\" (without a time zone)"},
-    "brug_date": {"nl": "verwacht een datum zoals \"2027-06-30\"", "en": "expected a date like \"2027-06-30\""},
-    "brug_matrix_id": {"nl": "verwacht een Matrix-id zoals @naam:server.be",
-                       "en": "expected a Matrix id like @name:server.org"},
-    "brug_nextcloud_id": {"nl": "verwacht een Nextcloud-gebruikersnaam of federated cloud-id (naam@cloud.server.be)",
-                          "en": "expected a Nextcloud user id or federated cloud id (name@cloud.server.org)"},
+    "datetime_type": {
+        "nl": 'verwacht een lokale tijd zoals "2026-09-08 14:00"',
+        "en": 'expected a local time like "2026-09-08 14:00"',
+    },
+    "date_type": {"nl": 'verwacht een datum zoals "2027-06-30"', "en": 'expected a date like "2027-06-30"'},
+    "brug_local_datetime": {
+        "nl": 'verwacht een lokale tijd zoals "2026-09-08 14:00" (zonder tijdzone)',
+        "en": 'expected a local time like "2026-09-08 14:00" (without a time zone)',
+    },
+    "brug_date": {"nl": 'verwacht een datum zoals "2027-06-30"', "en": 'expected a date like "2027-06-30"'},
+    "brug_matrix_id": {
+        "nl": "verwacht een Matrix-id zoals @naam:server.be",
+        "en": "expected a Matrix id like @name:server.org",
+    },
+    "brug_nextcloud_id": {
+        "nl": "verwacht een Nextcloud-gebruikersnaam of federated cloud-id (naam@cloud.server.be)",
+        "en": "expected a Nextcloud user id or federated cloud id (name@cloud.server.org)",
+    },
     "brug_email": {"nl": "verwacht een e-mailadres", "en": "expected an e-mail address"},
-    "brug_timezone": {"nl": "verwacht een IANA-tijdzone zoals Europe/Brussels",
-                      "en": "expected an IANA time zone like Europe/Brussels"},
-    "brug_rrule": {"nl": "verwacht een geldige RRULE (RFC 5545) zoals FREQ=MONTHLY;BYDAY=+2TU: {reason}",
-                   "en": "expected a valid RRULE (RFC 5545) like FREQ=MONTHLY;BYDAY=+2TU: {reason}"},
-    "brug_meetings_empty": {"nl": "verwacht een rrule met start, of een lijst dates",
-                            "en": "expected an rrule with a start, or a list of dates"},
-    "brug_rrule_needs_start": {"nl": "verwacht een start (eerste overleg) naast de rrule",
-                               "en": "expected a start (first meeting) next to the rrule"},
-    "brug_duplicate_id": {"nl": "'{value}' komt twee keer voor; ids moeten uniek zijn",
-                          "en": "'{value}' is used twice; ids must be unique"},
-    "brug_unknown_member": {"nl": "verwacht de id van een lid; '{value}' is er geen",
-                            "en": "expected the id of a member; '{value}' is not one"},
-    "brug_tandem_same_org": {"nl": "een tandem bestaat uit twee leden van verschillende organisaties",
-                             "en": "a tandem is two members of different organisations"},
+    "brug_timezone": {
+        "nl": "verwacht een IANA-tijdzone zoals Europe/Brussels",
+        "en": "expected an IANA time zone like Europe/Brussels",
+    },
+    "brug_rrule": {
+        "nl": "verwacht een geldige RRULE (RFC 5545) zoals FREQ=MONTHLY;BYDAY=+2TU: {reason}",
+        "en": "expected a valid RRULE (RFC 5545) like FREQ=MONTHLY;BYDAY=+2TU: {reason}",
+    },
+    "brug_meetings_empty": {
+        "nl": "verwacht een rrule met start, of een lijst dates",
+        "en": "expected an rrule with a start, or a list of dates",
+    },
+    "brug_rrule_needs_start": {
+        "nl": "verwacht een start (eerste overleg) naast de rrule",
+        "en": "expected a start (first meeting) next to the rrule",
+    },
+    "brug_duplicate_id": {
+        "nl": "'{value}' komt twee keer voor; ids moeten uniek zijn",
+        "en": "'{value}' is used twice; ids must be unique",
+    },
+    "brug_unknown_member": {
+        "nl": "verwacht de id van een lid; '{value}' is er geen",
+        "en": "expected the id of a member; '{value}' is not one",
+    },
+    "brug_tandem_same_org": {
+        "nl": "een tandem bestaat uit twee leden van verschillende organisaties",
+        "en": "a tandem is two members of different organisations",
+    },
     "brug_missing_room": {"nl": "verwacht een kamer met id '{value}'", "en": "expected a room with id '{value}'"},
-    "brug_pulse_scale": {"nl": "een pulsvraag heeft een scale met low en high",
-                         "en": "a pulse item needs a scale with low and high"},
+    "brug_pulse_scale": {
+        "nl": "een pulsvraag heeft een scale met low en high",
+        "en": "a pulse item needs a scale with low and high",
+    },
     "brug_open_scale": {"nl": "een open vraag heeft geen scale", "en": "an open question has no scale"},
-    "brug_unknown_ref": {"nl": "verwacht {expected}; '{value}' bestaat niet{hint}",
-                         "en": "expected {expected}; '{value}' does not exist{hint}"},
-    "brug_duplicate_key": {"nl": "'{key}' staat twee keer in hetzelfde blok (eerst op regel {first})",
-                           "en": "'{key}' appears twice in the same block (first on line {first})"},
+    "brug_unknown_ref": {
+        "nl": "verwacht {expected}; '{value}' bestaat niet{hint}",
+        "en": "expected {expected}; '{value}' does not exist{hint}",
+    },
+    "brug_duplicate_key": {
+        "nl": "'{key}' staat twee keer in hetzelfde blok (eerst op regel {first})",
+        "en": "'{key}' appears twice in the same block (first on line {first})",
+    },
+    "brug_yaml_alias_loop": {
+        "nl": "geen geldige YAML: een alias verwijst naar zichzelf",
+        "en": "not valid YAML: an alias refers to itself",
+    },
+    "brug_yaml_too_big": {
+        "nl": "geen geldige YAML: te groot, of herhaalt zichzelf via aliassen",
+        "en": "not valid YAML: too large, or repeats itself through aliases",
+    },
     "brug_yaml": {"nl": "geen geldige YAML: {reason}", "en": "not valid YAML: {reason}"},
-    "brug_not_mapping": {"nl": "verwacht een YAML-bestand met velden (id, name, ...)",
-                         "en": "expected a YAML file with fields (id, name, ...)"},
+    "brug_not_mapping": {
+        "nl": "verwacht een YAML-bestand met velden (id, name, ...)",
+        "en": "expected a YAML file with fields (id, name, ...)",
+    },
     "brug_unreadable": {"nl": "kan het bestand niet lezen: {reason}", "en": "cannot read the file: {reason}"},
 }
 
@@ -146,7 +190,11 @@ def message(kind: str, language: Language, **ctx: Any) -> str:
 
 
 def problems_from_validation(
-    error: ValidationError, file: str, document: YamlDocument | None, model: type[BaseModel], language: Language,
+    error: ValidationError,
+    file: str,
+    document: YamlDocument | None,
+    model: type[BaseModel],
+    language: Language,
 ) -> list[Problem]:
     """Turn pydantic's errors into one line each, in the user's language."""
     out: list[Problem] = []

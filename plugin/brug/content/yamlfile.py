@@ -23,22 +23,29 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:timestamp",
-                                                                      "tag:yaml.org,2002:bool")]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 class YamlError(ValueError):
     """A file that is not readable YAML; carries the line where the reader stopped."""
 
-    def __init__(self, message: str, line: int | None = None, loc: Loc = (), first: int | None = None) -> None:
+    def __init__(
+        self, message: str, line: int | None = None, loc: Loc = (), kind: str = "brug_yaml", **ctx: object
+    ) -> None:
         super().__init__(message)
         self.line = line
         self.loc = loc
-        self.first = first  # for a duplicate key: the line where it first appeared
+        self.kind = kind  # a key of brug.content.problems.EXPECTED, for a message in the user's language
+        self.ctx = ctx
 
 
 @dataclass
@@ -66,7 +73,7 @@ def read_yaml(text: str) -> YamlDocument:
     if node is None:
         return YamlDocument(data=None)
     lines: dict[Loc, int] = {}
-    _walk(node, (), lines)
+    _walk(node, (), lines, set(), [0])
     loader = _Loader("")
     try:
         data = loader.construct_document(node)
@@ -82,21 +89,39 @@ def load_yaml_file(path: Path) -> YamlDocument:
     return read_yaml(path.read_text(encoding="utf-8"))
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+MAX_NODES = 50_000  # a partnership file has a few hundred; aliases must not multiply that
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: set[int], count: list[int]) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise YamlError(
+            "too large or repeats itself through aliases", node.start_mark.line + 1, loc, "brug_yaml_too_big"
+        )
+    if id(node) in path:
+        raise YamlError("an alias refers to itself", node.start_mark.line + 1, loc, "brug_yaml_alias_loop")
     lines[loc] = node.start_mark.line + 1
+    path = path | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise YamlError(f"duplicate key '{key}' (first on line {seen[key]})", line, (*loc, key), seen[key])
+                raise YamlError(
+                    f"duplicate key '{key}' (first on line {seen[key]})",
+                    line,
+                    (*loc, key),
+                    "brug_duplicate_key",
+                    key=key,
+                    first=seen[key],
+                )
             seen[key] = line
-            _walk(value_node, (*loc, key), lines)
+            _walk(value_node, (*loc, key), lines, path, count)
             lines[(*loc, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*loc, i), lines)
+            _walk(item, (*loc, i), lines, path, count)
 
 
 def _yaml_problem(err: yaml.MarkedYAMLError) -> str:

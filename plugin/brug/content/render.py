@@ -1,0 +1,184 @@
+"""Rendering the Markdown templates in a Jinja2 sandbox.
+
+Two kinds of text meet in a template: the product's own content (phase models, questions,
+templates: trusted Markdown) and what people typed (names, goals, agenda items: untrusted). Every
+`{{ … }}` output passes `finalize`, which escapes untrusted text for Markdown, so a name like
+`<b>**Jan**</b>` is shown as typed wherever it lands, and markdown-it (html disabled) escapes again
+on the way to HTML. Trusted text is marked by the `tr` filter and the date filters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
+
+from brug.content.labels import label
+from brug.content.resources import data_dir
+from brug.domain.types import Language, Text
+
+
+class Trusted(str):
+    """Text that is already Markdown the product wrote; printed as it is."""
+
+    __slots__ = ()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+_LINE_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)([.)]))(?=\s|$)", re.MULTILINE)
+
+
+def md_escape(text: str) -> str:
+    """Escape text a person typed so Markdown shows it literally (on one line)."""
+    text = " ".join(text.split())
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # a list marker at the start: '- x' -> '\- x', '1. x' -> '1\. x' (digits cannot be escaped)
+    return _LINE_START.sub(lambda m: m[1] + ("\\" + m[2] if m[2] else m[3] + "\\" + m[4]), text)
+
+
+def _finalize(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, Trusted):
+        return value
+    if isinstance(value, Enum):
+        return md_escape(str(value.value))
+    if isinstance(value, str):
+        return md_escape(value)
+    return value
+
+
+DAYS = {
+    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+MONTHS = {
+    "nl": (
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+def format_date(value: date, language: Language) -> str:
+    return f"{DAYS[language][value.weekday()]} {value.day} {MONTHS[language][value.month - 1]} {value.year}"
+
+
+def format_time(value: datetime) -> str:
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+def format_datetime(value: datetime, language: Language) -> str:
+    joiner = "om" if language == "nl" else "at"
+    return f"{format_date(value, language)} {joiner} {format_time(value)}"
+
+
+@pass_context
+def _tr(ctx: Context, value: Text | None) -> Trusted:
+    if value is None:
+        return Trusted("")
+    return Trusted(value(ctx["lang"]))
+
+
+@pass_context
+def _date(ctx: Context, value: date | None) -> Trusted:
+    return Trusted("" if value is None else format_date(value, ctx["lang"]))
+
+
+def _time(value: datetime | None) -> Trusted:
+    return Trusted("" if value is None else format_time(value))
+
+
+@pass_context
+def _datetime(ctx: Context, value: datetime | None) -> Trusted:
+    return Trusted("" if value is None else format_datetime(value, ctx["lang"]))
+
+
+@pass_context
+def _label(ctx: Context, value: Any) -> Trusted:
+    if value is None:
+        return Trusted("")
+    text = label(value, ctx["lang"], ctx.get("bouwstenen"))
+    return Trusted(md_escape(text))
+
+
+class Renderer:
+    """Renders `templates/<lang>/<name>.md.j2`, looking first in an override folder when given."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        self._envs: dict[Language, ImmutableSandboxedEnvironment] = {}
+        self._override = override
+
+    def env(self, language: Language) -> ImmutableSandboxedEnvironment:
+        if language not in self._envs:
+            folders: list[Path] = []
+            if self._override is not None:
+                folders.append(self._override / language)
+            folders.append(data_dir("templates") / language)
+            env = ImmutableSandboxedEnvironment(
+                loader=FileSystemLoader([str(f) for f in folders]),
+                autoescape=False,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=True,
+                undefined=StrictUndefined,
+                finalize=_finalize,
+            )
+            env.filters.update(tr=_tr, date=_date, time=_time, datetime=_datetime, label=_label)
+            self._envs[language] = env
+        return self._envs[language]
+
+    def render(self, name: str, language: Language, **context: Any) -> str:
+        template = self.env(language).get_template(f"{name}.md.j2")
+        text = template.render(lang=language, **context)
+        return _tidy(text)
+
+    def names(self, language: Language) -> Sequence[str]:
+        return sorted(n.removesuffix(".md.j2") for n in self.env(language).list_templates(extensions=["j2"]))
+
+
+def _tidy(text: str) -> str:
+    """At most one blank line in a row, and exactly one newline at the end."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip("\n") + "\n"
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+
+
+def markdown_to_html(text: str) -> str:
+    """HTML for chat messages; raw HTML in the input is shown as text, never interpreted."""
+    return _MARKDOWN.render(text).strip()
