@@ -1,0 +1,1 @@
+"""Platform adapters: thin translations between brug's ports and a platform's API."""

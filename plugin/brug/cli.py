@@ -1,0 +1,484 @@
+"""The `brug` command line: init, validate, plan, apply, status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import brug
+from brug.adapters.local import LocalChat, LocalFiles
+from brug.content.library import Library, load_library
+from brug.content.partnerships import LoadedPartnership, load_partnerships
+from brug.content.problems import Problem, ProblemsFound, display_path, sort_problems
+from brug.content.render import Renderer, format_datetime
+from brug.content.resources import data_dir
+from brug.domain.types import Language
+from brug.planner import Action
+from brug.service import REASONS, ApplyReport, PartnershipPlan, Runtime, apply_plan, content_digest, plan_partnership
+from brug.settings import CONFIG_NAME, Settings, load_settings
+from brug.store import Store
+
+LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
+
+
+def t(nl: str, en: str) -> str:
+    """Pick the text in brug's own language (BRUG_LANGUAGE=en for English; Dutch by default)."""
+    return en if LANG == "en" else nl
+
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+app = typer.Typer(
+    name="brug",
+    help=t(
+        "brug geeft elke samenwerking tussen organisaties één gedeelde werkruimte: fasegidsen, een "
+        "samenwerkingsakkoord om samen te schrijven, agenda's en reflectievragen.\n\n"
+        "Beschrijf een samenwerking in een YAML-bestand (begin met 'brug init'), controleer het met "
+        "'brug validate', bekijk met 'brug plan' wat er zou veranderen en voer het uit met 'brug apply'.",
+        "brug gives every partnership between organisations one shared workspace: phase guides, a "
+        "partnership agreement to write together, agendas and reflection prompts.\n\n"
+        "Describe a partnership in a YAML file (start with 'brug init'), check it with 'brug validate', "
+        "see what would change with 'brug plan' and carry it out with 'brug apply'.",
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class State:
+    config: Path | None = None
+    now: datetime | None = None
+
+
+state = State()
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help=t(
+            "Partnerschapsbestanden of mappen met .yaml-bestanden. Standaard: 'partnerships' uit "
+            "brug.toml (anders ./partnerschappen).",
+            "Partnership files or folders of .yaml files. Default: 'partnerships' from brug.toml "
+            "(else ./partnerschappen).",
+        ),
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"brug {brug.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="BRUG_CONFIG",
+            help=t(
+                "Het instellingenbestand. Standaard ./brug.toml als het bestaat.",
+                "The settings file. Default: ./brug.toml if it exists.",
+            ),
+        ),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help=t(
+                "Vertel meer over wat brug doet (-vv voor nog meer).", "Tell more about what brug does (-vv for more)."
+            ),
+        ),
+    ] = 0,
+    now: Annotated[
+        datetime | None,
+        typer.Option(
+            "--now", hidden=True, envvar="BRUG_NOW", help=("Pretend it is this moment (UTC), for demos and tests.")
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help=t("Toon de versie en stop.", "Show the version and exit."),
+        ),
+    ] = False,
+) -> None:
+    state.config = config
+    state.now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        datefmt="[%X]",
+        force=True,
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def fail(problems: Sequence[Problem], code: int = 1) -> NoReturn:
+    for problem in sort_problems(problems):
+        err.print(
+            f"[red]✗[/red] {problem}", markup=True, soft_wrap=True, highlight=False
+        ) if sys.stderr.isatty() else print(f"✗ {problem}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings(state.config, LANG)
+    except ProblemsFound as found:
+        fail(found.problems)
+
+
+def library(s: Settings) -> Library:
+    try:
+        return load_library(s.phase_models, LANG)
+    except ProblemsFound as found:
+        fail(found.problems)
+
+
+def clock() -> datetime:
+    return state.now or datetime.now(UTC)
+
+
+def partnerships(s: Settings, lib: Library, paths: list[Path] | None) -> list[LoadedPartnership]:
+    targets = paths or s.partnerships
+    loaded, problems = load_partnerships(targets, lib, LANG)
+    if problems:
+        fail(problems)
+    if not loaded:
+        err.print(
+            t(
+                f"Geen partnerschapsbestanden gevonden in {', '.join(map(display_path, targets))}. "
+                "Begin met 'brug init'.",
+                f"No partnership files found in {', '.join(map(display_path, targets))}. Start with 'brug init'.",
+            )
+        )
+        raise typer.Exit(1)
+    return loaded
+
+
+def runtime(s: Settings, lib: Library) -> Runtime:
+    extra = [*s.phase_models, *([s.templates] if s.templates else [])]
+    return Runtime(
+        library=lib,
+        renderer=Renderer(s.templates),
+        store=Store.at(s.state),
+        files=LocalFiles(s.workspace),
+        chats={"local": LocalChat(s.workspace, clock)},
+        clock=clock,
+        content_digest=content_digest(extra),
+    )
+
+
+async def make_plans(loaded: list[LoadedPartnership], rt: Runtime) -> list[PartnershipPlan]:
+    return [await plan_partnership(item.partnership, display_path(item.path), rt) for item in loaded]
+
+
+ACTION_LABEL = {
+    "nl": {
+        Action.create: "[green]+ nieuw[/]",
+        Action.update: "[yellow]~ bijwerken[/]",
+        Action.sibling: "[magenta]+ nieuwe versie[/]",
+        Action.post: "[cyan]» bericht[/]",
+    },
+    "en": {
+        Action.create: "[green]+ create[/]",
+        Action.update: "[yellow]~ update[/]",
+        Action.sibling: "[magenta]+ new version[/]",
+        Action.post: "[cyan]» message[/]",
+    },
+}
+
+
+def print_plan(plans: list[PartnershipPlan]) -> int:
+    changes = 0
+    for plan in plans:
+        for warning in plan.warnings:
+            err.print(f"[yellow]![/] {plan.partnership.id}: {warning}")
+        if not plan.changes:
+            continue
+        table = Table(
+            title=f"{plan.partnership.name} ({plan.partnership.id})",
+            title_justify="left",
+            show_edge=False,
+            header_style="bold",
+        )
+        table.add_column(t("wat", "what"))
+        table.add_column(t("waar", "where"))
+        table.add_column(t("waarom", "why"))
+        for op in plan.changes:
+            where = f"{op.platform}: {op.target} ({op.kind})" if op.action is Action.post else op.target
+            reason = REASONS[LANG][op.reason]
+            if op.action is Action.sibling:
+                reason += f" ({op.origin})"
+            table.add_row(ACTION_LABEL[LANG][op.action], where, reason)
+        out.print(table)
+        out.print()
+        changes += len(plan.changes)
+    return changes
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+@app.command(
+    help=t(
+        "Maak een start-brug.toml en een voorbeeldsamenwerking in partnerschappen/.",
+        "Write a starter brug.toml and an example partnership in partnerschappen/.",
+    )
+)
+def init(
+    folder: Annotated[Path, typer.Argument(help=t("Waar de bestanden komen.", "Where to write the files."))] = Path(
+        "."
+    ),
+    force: Annotated[
+        bool, typer.Option("--force", help=t("Overschrijf bestaande bestanden.", "Overwrite existing files."))
+    ] = False,
+) -> None:
+    config = folder / CONFIG_NAME
+    example = folder / "partnerschappen" / "voorbeeld.yaml"
+    existing = [p for p in (config, example) if p.exists()]
+    if existing and not force:
+        err.print(
+            t(
+                f"Bestaat al: {', '.join(map(display_path, existing))}. Gebruik --force om te overschrijven.",
+                f"Already exists: {', '.join(map(display_path, existing))}. Use --force to overwrite.",
+            )
+        )
+        raise typer.Exit(1)
+    example.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(STARTER_CONFIG, encoding="utf-8")
+    shutil.copyfile(data_dir("workflows") / "starter-partnership.yaml", example)
+    out.print(
+        t(
+            f"Geschreven: {display_path(config)} en {display_path(example)}.\n"
+            f"Pas het voorbeeld aan en voer dan uit: brug validate, brug plan, brug apply.",
+            f"Written: {display_path(config)} and {display_path(example)}.\n"
+            f"Edit the example, then run: brug validate, brug plan, brug apply.",
+        )
+    )
+
+
+@app.command(
+    help=t(
+        "Controleer partnerschapsbestanden: elke fout op één regel, met bestand, regel, veld en wat er verwacht"
+        " wordt. Eindigt met code 1 bij fouten.",
+        "Check partnership files: one line per problem, with file, line, field and what is expected. Exits with"
+        " code 1 on problems.",
+    )
+)
+def validate(paths: PathsArg = None) -> None:
+    s = settings()
+    lib = library(s)
+    targets = paths or s.partnerships
+    loaded, problems = load_partnerships(targets, lib, LANG)
+    for item in loaded:
+        p = item.partnership
+        model = lib.phase_models[p.workflow]
+        out.print(
+            t(
+                f"✓ {display_path(item.path)}: {p.name} — {len(p.organisations)} organisaties, "
+                f"{len(p.members)} leden, fase {model.index(p.phase) + 1}/{len(model.phases)} "
+                f"({model.phase(p.phase).title.nl})",
+                f"✓ {display_path(item.path)}: {p.name} — {len(p.organisations)} organisations, "
+                f"{len(p.members)} members, phase {model.index(p.phase) + 1}/{len(model.phases)} "
+                f"({model.phase(p.phase).title.en})",
+            )
+        )
+    if problems:
+        fail(problems)
+    if not loaded:
+        err.print(t("Geen partnerschapsbestanden gevonden.", "No partnership files found."))
+        raise typer.Exit(1)
+
+
+@app.command(
+    help=t(
+        "Toon wat 'apply' zou veranderen, zonder iets te veranderen.",
+        "Show what 'apply' would change, without changing anything.",
+    )
+)
+def plan(
+    paths: PathsArg = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help=t(
+                "Eindig met code 2 als er iets te doen is (handig in scripts).",
+                "Exit with code 2 when there is something to do (useful in scripts).",
+            ),
+        ),
+    ] = False,
+) -> None:
+    s = settings()
+    lib = library(s)
+    loaded = partnerships(s, lib, paths)
+    rt = runtime(s, lib)
+    plans = asyncio.run(make_plans(loaded, rt))
+    changes = print_plan(plans)
+    if changes == 0:
+        out.print(t("Niets te doen: alle werkruimtes zijn bij.", "Nothing to do: every workspace is up to date."))
+    else:
+        out.print(
+            t(
+                f"{changes} wijziging(en). Voer 'brug apply' uit om ze door te voeren.",
+                f"{changes} change(s). Run 'brug apply' to carry them out.",
+            )
+        )
+        if detailed_exitcode:
+            raise typer.Exit(2)
+
+
+@app.command(
+    help=t(
+        "Maak of werk de werkruimtes bij. Een tweede keer verandert niets; wat iemand aanpaste, wordt nooit "
+        "overschreven (een nieuwe versie komt ernaast); er wordt niets verwijderd.",
+        "Create or update the workspaces. Running it again changes nothing; what people edited is never "
+        "overwritten (a new version goes beside it); nothing is deleted.",
+    )
+)
+def apply(paths: PathsArg = None) -> None:
+    s = settings()
+    lib = library(s)
+    loaded = partnerships(s, lib, paths)
+    rt = runtime(s, lib)
+    report = ApplyReport()
+
+    async def run() -> list[PartnershipPlan]:
+        plans: list[PartnershipPlan] = []
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=len(loaded) < 3,
+        ) as progress:
+            task = progress.add_task(t("werkruimtes bijwerken", "updating workspaces"), total=len(loaded))
+            for item in loaded:
+                plan = await plan_partnership(item.partnership, display_path(item.path), rt)
+                await apply_plan(plan, rt, report)
+                plans.append(plan)
+                progress.advance(task)
+        return plans
+
+    plans = asyncio.run(run())
+    print_plan(plans)
+    for where in report.siblings:
+        out.print(
+            t(
+                f"[magenta]![/] Iemand paste een document aan; de nieuwe versie staat ernaast: {where}",
+                f"[magenta]![/] Someone edited a document; the new version is beside it: {where}",
+            )
+        )
+    changed = sum(1 for p in plans if p.changes)
+    out.print(
+        t(
+            f"Klaar: {len(plans)} samenwerking(en), {changed} bijgewerkt, {report.written} document(en) "
+            f"geschreven, {report.posts} bericht(en) gepost. Werkruimte: {display_path(s.workspace)}",
+            f"Done: {len(plans)} partnership(s), {changed} updated, {report.written} document(s) written, "
+            f"{report.posts} message(s) posted. Workspace: {display_path(s.workspace)}",
+        )
+    )
+
+
+@app.command(
+    help=t(
+        "Toon per samenwerking de fase, het volgende overleg, wanneer ze laatst werd toegepast en of er iets te"
+        " doen is.",
+        "Show for each partnership its phase, next meeting, when it was last applied and whether anything is pending.",
+    )
+)
+def status(paths: PathsArg = None) -> None:
+    s = settings()
+    lib = library(s)
+    loaded = partnerships(s, lib, paths)
+    rt = runtime(s, lib)
+    plans = asyncio.run(make_plans(loaded, rt))
+    for plan in plans:
+        p = plan.partnership
+        model = lib.phase_models[p.workflow]
+        nxt = p.meeting_times(clock(), 1)
+        applied = rt.store.applied(p.id)
+        rows = [
+            (t("fase", "phase"), f"{model.index(p.phase) + 1}/{len(model.phases)} {model.phase(p.phase).title(LANG)}"),
+            (t("volgend overleg", "next meeting"), format_datetime(nxt[0].astimezone(p.zone), LANG) if nxt else "—"),
+            (
+                t("laatst toegepast", "last applied"),
+                f"{applied.applied_at:%Y-%m-%d %H:%M}" if applied and applied.applied_at else t("nog nooit", "never"),
+            ),
+            (
+                t("te doen", "pending"),
+                t(f"{len(plan.changes)} wijziging(en)", f"{len(plan.changes)} change(s)") if plan.changes else "—",
+            ),
+        ]
+        out.print(f"[bold]{p.name}[/] [dim]({p.id})[/]")
+        for label, value in rows:
+            out.print(f"  {label}: {value}")
+
+
+STARTER_CONFIG = """\
+# brug.toml — settings of this brug installation. Paths are relative to this file.
+# Secrets never go in here: see the README (environment variables or *_file settings).
+
+# language of brug's own messages on the command line: nl or en
+language = "nl"
+
+# where the partnership files are (files or folders of .yaml files)
+partnerships = ["partnerschappen"]
+
+# the local workspace: one folder per partnership (the embedded default platform)
+workspace = "werkruimte"
+
+# brug's memory: what it wrote and posted (SQLite)
+state = ".brug/state.db"
+
+# folders with your own phase models (same format as workflows/phase-models/*.yaml)
+phase_models = []
+
+# a folder with your own versions of templates: <folder>/nl/agreement.md.j2 etc.
+# templates = "mijn-sjablonen"
+
+# [matrix]
+# homeserver = "https://matrix.example.org"
+# user_id = "@brug:example.org"
+# device_id = "BRUG"
+# access token: environment variable BRUG_MATRIX__ACCESS_TOKEN, or:
+# access_token_file = "/run/secrets/brug-matrix-token"
+"""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,56 @@
+"""The small interfaces every platform adapter implements (local folder, Nextcloud, Matrix)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from brug.planner import DocumentRecord, FileState
+
+
+class WriteConflict(Exception):
+    """The document changed (or appeared) between looking and writing: someone is working on it."""
+
+
+@dataclass(frozen=True)
+class WriteCondition:
+    """Only write when the document is absent (`create_only`) or still as brug left it (`if_fingerprint`)."""
+
+    create_only: bool = False
+    if_fingerprint: str | None = None
+
+
+class FileSpace(Protocol):
+    """Where a partnership's documents live."""
+
+    platform: str
+
+    async def ensure_folders(self, partnership: str, folders: Sequence[PurePosixPath]) -> None: ...
+
+    async def snapshot(
+        self, partnership: str, paths: Sequence[PurePosixPath], records: Mapping[str, DocumentRecord]
+    ) -> dict[PurePosixPath, FileState | None]:
+        """The state of each path; content hashes where the platform can give them cheaply."""
+        ...
+
+    async def exists(self, partnership: str, path: PurePosixPath) -> bool: ...
+
+    async def write(self, partnership: str, path: PurePosixPath, content: str, condition: WriteCondition) -> str:
+        """Write and return the new fingerprint; raise WriteConflict when the condition fails."""
+        ...
+
+    def href(self, partnership: str, path: PurePosixPath) -> str:
+        """How documents of this partnership link to `path`."""
+        ...
+
+
+class ChatSpace(Protocol):
+    """Where a partnership's messages are posted."""
+
+    platform: str
+
+    async def post(self, partnership: str, room: str, key: str, kind: str, markdown: str) -> str:
+        """Post once per key (a repeated key returns the first message's reference)."""
+        ...

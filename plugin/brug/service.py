@@ -1,0 +1,271 @@
+"""The application layer: plan and apply partnerships against the configured platforms.
+
+`plan` is read-only. `apply` carries out the plan operation by operation and records each step in
+the store as soon as it succeeded, so an interrupted apply continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+import brug
+from brug.content.library import Library
+from brug.content.render import Renderer
+from brug.content.resources import data_dir
+from brug.domain.partnership import Partnership
+from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
+from brug.ports import ChatSpace, FileSpace, WriteCondition, WriteConflict
+from brug.store import Store
+from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, sha256
+from brug.workspace.layout import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything plan and apply work with; built once per command."""
+
+    library: Library
+    renderer: Renderer
+    store: Store
+    files: FileSpace
+    chats: dict[str, ChatSpace]
+    clock: Callable[[], datetime]
+    content_digest: str
+
+
+@dataclass(frozen=True)
+class PartnershipPlan:
+    partnership: Partnership
+    source: str
+    operations: list[Operation]
+    inputs_hash: str
+    history: History  # as it will be after applying
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[Operation]:
+        return [op for op in self.operations if op.changes_something]
+
+
+@dataclass
+class ApplyReport:
+    written: int = 0
+    siblings: list[str] = field(default_factory=list)
+    posts: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+def content_digest(extra_folders: Sequence[Path] = ()) -> str:
+    """One hash over all built-in and user content, so a changed template or phase model is noticed."""
+    digest = hashlib.sha256(brug.__version__.encode())
+    for folder in (data_dir("workflows"), data_dir("templates"), *extra_folders):
+        if not folder.is_dir():
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) -> str:
+    """Everything the rendered workspace depends on; equal hashes mean equal documents."""
+    meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
+    payload = json.dumps(
+        [
+            rt.content_digest,
+            p.model_dump(mode="json"),
+            [history.applied_phase, history.phase_changes],
+            meetings,
+            rt.files.platform,
+            sorted(rt.chats),
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def chat_platforms(p: Partnership, rt: Runtime) -> tuple[list[str], list[str]]:
+    """The chat platforms to post to (the local transcript always), and warnings for missing ones."""
+    wanted = ["local", *[c for c in p.platforms.chat if c != "local"]]
+    missing = [c for c in wanted if c not in rt.chats]
+    return [c for c in wanted if c in rt.chats], missing
+
+
+async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> PartnershipPlan:
+    now = rt.clock()
+    applied = rt.store.applied(p.id)
+    before = History(applied.phase, applied.phase_changes) if applied else History()
+    moved = applied is not None and applied.phase != p.phase
+    after = History(p.phase, before.phase_changes + (1 if moved else 0))
+    fingerprint = inputs_hash(p, rt, after, now)
+    platforms, missing = chat_platforms(p, rt)
+    warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
+    records = rt.store.documents(p.id, rt.files.platform)
+
+    if applied is not None and applied.inputs_hash == fingerprint and not _pending_posts(rt, p.id, platforms):
+        # Nothing the documents depend on changed: only check that brug's documents are still there.
+        main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
+        snapshot = await rt.files.snapshot(p.id, main, records)
+        if all(state is not None for state in snapshot.values()):
+            return PartnershipPlan(p, source, [], fingerprint, after, warnings)
+
+    desired = render_workspace(p, rt, before)
+    paths = [d.path for d in desired.documents]
+    snapshot = await rt.files.snapshot(p.id, paths, records)
+    posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
+    ops = plan_workspace(desired, records, snapshot, posted)
+    return PartnershipPlan(p, source, ops, fingerprint, after, warnings)
+
+
+def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -> bool:
+    return any(row["partnership_id"] == partnership_id for platform in platforms for row in rt.store.pending(platform))
+
+
+def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWorkspace:
+    return desired_workspace(
+        p, rt.library, rt.renderer, rt.clock(), history, href=lambda path: rt.files.href(p.id, path)
+    )
+
+
+async def apply_plan(
+    plan: PartnershipPlan, rt: Runtime, report: ApplyReport, on_step: Callable[[Operation], None] = lambda op: None
+) -> None:
+    p = plan.partnership
+    layout = Layout(p.language)
+    if plan.operations:
+        await rt.files.ensure_folders(
+            p.id,
+            layout.folders()
+            + [
+                layout.phase_folder(i + 1, ph.id)
+                for i, ph in enumerate(rt.library.phase_models[p.workflow].reached(p.phase))
+            ],
+        )
+    records = rt.store.documents(p.id, rt.files.platform)
+    for op in plan.operations:
+        if op.action is Action.post:
+            await _post(op, rt)
+            report.posts += 1
+        else:
+            await _write_document(op, rt, records, layout, report)
+        on_step(op)
+    rt.store.record_applied(
+        p.id,
+        name=p.name,
+        workflow=p.workflow,
+        phase=p.phase,
+        phase_changes=plan.history.phase_changes,
+        inputs_hash=plan.inputs_hash,
+        source=plan.source,
+    )
+
+
+async def _post(op: Operation, rt: Runtime) -> None:
+    rt.store.enqueue(op.platform, op.key, op.partnership, op.target, op.kind, op.content)
+    ref = await rt.chats[op.platform].post(op.partnership, op.target, op.key, op.kind, op.content)
+    rt.store.mark_sent(op.platform, op.key, ref)
+    log.info("%s: posted %s in %s on %s (%s)", op.partnership, op.kind, op.target, op.platform, op.key)
+
+
+async def _write_document(
+    op: Operation, rt: Runtime, records: Mapping[str, DocumentRecord], layout: Layout, report: ApplyReport
+) -> None:
+    pid, files, rendered = op.partnership, rt.files, sha256(op.content)
+    path = PurePosixPath(op.origin)
+    record = records.get(op.key)
+    if op.action is Action.adopt:
+        state = (await files.snapshot(pid, [path], records))[path]
+        if state is not None:
+            rt.store.record_document(
+                pid, files.platform, DocumentRecord(op.key, str(path), rendered, state.fingerprint)
+            )
+        return
+    if op.action in (Action.create, Action.update):
+        condition = (
+            WriteCondition(create_only=True)
+            if op.action is Action.create
+            else WriteCondition(if_fingerprint=record.fingerprint if record else None)
+        )
+        try:
+            fingerprint = await files.write(pid, path, op.content, condition)
+        except WriteConflict:
+            log.warning("%s: %s changed while brug was writing; writing a new version beside it", pid, path)
+            report.conflicts.append(f"{pid}/{path}")
+        else:
+            rt.store.record_document(pid, files.platform, DocumentRecord(op.key, str(path), rendered, fingerprint))
+            report.written += 1
+            log.info("%s: %s %s (%s)", pid, "created" if op.action is Action.create else "updated", path, op.reason)
+            return
+    # a person's version stands in the way: keep it, and put brug's new version beside it
+    where = await _write_sibling(op, rt, records, layout)
+    kept = record.fingerprint if record else ""
+    rt.store.record_document(pid, files.platform, DocumentRecord(op.key, str(path), rendered, kept))
+    report.siblings.append(f"{pid}/{where}")
+    report.written += 1
+    log.info("%s: %s was changed by someone; wrote the new version to %s", pid, path, where)
+
+
+async def _write_sibling(
+    op: Operation, rt: Runtime, records: Mapping[str, DocumentRecord], layout: Layout
+) -> PurePosixPath:
+    pid, files, rendered = op.partnership, rt.files, sha256(op.content)
+    key = f"{op.key}~new"
+    record = records.get(key)
+    n = 1
+    while True:
+        path = layout.sibling(PurePosixPath(op.origin), n)
+        state = (await files.snapshot(pid, [path], records))[path]
+        ours = (
+            record is not None
+            and record.path == str(path)
+            and state is not None
+            and (state.fingerprint == record.fingerprint or state.sha256 == record.rendered)
+        )
+        if state is not None and state.sha256 == rendered:
+            fingerprint = state.fingerprint
+        elif state is None or ours:
+            try:
+                condition = (
+                    WriteCondition(create_only=True)
+                    if state is None
+                    else WriteCondition(if_fingerprint=state.fingerprint)
+                )
+                fingerprint = await files.write(pid, path, op.content, condition)
+            except WriteConflict:
+                n += 1
+                continue
+        else:
+            n += 1
+            continue
+        rt.store.record_document(pid, files.platform, DocumentRecord(key, str(path), rendered, fingerprint))
+        return path
+
+
+REASONS: dict[str, dict[Reason, str]] = {
+    "nl": {
+        Reason.new: "nieuw",
+        Reason.missing: "ontbrak, opnieuw aangemaakt",
+        Reason.changed: "inhoud gewijzigd",
+        Reason.edited: "door iemand aangepast: nieuwe versie ernaast",
+        Reason.foreign: "bestaand bestand niet van brug: nieuwe versie ernaast",
+        Reason.same: "al aanwezig",
+        Reason.due: "te posten",
+    },
+    "en": {
+        Reason.new: "new",
+        Reason.missing: "was missing, recreated",
+        Reason.changed: "content changed",
+        Reason.edited: "edited by someone: new version beside it",
+        Reason.foreign: "existing file not written by brug: new version beside it",
+        Reason.same: "already there",
+        Reason.due: "to post",
+    },
+}

@@ -1,0 +1,149 @@
+"""Service settings: `brug.toml` next to the partnership files, overridable by BRUG_* variables.
+
+Secrets (the Matrix access token, the Nextcloud app password) are never read from brug.toml: they
+come from an environment variable or from a file named in brug.toml (e.g. a Docker/systemd secret),
+and are held as `SecretStr`, so printing the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from brug.content.problems import Problem, ProblemsFound, display_path, problems_from_validation
+from brug.domain.types import Language
+
+CONFIG_NAME = "brug.toml"
+SECRET_FIELDS = {
+    "matrix": ("access_token", "BRUG_MATRIX__ACCESS_TOKEN"),
+    "nextcloud": ("app_password", "BRUG_NEXTCLOUD__APP_PASSWORD"),
+}
+
+
+class MatrixSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    homeserver: str = Field(description="base URL of the homeserver, e.g. https://matrix.example.org")
+    user_id: str = Field(description="the bot's Matrix id, e.g. @brug:example.org")
+    device_id: str = Field(default="BRUG", description="kept the same across restarts so retries are not doubled")
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+
+    def token(self) -> str | None:
+        return _secret(self.access_token, self.access_token_file)
+
+
+class NextcloudSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    user: str
+    app_password: SecretStr | None = None
+    app_password_file: Path | None = None
+
+    def password(self) -> str | None:
+        return _secret(self.app_password, self.app_password_file)
+
+
+def _secret(value: SecretStr | None, file: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    if file is not None:
+        return file.read_text(encoding="utf-8").strip()
+    return None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BRUG_", env_nested_delimiter="__", extra="forbid")
+
+    language: Language = Field(default="nl", description="language of brug's own messages")
+    partnerships: list[Path] = Field(default_factory=lambda: [Path("partnerschappen")])
+    workspace: Path = Field(default=Path("werkruimte"), description="folder of the local workspaces")
+    state: Path = Field(default=Path(".brug/state.db"), description="SQLite file with brug's memory")
+    phase_models: list[Path] = Field(default_factory=list, description="folders with your own phase models")
+    templates: Path | None = Field(default=None, description="folder overriding templates/<lang>/<name>.md.j2")
+    matrix: MatrixSettings | None = None
+    nextcloud: NextcloudSettings | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # precedence: explicit arguments, then BRUG_* variables, then brug.toml
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    def resolved(self, base: Path) -> Settings:
+        """Relative paths are relative to the folder of brug.toml."""
+
+        def fix(p: Path) -> Path:
+            return p if p.is_absolute() else base / p
+
+        return self.model_copy(
+            update=dict(
+                partnerships=[fix(p) for p in self.partnerships],
+                workspace=fix(self.workspace),
+                state=fix(self.state),
+                phase_models=[fix(p) for p in self.phase_models],
+                templates=fix(self.templates) if self.templates else None,
+            )
+        )
+
+
+def _reading(toml: Path | None) -> type[Settings]:
+    """Settings that read this particular brug.toml (or none)."""
+    return type(
+        "Settings", (Settings,), {"model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": toml})}
+    )
+
+
+def load_settings(config: Path | None = None, language: Language = "nl") -> Settings:
+    """Read brug.toml (when there is one) and BRUG_* variables; raise ProblemsFound when wrong."""
+    path = config if config is not None else Path(CONFIG_NAME)
+    if config is not None and not path.exists():
+        raise ProblemsFound(
+            [Problem(display_path(path), (), "bestand niet gevonden" if language == "nl" else "file not found")]
+        )
+    exists = path.exists()
+    problems: list[Problem] = []
+    if exists:
+        try:
+            raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ProblemsFound([Problem(display_path(path), (), f"TOML: {err}")]) from None
+        for section, (field, variable) in SECRET_FIELDS.items():
+            if field in (raw.get(section) or {}):
+                problems.append(
+                    Problem(
+                        display_path(path),
+                        (section, field),
+                        (
+                            f"geheimen horen niet in {CONFIG_NAME}: "
+                            f"gebruik de omgevingsvariabele {variable} of {field}_file"
+                            if language == "nl"
+                            else f"secrets do not belong in {CONFIG_NAME}: "
+                            f"use the environment variable {variable} or {field}_file"
+                        ),
+                    )
+                )
+    if problems:
+        raise ProblemsFound(problems)
+    try:
+        settings = _reading(path if exists else None)()
+    except ValidationError as err:
+        raise ProblemsFound(problems_from_validation(err, display_path(path), None, Settings, language)) from None
+    return settings.resolved(path.resolve().parent if exists else Path.cwd())
+
+
+def settings_language() -> Language:
+    value = os.environ.get("BRUG_LANGUAGE", "nl")
+    return "en" if value == "en" else "nl"

@@ -1,0 +1,646 @@
+"""brug's memory: what it applied, which documents it wrote (and their hashes), what it posted.
+
+SQLAlchemy Core on SQLite by default (the URL can point at PostgreSQL later). The schema is
+versioned: `MIGRATIONS` is an append-only list, and opening a store brings any older database up to
+date inside one transaction. Nothing here stores case or family data — only agreements, statuses,
+actions and reflections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+
+from brug.planner import DocumentRecord
+
+metadata = MetaData()
+
+schema_version = Table("brug_schema", metadata, Column("version", Integer, nullable=False))
+
+partnerships = Table(
+    "partnerships",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("workflow", String(64), nullable=False),
+    Column("phase", String(64), nullable=False),
+    Column("phase_changes", Integer, nullable=False, default=0),
+    Column("inputs_hash", String(64)),
+    Column("source", Text),
+    Column("applied_at", DateTime(timezone=True)),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("platform", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("rendered", String(64), nullable=False),
+    Column("fingerprint", String(200), nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("room", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent
+    Column("ref", Text),  # the platform's id for the message
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)
+
+
+# --- version 2: chat platforms and the work partners do in chat --------------------------------------
+
+resources = Table(  # what brug made on a platform: a space, a room, a pinned message …
+    "resources",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("platform", String(32), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("ref", Text, nullable=False),  # the platform's id for it
+    Column("data", Text, nullable=False, default=""),  # a small JSON note, e.g. the hash of a pinned text
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+invites = Table(  # who was invited to which room, and how it went
+    "invites",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("platform", String(32), primary_key=True),
+    Column("room", String(200), primary_key=True),
+    Column("user", String(300), primary_key=True),
+    Column("status", String(16), nullable=False),  # invited | failed
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_tokens = Table(
+    "sync_tokens",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("account", String(300), primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("event_id", String(300), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+agenda_items = Table(  # points partners put on the agenda of the next meeting
+    "agenda_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("origin", String(300), nullable=False, unique=True),  # e.g. "matrix:<event id>": added once
+    Column("meeting", DateTime(timezone=True)),  # the meeting whose agenda took it up; NULL = still open
+)
+
+actions = Table(  # who does what by when: from chat (!actie) or from the minutes
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False),  # shown to people; per partnership
+    Column("text", Text, nullable=False),
+    Column("who", String(200)),
+    Column("due", String(10)),  # ISO date
+    Column("done", Integer, nullable=False, default=0),
+    Column("origin", String(300), nullable=False),  # "chat:<event>" or "minutes:<document path>"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+)
+
+answers = Table(  # replies to reflection prompts
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("prompt_key", String(300), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("event_id", String(300), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+pauses = Table(  # partnerships whose reflection prompts are paused (!pauze)
+    "pauses",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("by", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[partnerships, documents, outbox])
+
+
+def _v2(conn: Connection) -> None:
+    metadata.create_all(
+        conn, tables=[resources, invites, sync_tokens, processed_events, agenda_items, actions, answers, pauses]
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class AppliedPartnership:
+    id: str
+    name: str
+    workflow: str
+    phase: str
+    phase_changes: int
+    inputs_hash: str | None
+    source: str | None
+    applied_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Resource:
+    partnership_id: str
+    platform: str
+    kind: str
+    key: str
+    ref: str
+    data: str
+
+
+@dataclass(frozen=True)
+class AgendaItemRecord:
+    id: int
+    text: str
+    added_by: str
+    added_at: datetime
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    number: int
+    text: str
+    who: str | None
+    due: str | None
+    done: bool
+    origin: str
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    prompt_key: str
+    author: str
+    text: str
+    at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    @classmethod
+    def at(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    # --- schema ------------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the database to SCHEMA_VERSION; returns the version it was at."""
+        with self.engine.begin() as conn:
+            metadata.create_all(conn, tables=[schema_version])
+            current = conn.execute(select(schema_version.c.version)).scalar()
+            if current is None:
+                conn.execute(insert(schema_version).values(version=0))
+                current = 0
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"the database {self.url} was made by a newer brug (schema {current})")
+            for version in range(current, SCHEMA_VERSION):
+                MIGRATIONS[version](conn)
+            conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
+        return current
+
+    @property
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(schema_version.c.version)).scalar_one())
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- partnerships ------------------------------------------------------------------------------
+
+    def applied(self, partnership_id: str) -> AppliedPartnership | None:
+        with self._tx() as conn:
+            row = conn.execute(select(partnerships).where(partnerships.c.id == partnership_id)).first()
+        return AppliedPartnership(**row._mapping) if row else None
+
+    def all_applied(self) -> list[AppliedPartnership]:
+        with self._tx() as conn:
+            rows = conn.execute(select(partnerships).order_by(partnerships.c.id)).all()
+        return [AppliedPartnership(**r._mapping) for r in rows]
+
+    def record_applied(
+        self,
+        partnership_id: str,
+        *,
+        name: str,
+        workflow: str,
+        phase: str,
+        phase_changes: int,
+        inputs_hash: str | None,
+        source: str | None,
+    ) -> None:
+        values = dict(
+            name=name,
+            workflow=workflow,
+            phase=phase,
+            phase_changes=phase_changes,
+            inputs_hash=inputs_hash,
+            source=source,
+            applied_at=_now(),
+        )
+        with self._tx() as conn:
+            _upsert(conn, partnerships, {"id": partnership_id}, values)
+
+    def forget(self, partnership_id: str) -> None:
+        """Delete everything brug remembers of a partnership."""
+        with self._tx() as conn:
+            for table in (documents, outbox, resources, invites, agenda_items, actions, answers, pauses):
+                conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
+            conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
+
+    # --- documents ---------------------------------------------------------------------------------
+
+    def documents(self, partnership_id: str, platform: str) -> dict[str, DocumentRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(documents).where(documents.c.partnership_id == partnership_id, documents.c.platform == platform)
+            ).all()
+        return {
+            r.key: DocumentRecord(key=r.key, path=r.path, rendered=r.rendered, fingerprint=r.fingerprint) for r in rows
+        }
+
+    def record_document(self, partnership_id: str, platform: str, record: DocumentRecord) -> None:
+        values = dict(path=record.path, rendered=record.rendered, fingerprint=record.fingerprint, written_at=_now())
+        key = {"partnership_id": partnership_id, "platform": platform, "key": record.key}
+        with self._tx() as conn:
+            _upsert(conn, documents, key, values)
+
+    # --- outbox ------------------------------------------------------------------------------------
+
+    def posted_keys(self, partnership_id: str, platform: str) -> set[str]:
+        """Keys of posts that were sent (pending ones are not in here: they must still go out)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.key).where(
+                    outbox.c.partnership_id == partnership_id, outbox.c.platform == platform, outbox.c.status == "sent"
+                )
+            ).all()
+        return {r.key for r in rows}
+
+    def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> None:
+        """Put a post in the outbox (once per key and platform)."""
+        with self._tx() as conn:
+            exists = conn.execute(
+                select(outbox.c.key).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(outbox).values(
+                        platform=platform,
+                        key=key,
+                        partnership_id=partnership_id,
+                        room=room,
+                        kind=kind,
+                        content=content,
+                        status="pending",
+                        created_at=_now(),
+                    )
+                )
+
+    def mark_sent(self, platform: str, key: str, ref: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.platform == platform, outbox.c.key == key)
+                .values(status="sent", ref=ref, sent_at=_now())
+            )
+
+    def pending(self, platform: str) -> list[dict[str, str]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.platform == platform, outbox.c.status == "pending")
+                .order_by(outbox.c.created_at)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # --- platform resources (rooms, spaces, pins) ------------------------------------------------------
+
+    def resource(self, partnership_id: str, platform: str, kind: str, key: str = "") -> Resource | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(resources).where(
+                    resources.c.partnership_id == partnership_id,
+                    resources.c.platform == platform,
+                    resources.c.kind == kind,
+                    resources.c.key == key,
+                )
+            ).first()
+        return Resource(row.partnership_id, row.platform, row.kind, row.key, row.ref, row.data) if row else None
+
+    def put_resource(self, partnership_id: str, platform: str, kind: str, key: str, ref: str, data: str = "") -> None:
+        ident = {"partnership_id": partnership_id, "platform": platform, "kind": kind, "key": key}
+        with self._tx() as conn:
+            _upsert(conn, resources, ident, dict(ref=ref, data=data, updated_at=_now()))
+
+    def resources(self, platform: str, kind: str, partnership_id: str | None = None) -> list[Resource]:
+        query = select(resources).where(resources.c.platform == platform, resources.c.kind == kind)
+        if partnership_id is not None:
+            query = query.where(resources.c.partnership_id == partnership_id)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [Resource(r.partnership_id, r.platform, r.kind, r.key, r.ref, r.data) for r in rows]
+
+    def resource_by_ref(self, platform: str, ref: str) -> Resource | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(resources).where(resources.c.platform == platform, resources.c.ref == ref)
+            ).first()
+        return Resource(row.partnership_id, row.platform, row.kind, row.key, row.ref, row.data) if row else None
+
+    # --- invites -----------------------------------------------------------------------------------------
+
+    def invite_status(self, partnership_id: str, platform: str, room: str, user: str) -> str | None:
+        with self._tx() as conn:
+            return conn.execute(
+                select(invites.c.status).where(
+                    invites.c.partnership_id == partnership_id,
+                    invites.c.platform == platform,
+                    invites.c.room == room,
+                    invites.c.user == user,
+                )
+            ).scalar()
+
+    def record_invite(
+        self, partnership_id: str, platform: str, room: str, user: str, status: str, error: str | None = None
+    ) -> None:
+        ident = {"partnership_id": partnership_id, "platform": platform, "room": room, "user": user}
+        with self._tx() as conn:
+            _upsert(
+                conn,
+                invites,
+                ident,
+                dict(status=status, error=error, updated_at=_now()),
+                on_update=dict(attempts=invites.c.attempts + 1),
+            )
+
+    def failed_invites(self, partnership_id: str, platform: str) -> list[dict[str, object]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(invites).where(
+                    invites.c.partnership_id == partnership_id,
+                    invites.c.platform == platform,
+                    invites.c.status == "failed",
+                )
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # --- sync state --------------------------------------------------------------------------------------
+
+    def sync_token(self, platform: str, account: str) -> str | None:
+        with self._tx() as conn:
+            return conn.execute(
+                select(sync_tokens.c.token).where(sync_tokens.c.platform == platform, sync_tokens.c.account == account)
+            ).scalar()
+
+    def put_sync_token(self, platform: str, account: str, token: str) -> None:
+        with self._tx() as conn:
+            _upsert(conn, sync_tokens, {"platform": platform, "account": account}, dict(token=token, updated_at=_now()))
+
+    def is_processed(self, platform: str, event_id: str) -> bool:
+        with self._tx() as conn:
+            found = conn.execute(
+                select(processed_events.c.event_id).where(
+                    processed_events.c.platform == platform, processed_events.c.event_id == event_id
+                )
+            ).first()
+        return found is not None
+
+    def mark_processed(self, platform: str, event_id: str) -> bool:
+        """Remember an event as handled; False when it already was (another delivery of the same event)."""
+        with self._tx() as conn:
+            exists = conn.execute(
+                select(processed_events.c.event_id).where(
+                    processed_events.c.platform == platform, processed_events.c.event_id == event_id
+                )
+            ).first()
+            if exists:
+                return False
+            conn.execute(insert(processed_events).values(platform=platform, event_id=event_id, processed_at=_now()))
+            return True
+
+    # --- agenda items, actions, answers, pauses ------------------------------------------------------
+
+    def add_agenda_item(self, partnership_id: str, text: str, added_by: str, origin: str) -> int:
+        """Add a point for the next meeting; the same origin (e.g. chat event) adds it only once."""
+        with self._tx() as conn:
+            existing = conn.execute(select(agenda_items.c.id).where(agenda_items.c.origin == origin)).scalar()
+            if existing is not None:
+                return int(existing)
+            result = conn.execute(
+                insert(agenda_items).values(
+                    partnership_id=partnership_id, text=text, added_by=added_by, added_at=_now(), origin=origin
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def open_agenda_items(self, partnership_id: str) -> list[AgendaItemRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(agenda_items)
+                .where(agenda_items.c.partnership_id == partnership_id, agenda_items.c.meeting.is_(None))
+                .order_by(agenda_items.c.id)
+            ).all()
+        return [AgendaItemRecord(r.id, r.text, r.added_by, r.added_at) for r in rows]
+
+    def assign_agenda_items(self, partnership_id: str, ids: list[int], meeting: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(agenda_items)
+                .where(agenda_items.c.partnership_id == partnership_id, agenda_items.c.id.in_(ids))
+                .values(meeting=meeting)
+            )
+
+    def add_action(self, partnership_id: str, text: str, who: str | None, due: str | None, origin: str) -> int:
+        """Record an action; returns its number within the partnership (1, 2, …). Once per origin."""
+        with self._tx() as conn:
+            existing = conn.execute(
+                select(actions.c.number).where(actions.c.partnership_id == partnership_id, actions.c.origin == origin)
+            ).scalar()
+            if existing is not None:
+                return int(existing)
+            last = conn.execute(
+                select(actions.c.number)
+                .where(actions.c.partnership_id == partnership_id)
+                .order_by(actions.c.number.desc())
+            ).scalar()
+            number = (last or 0) + 1
+            conn.execute(
+                insert(actions).values(
+                    partnership_id=partnership_id,
+                    number=number,
+                    text=text,
+                    who=who,
+                    due=due,
+                    done=0,
+                    origin=origin,
+                    created_at=_now(),
+                )
+            )
+            return number
+
+    def actions(self, partnership_id: str, *, open_only: bool = False) -> list[ActionRecord]:
+        query = select(actions).where(actions.c.partnership_id == partnership_id)
+        if open_only:
+            query = query.where(actions.c.done == 0)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(actions.c.number)).all()
+        return [ActionRecord(r.number, r.text, r.who, r.due, bool(r.done), r.origin) for r in rows]
+
+    def complete_action(self, partnership_id: str, number: int) -> bool:
+        """Tick off an open action; False when there is no open action with that number."""
+        with self._tx() as conn:
+            done = conn.execute(
+                update(actions)
+                .where(actions.c.partnership_id == partnership_id, actions.c.number == number, actions.c.done == 0)
+                .values(done=1, done_at=_now())
+            )
+        return done.rowcount > 0
+
+    def add_answer(
+        self, partnership_id: str, prompt_key: str, author: str, text: str, platform: str, event_id: str
+    ) -> bool:
+        with self._tx() as conn:
+            if conn.execute(select(answers.c.id).where(answers.c.event_id == event_id)).first():
+                return False
+            conn.execute(
+                insert(answers).values(
+                    partnership_id=partnership_id,
+                    prompt_key=prompt_key,
+                    author=author,
+                    text=text,
+                    platform=platform,
+                    event_id=event_id,
+                    at=_now(),
+                )
+            )
+        return True
+
+    def answers(self, partnership_id: str, prompt_key: str | None = None) -> list[AnswerRecord]:
+        query = select(answers).where(answers.c.partnership_id == partnership_id)
+        if prompt_key is not None:
+            query = query.where(answers.c.prompt_key == prompt_key)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(answers.c.id)).all()
+        return [AnswerRecord(r.prompt_key, r.author, r.text, r.at) for r in rows]
+
+    def set_paused(self, partnership_id: str, paused: bool, by: str = "") -> None:
+        with self._tx() as conn:
+            conn.execute(delete(pauses).where(pauses.c.partnership_id == partnership_id))
+            if paused:
+                conn.execute(insert(pauses).values(partnership_id=partnership_id, by=by, at=_now()))
+
+    def is_paused(self, partnership_id: str) -> bool:
+        with self._tx() as conn:
+            return (
+                conn.execute(select(pauses.c.by).where(pauses.c.partnership_id == partnership_id)).first() is not None
+            )
+
+    def post_keys(self, partnership_id: str, kind: str) -> list[str]:
+        """Keys of a partnership's posts of one kind, oldest first (each key once, whatever the platforms)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.key, outbox.c.created_at)
+                .where(outbox.c.partnership_id == partnership_id, outbox.c.kind == kind)
+                .order_by(outbox.c.created_at, outbox.c.key)
+            ).all()
+        return list(dict.fromkeys(r.key for r in rows))
+
+    def sent_post(self, platform: str, ref: str) -> dict[str, object] | None:
+        """The outbox entry of a message by its platform id (to recognise replies to a prompt)."""
+        with self._tx() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.ref == ref)).first()
+        return dict(row._mapping) if row else None
+
+
+def _upsert(
+    conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any], on_update: dict[str, Any] | None = None
+) -> None:
+    """Update the row with this key, or insert it; `on_update` holds values only for an existing row."""
+    where = [table.c[name] == value for name, value in key.items()]
+    if conn.execute(update(table).where(*where).values(**values, **(on_update or {}))).rowcount == 0:
+        conn.execute(insert(table).values(**key, **values))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

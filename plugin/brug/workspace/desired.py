@@ -1,0 +1,164 @@
+"""The desired state of a partnership's workspace: its documents and the messages it should post."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+
+from brug.commands import COMMANDS
+from brug.content.context import Link, common_context, with_extra
+from brug.content.library import Library
+from brug.content.render import Renderer, Trusted
+from brug.domain.partnership import Partnership
+from brug.workspace.layout import Layout
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DesiredDocument:
+    key: str
+    path: PurePosixPath
+    content: str
+
+    @property
+    def sha256(self) -> str:
+        return sha256(self.content)
+
+
+@dataclass(frozen=True)
+class DesiredPost:
+    """A message for a chat room, with the key that makes posting it idempotent."""
+
+    key: str
+    room: str
+    kind: str
+    markdown: str
+
+
+@dataclass(frozen=True)
+class DesiredWorkspace:
+    partnership: Partnership
+    layout: Layout
+    folders: list[PurePosixPath]
+    documents: list[DesiredDocument]
+    posts: list[DesiredPost] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class History:
+    """What brug remembers of earlier applies, needed to decide which announcements are due."""
+
+    applied_phase: str | None = None
+    phase_changes: int = 0
+
+
+def desired_workspace(
+    p: Partnership,
+    library: Library,
+    renderer: Renderer,
+    now: datetime,
+    history: History = History(),
+    href=lambda path: str(path),
+) -> DesiredWorkspace:
+    """Render everything the workspace of `p` should hold at `now`; pure apart from reading templates."""
+    language, layout = p.language, Layout(p.language)
+    model = library.phase_models[p.workflow]
+    reached = model.reached(p.phase)
+    guide_paths = {ph.id: layout.phase_guide(i + 1, ph.id) for i, ph in enumerate(reached)}
+
+    # titles and places of brug's own documents: the product's text, not people's, so not escaped
+    links = [
+        Link(title=Trusted(_title("overview", language)), href=Trusted(href(layout.overview))),
+        Link(title=Trusted(_title("agreement", language)), href=Trusted(href(layout.agreement))),
+    ]
+    links += [
+        Link(title=Trusted(f"{i + 1}. {ph.title(language)}"), href=Trusted(href(guide_paths[ph.id])))
+        for i, ph in enumerate(reached)
+    ]
+    base = common_context(p, library, now, links)
+    current_index = model.index(p.phase)
+    phases_view = [
+        {
+            "phase": ph,
+            "number": i + 1,
+            "href": Trusted(href(guide_paths[ph.id])) if ph.id in guide_paths else None,
+            "status": "done" if i < current_index else "current" if i == current_index else "upcoming",
+        }
+        for i, ph in enumerate(model.phases)
+    ]
+
+    docs = [
+        DesiredDocument(
+            "overview", layout.overview, renderer.render("overview", language, **with_extra(base, phases=phases_view))
+        ),
+        DesiredDocument("agreement", layout.agreement, renderer.render("agreement", language, **base)),
+    ]
+    folders = layout.folders()
+    for i, ph in enumerate(reached):
+        number = i + 1
+        folders.append(layout.phase_folder(number, ph.id))
+        nxt = model.phases[i + 1] if i + 1 < len(model.phases) else None
+        docs.append(
+            DesiredDocument(
+                f"phase/{ph.id}/guide",
+                guide_paths[ph.id],
+                renderer.render(
+                    "phase-guide", language, **with_extra(base, phase=ph, phase_number=number, next_phase=nxt)
+                ),
+            )
+        )
+        for spec in ph.documents:
+            docs.append(
+                DesiredDocument(
+                    f"phase/{ph.id}/{spec.id}",
+                    layout.phase_document(number, ph.id, spec.id),
+                    renderer.render(
+                        "document", language, **with_extra(base, document=spec, phase=ph, phase_number=number)
+                    ),
+                )
+            )
+
+    posts: list[DesiredPost] = []
+    if history.applied_phase is None:
+        posts.append(
+            DesiredPost(
+                f"{p.id}/welcome",
+                "algemeen",
+                "welcome",
+                renderer.render("welcome", language, **with_extra(base, rooms=model.rooms, commands=COMMANDS)),
+            )
+        )
+    elif history.applied_phase != p.phase and model.has_phase(p.phase):
+        old = model.phase(history.applied_phase) if model.has_phase(history.applied_phase) else None
+        n = history.phase_changes + 1
+        posts.append(
+            DesiredPost(
+                f"{p.id}/phase-change/{n}-{p.phase}",
+                "algemeen",
+                "phase-change",
+                renderer.render(
+                    "phase-change",
+                    language,
+                    **with_extra(
+                        base,
+                        old_phase=old,
+                        new_phase=model.phase(p.phase),
+                        new_phase_number=current_index + 1,
+                        guide_href=Trusted(href(guide_paths[p.phase])),
+                    ),
+                ),
+            )
+        )
+    return DesiredWorkspace(partnership=p, layout=layout, folders=folders, documents=docs, posts=posts)
+
+
+def _title(name: str, language: str) -> str:
+    return {
+        "overview": {"nl": "Overzicht", "en": "Overview"},
+        "agreement": {"nl": "Samenwerkingsakkoord", "en": "Partnership agreement"},
+    }[name][language]

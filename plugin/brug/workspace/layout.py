@@ -1,0 +1,74 @@
+"""Names of folders and documents in a workspace, in the partnership's language.
+
+Documents are identified by a stable key ("agreement", "phase/ja-graag/guide") that does not depend
+on the language, so brug recognises its own documents whatever they are called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from brug.domain.types import Language
+
+_NAMES: dict[Language, dict[str, str]] = {
+    "nl": {
+        "overview": "overzicht.md",
+        "agreement": "samenwerkingsakkoord.md",
+        "phases": "fasen",
+        "guide": "gids.md",
+        "meetings": "overleg",
+        "reflection": "reflectie",
+        "new_version": "nieuwe versie",
+    },
+    "en": {
+        "overview": "overview.md",
+        "agreement": "agreement.md",
+        "phases": "phases",
+        "guide": "guide.md",
+        "meetings": "meetings",
+        "reflection": "reflection",
+        "new_version": "new version",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    language: Language
+
+    def _n(self, name: str) -> str:
+        return _NAMES[self.language][name]
+
+    @property
+    def overview(self) -> PurePosixPath:
+        return PurePosixPath(self._n("overview"))
+
+    @property
+    def agreement(self) -> PurePosixPath:
+        return PurePosixPath(self._n("agreement"))
+
+    def phase_folder(self, number: int, phase_id: str) -> PurePosixPath:
+        return PurePosixPath(self._n("phases"), f"{number:02d}-{phase_id}")
+
+    def phase_guide(self, number: int, phase_id: str) -> PurePosixPath:
+        return self.phase_folder(number, phase_id) / self._n("guide")
+
+    def phase_document(self, number: int, phase_id: str, document_id: str) -> PurePosixPath:
+        return self.phase_folder(number, phase_id) / f"{document_id}.md"
+
+    @property
+    def meetings(self) -> PurePosixPath:
+        return PurePosixPath(self._n("meetings"))
+
+    @property
+    def reflection(self) -> PurePosixPath:
+        return PurePosixPath(self._n("reflection"))
+
+    def sibling(self, path: PurePosixPath, n: int = 1) -> PurePosixPath:
+        """Where a new version goes when a person edited the document: 'gids (nieuwe versie).md'."""
+        label = self._n("new_version") + (f" {n}" if n > 1 else "")
+        return path.with_name(f"{path.stem} ({label}){path.suffix}")
+
+    def folders(self) -> list[PurePosixPath]:
+        return [PurePosixPath(self._n("phases")), self.meetings, self.reflection]
