@@ -1,0 +1,1 @@
+"""Throwaway local servers (a Synapse homeserver) for the test suite and the demo."""
