@@ -21,8 +21,7 @@ SEEDS = SHARED / "seeds"
 
 
 def seed_lengths() -> dict[str, int]:
-    return {p.name[:3]: len(p.read_text(encoding="utf-8", errors="replace").splitlines())
-            for p in SEEDS.glob("*.txt")}
+    return {p.name[:3]: len(p.read_text(encoding="utf-8", errors="replace").splitlines()) for p in SEEDS.glob("*.txt")}
 
 
 def test_question_bank_meets_its_counts(library) -> None:  # type: ignore[no-untyped-def]
@@ -57,8 +56,14 @@ def test_every_pulse_item_has_a_labelled_scale(library) -> None:  # type: ignore
 
 def test_both_phase_models(library) -> None:  # type: ignore[no-untyped-def]
     default = library.phase_models["samenwerken"]
-    assert [p.id for p in default.phases] == ["vind-elkaar", "ja-graag", "draagvlak", "wij-wordt-ons", "leerkansen",
-                                              "terugkijken"]
+    assert [p.id for p in default.phases] == [
+        "vind-elkaar",
+        "ja-graag",
+        "draagvlak",
+        "wij-wordt-ons",
+        "leerkansen",
+        "terugkijken",
+    ]
     school = library.phase_models["school-welzijn"]
     assert all(ref.startswith("003:") for ref in school.source)
     assert "synthese" in school.description.nl and "synthesis" in school.description.en
@@ -83,8 +88,12 @@ def test_every_source_reference_points_into_a_seed(library) -> None:  # type: ig
 
 @pytest.mark.skipif(not (SHARED / "tools" / "seed-overlap").exists(), reason="shared tools beside the repository")
 def test_content_is_written_in_own_words() -> None:
-    result = subprocess.run([str(SHARED / "tools" / "seed-overlap"), "templates", "workflows", "examples", "docs",
-                             "README.md"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(SHARED / "tools" / "seed-overlap"), "templates", "workflows", "examples", "docs", "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.stdout == "", result.stdout
 
 
@@ -103,10 +112,14 @@ def test_a_broken_own_phase_model_gets_the_same_quality_of_errors(tmp_path: Path
     own.mkdir()
     (own / "fout.yaml").write_text(
         "id: fout\ntitle: {nl: Fout, en: Wrong}\ndescription: {nl: x, en: y}\nsource: ['000:1']\nphases:\n"
-        "  - id: een\n    title: {nl: Een}\n", encoding="utf-8")
+        "  - id: een\n    title: {nl: Een}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ProblemsFound) as caught:
         load_library([own])
     lines = [str(p) for p in caught.value.problems]
-    assert any(re.match(r".*fout\.yaml:7: phases\[0\]\.title\.en: verplicht veld ontbreekt$", line) for line in lines), lines
+    assert any(
+        re.match(r".*fout\.yaml:7: phases\[0\]\.title\.en: verplicht veld ontbreekt$", line) for line in lines
+    ), lines
     assert any("phases[0].purpose" in line for line in lines)
     assert all(line.startswith(str(own / "fout.yaml")) for line in lines)

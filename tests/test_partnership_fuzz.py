@@ -17,10 +17,30 @@ from tests.conftest import EXAMPLES
 BASES = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in EXAMPLES]
 
 leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=40),
-    st.sampled_from(["", "FREQ=WEEKLY", "FREQ=NONSENSE", "@x:y", "2026-13-45 25:61", "Europe/Nowhere", "andere",
-                     "vind-elkaar", "🙂", "<script>", "{{ 7*7 }}", "\x00", "a" * 300]),
-    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=8), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "FREQ=WEEKLY",
+            "FREQ=NONSENSE",
+            "@x:y",
+            "2026-13-45 25:61",
+            "Europe/Nowhere",
+            "andere",
+            "vind-elkaar",
+            "🙂",
+            "<script>",
+            "{{ 7*7 }}",
+            "\x00",
+            "a" * 300,
+        ]
+    ),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=2),
 )
 
 
@@ -96,8 +116,26 @@ def test_random_bytes_fail_cleanly(library, blob: bytes) -> None:  # type: ignor
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["id: x\n", "organisations:\n", "  - id: a\n", "    members: []\n", "phase: [\n",
-                                 "meetings: {rrule: x}\n", "name: 'a\n", "\t", "&a [*a]\n", "!!python/object {}\n",
-                                 "? [a]\n: b\n", "x: !!binary aGVsbG8=\n"]), max_size=8))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "id: x\n",
+                "organisations:\n",
+                "  - id: a\n",
+                "    members: []\n",
+                "phase: [\n",
+                "meetings: {rrule: x}\n",
+                "name: 'a\n",
+                "\t",
+                "&a [*a]\n",
+                "!!python/object {}\n",
+                "? [a]\n: b\n",
+                "x: !!binary aGVsbG8=\n",
+            ]
+        ),
+        max_size=8,
+    )
+)
 def test_yaml_shapes_fail_cleanly(library, parts: list[str]) -> None:  # type: ignore[no-untyped-def]
     check_clean("".join(parts), library)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from brug.content.library import Library, read_model
 from brug.content.problems import Problem, display_path, message
+from brug.content.yamlfile import load_yaml_file
 from brug.domain.checks import Finding, check_references
 from brug.domain.partnership import Partnership
 from brug.domain.types import Language
-from brug.content.yamlfile import load_yaml_file
 
 WHAT: dict[str, dict[Language, str]] = {
     "phase_model": {"nl": "een fasemodel", "en": "a phase model"},
@@ -40,8 +40,9 @@ def partnership_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def load_partnership(path: Path, library: Library, language: Language = "nl") -> tuple[Partnership | None,
-                                                                                          list[Problem]]:
+def load_partnership(
+    path: Path, library: Library, language: Language = "nl"
+) -> tuple[Partnership | None, list[Problem]]:
     p, problems = read_model(path, Partnership, language)
     if p is None:
         return None, problems
@@ -53,23 +54,39 @@ def load_partnership(path: Path, library: Library, language: Language = "nl") ->
     return None, [Problem(name, f.loc, _finding_message(f, language), document.line_of(f.loc)) for f in findings]
 
 
-def load_partnerships(paths: Sequence[Path], library: Library, language: Language = "nl") -> tuple[
-        list[LoadedPartnership], list[Problem]]:
+def load_partnerships(
+    paths: Sequence[Path], library: Library, language: Language = "nl"
+) -> tuple[list[LoadedPartnership], list[Problem]]:
     loaded: list[LoadedPartnership] = []
     problems: list[Problem] = []
     where: dict[str, Path] = {}
     for path in partnership_files(paths):
         if not path.exists():
-            problems.append(Problem(display_path(path), (), message(
-                "brug_unreadable", language, reason="file not found" if language == "en" else "bestand niet gevonden")))
+            problems.append(
+                Problem(
+                    display_path(path),
+                    (),
+                    message(
+                        "brug_unreadable",
+                        language,
+                        reason="file not found" if language == "en" else "bestand niet gevonden",
+                    ),
+                )
+            )
             continue
         p, found = load_partnership(path, library, language)
         problems += found
         if p is None:
             continue
         if p.id in where:
-            problems.append(Problem(display_path(path), ("id",), message("brug_duplicate_id", language, value=p.id)
-                                    + f" ({display_path(where[p.id])})", load_yaml_file(path).line_of(("id",))))
+            problems.append(
+                Problem(
+                    display_path(path),
+                    ("id",),
+                    message("brug_duplicate_id", language, value=p.id) + f" ({display_path(where[p.id])})",
+                    load_yaml_file(path).line_of(("id",)),
+                )
+            )
             continue
         where[p.id] = path
         loaded.append(LoadedPartnership(path, p))

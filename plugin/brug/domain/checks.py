@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from brug.domain.types import Loc
 from brug.domain.partnership import Partnership
+from brug.domain.types import Loc
 from brug.domain.workflow import PhaseModel
 
 
@@ -22,14 +22,28 @@ def check_references(p: Partnership, models: Mapping[str, PhaseModel], kinds: Co
     found: list[Finding] = []
     model = models.get(p.workflow)
     if model is None:
-        found.append(Finding(("workflow",), "brug_unknown_ref",
-                             {"what": "phase_model", "value": p.workflow, "choices": sorted(models)}))
+        found.append(
+            Finding(
+                ("workflow",),
+                "brug_unknown_ref",
+                {"what": "phase_model", "value": p.workflow, "choices": sorted(models)},
+            )
+        )
     elif not model.has_phase(p.phase):
-        found.append(Finding(("phase",), "brug_unknown_ref",
-                             {"what": "phase", "value": p.phase, "choices": [ph.id for ph in model.phases],
-                              "model": model.id}))
+        found.append(
+            Finding(
+                ("phase",),
+                "brug_unknown_ref",
+                {"what": "phase", "value": p.phase, "choices": [ph.id for ph in model.phases], "model": model.id},
+            )
+        )
     for i, org in enumerate(p.organisations):
         if org.kind not in kinds:
-            found.append(Finding(("organisations", i, "kind"), "brug_unknown_ref",
-                                 {"what": "kind", "value": org.kind, "choices": sorted(kinds)}))
+            found.append(
+                Finding(
+                    ("organisations", i, "kind"),
+                    "brug_unknown_ref",
+                    {"what": "kind", "value": org.kind, "choices": sorted(kinds)},
+                )
+            )
     return found

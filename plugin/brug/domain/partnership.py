@@ -201,14 +201,16 @@ class Partnership(Strict):
         for i, org in enumerate(self.organisations):
             if org.id in seen_orgs:
                 raise PydanticCustomError(
-                    "brug_duplicate_id", "unique organisation ids ('{value}' is used twice)",
+                    "brug_duplicate_id",
+                    "unique organisation ids ('{value}' is used twice)",
                     {"value": org.id, "loc": ("organisations", i, "id")},
                 )
             seen_orgs.add(org.id)
             for j, member in enumerate(org.members):
                 if member.key in seen_members:
                     raise PydanticCustomError(
-                        "brug_duplicate_id", "unique member ids ('{value}' is used twice; give one an id)",
+                        "brug_duplicate_id",
+                        "unique member ids ('{value}' is used twice; give one an id)",
                         {"value": member.key, "loc": ("organisations", i, "members", j, "id" if member.id else "name")},
                     )
                 seen_members[member.key] = org.id
@@ -216,12 +218,15 @@ class Partnership(Strict):
             for j, key in enumerate(pair):
                 if key not in seen_members:
                     raise PydanticCustomError(
-                        "brug_unknown_member", "the id of a member ('{value}' is not one)",
+                        "brug_unknown_member",
+                        "the id of a member ('{value}' is not one)",
                         {"value": key, "loc": ("tandems", i, j)},
                     )
             if seen_members[pair[0]] == seen_members[pair[1]]:
                 raise PydanticCustomError(
-                    "brug_tandem_same_org", "two members of different organisations", {"loc": ("tandems", i)},
+                    "brug_tandem_same_org",
+                    "two members of different organisations",
+                    {"loc": ("tandems", i)},
                 )
         return self
 

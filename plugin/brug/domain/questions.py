@@ -42,8 +42,9 @@ class Question(Strict):
     @model_validator(mode="after")
     def _scale_for_pulse(self) -> Question:
         if self.kind is QuestionKind.pulse and self.scale is None:
-            raise PydanticCustomError("brug_pulse_scale", "a scale with low and high labels for a pulse item",
-                                      {"loc": ("scale",)})
+            raise PydanticCustomError(
+                "brug_pulse_scale", "a scale with low and high labels for a pulse item", {"loc": ("scale",)}
+            )
         if self.kind is QuestionKind.open and self.scale is not None:
             raise PydanticCustomError("brug_open_scale", "no scale on an open question", {"loc": ("scale",)})
         return self

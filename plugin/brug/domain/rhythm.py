@@ -8,10 +8,14 @@ from datetime import datetime
 from brug.domain.types import Language
 
 _DAYS = {"MO": 0, "TU": 1, "WE": 2, "TH": 3, "FR": 4, "SA": 5, "SU": 6}
-_DAY_NAMES = {"nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
-              "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")}
-_ORDINALS = {"nl": {1: "eerste", 2: "tweede", 3: "derde", 4: "vierde", 5: "vijfde", -1: "laatste"},
-             "en": {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}}
+_DAY_NAMES = {
+    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_ORDINALS = {
+    "nl": {1: "eerste", 2: "tweede", 3: "derde", 4: "vierde", 5: "vijfde", -1: "laatste"},
+    "en": {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"},
+}
 
 
 def describe_rule(rule: str, start: datetime | None, language: Language) -> str:
@@ -20,15 +24,21 @@ def describe_rule(rule: str, start: datetime | None, language: Language) -> str:
     freq, interval = parts.get("FREQ"), int(parts.get("INTERVAL", "1"))
     time = _time(parts, start)
     at = ("om " if language == "nl" else "at ") + time if time else ""
-    days = [m for m in (re.fullmatch(r"([+-]?\d)?(MO|TU|WE|TH|FR|SA|SU)", d) for d in parts.get("BYDAY", "").split(","))
-            if m]
+    days = [
+        m
+        for m in (re.fullmatch(r"([+-]?\d)?(MO|TU|WE|TH|FR|SA|SU)", d) for d in parts.get("BYDAY", "").split(","))
+        if m
+    ]
     known = set(parts) <= {"FREQ", "INTERVAL", "BYDAY", "BYHOUR", "BYMINUTE", "COUNT", "UNTIL", "WKST", "BYMONTHDAY"}
     text: str | None = None
     if not known:
         text = None
     elif freq == "WEEKLY":
-        names = _join([_DAY_NAMES[language][_DAYS[m.group(2)]] for m in days]
-                      or ([_DAY_NAMES[language][start.weekday()]] if start else []), language)
+        names = _join(
+            [_DAY_NAMES[language][_DAYS[m.group(2)]] for m in days]
+            or ([_DAY_NAMES[language][start.weekday()]] if start else []),
+            language,
+        )
         if language == "nl":
             every = {1: "elke week", 2: "om de twee weken"}.get(interval, f"om de {interval} weken")
             text = f"{every} op {names}" if names else every
@@ -38,11 +48,17 @@ def describe_rule(rule: str, start: datetime | None, language: Language) -> str:
     elif freq == "MONTHLY" and interval == 1 and len(days) == 1 and days[0].group(1):
         n, day = int(days[0].group(1)), _DAY_NAMES[language][_DAYS[days[0].group(2)]]
         if n in _ORDINALS[language]:
-            text = (f"elke {_ORDINALS['nl'][n]} {day} van de maand" if language == "nl"
-                    else f"every {_ORDINALS['en'][n]} {day} of the month")
+            text = (
+                f"elke {_ORDINALS['nl'][n]} {day} van de maand"
+                if language == "nl"
+                else f"every {_ORDINALS['en'][n]} {day} of the month"
+            )
     elif freq == "MONTHLY" and "BYMONTHDAY" in parts and not days:
-        every = ("elke maand" if interval == 1 else f"om de {interval} maanden") if language == "nl" else (
-            "every month" if interval == 1 else f"every {interval} months")
+        every = (
+            ("elke maand" if interval == 1 else f"om de {interval} maanden")
+            if language == "nl"
+            else ("every month" if interval == 1 else f"every {interval} months")
+        )
         text = f"{every} op de {parts['BYMONTHDAY']}e" if language == "nl" else f"{every} on day {parts['BYMONTHDAY']}"
     elif freq == "MONTHLY" and not days:
         if language == "nl":

@@ -63,12 +63,21 @@ class Phase(Strict):
 
 
 DEFAULT_ROOMS = (
-    Room(id="algemeen", name=Text(nl="Algemeen", en="General"),
-         topic=Text(nl="Alles over de samenwerking", en="Everything about the partnership")),
-    Room(id="overleg", name=Text(nl="Overleg", en="Meetings"),
-         topic=Text(nl="Agenda's, verslagen en acties", en="Agendas, minutes and actions")),
-    Room(id="reflectie", name=Text(nl="Reflectie", en="Reflection"),
-         topic=Text(nl="Samen terugkijken", en="Looking back together")),
+    Room(
+        id="algemeen",
+        name=Text(nl="Algemeen", en="General"),
+        topic=Text(nl="Alles over de samenwerking", en="Everything about the partnership"),
+    ),
+    Room(
+        id="overleg",
+        name=Text(nl="Overleg", en="Meetings"),
+        topic=Text(nl="Agenda's, verslagen en acties", en="Agendas, minutes and actions"),
+    ),
+    Room(
+        id="reflectie",
+        name=Text(nl="Reflectie", en="Reflection"),
+        topic=Text(nl="Samen terugkijken", en="Looking back together"),
+    ),
 )
 
 
@@ -87,8 +96,9 @@ class PhaseModel(Strict):
         _unique("rooms", rooms)
         for needed in ("algemeen", "overleg", "reflectie"):
             if needed not in rooms:
-                raise PydanticCustomError("brug_missing_room", "a room with id '{value}'", {"value": needed,
-                                                                                          "loc": ("rooms",)})
+                raise PydanticCustomError(
+                    "brug_missing_room", "a room with id '{value}'", {"value": needed, "loc": ("rooms",)}
+                )
         return self
 
     def phase(self, phase_id: str) -> Phase:
@@ -113,6 +123,7 @@ def _unique(field: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for i, value in enumerate(ids):
         if value in seen:
-            raise PydanticCustomError("brug_duplicate_id", "unique ids ('{value}' is used twice)",
-                                      {"value": value, "loc": (field, i, "id")})
+            raise PydanticCustomError(
+                "brug_duplicate_id", "unique ids ('{value}' is used twice)", {"value": value, "loc": (field, i, "id")}
+            )
         seen.add(value)
