@@ -353,6 +353,13 @@ class Store:
             ).all()
         return {r.key for r in rows}
 
+    def is_sent(self, platform: str, key: str) -> bool:
+        with self._tx() as conn:
+            status = conn.execute(
+                select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).scalar()
+        return status == "sent"
+
     def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> None:
         """Put a post in the outbox (once per key and platform)."""
         with self._tx() as conn:
@@ -621,6 +628,11 @@ class Store:
                 .order_by(outbox.c.created_at, outbox.c.key)
             ).all()
         return list(dict.fromkeys(r.key for r in rows))
+
+    def sent_post_by_key(self, platform: str, key: str) -> str | None:
+        """The platform's id of a sent post."""
+        with self._tx() as conn:
+            return conn.execute(select(outbox.c.ref).where(outbox.c.platform == platform, outbox.c.key == key)).scalar()
 
     def sent_post(self, platform: str, ref: str) -> dict[str, object] | None:
         """The outbox entry of a message by its platform id (to recognise replies to a prompt)."""

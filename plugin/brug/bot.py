@@ -1,0 +1,135 @@
+"""brug as a running service: partnerships from their files, platforms connected, chat answered.
+
+This is the composition root shared by `brug run`, the demo and the integration tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from brug.adapters.local import LocalChat, LocalFiles
+from brug.content.edit import set_phase
+from brug.content.library import Library
+from brug.content.partnerships import LoadedPartnership, load_partnerships
+from brug.content.problems import Problem, ProblemsFound
+from brug.content.render import Renderer
+from brug.conversation import Conversation, Incoming, PhaseMove, Reply
+from brug.domain.partnership import Partnership
+from brug.domain.types import Language
+from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
+from brug.settings import CONFIG_NAME, SecretUnreadable, Settings
+from brug.store import Store
+
+log = logging.getLogger(__name__)
+
+MOVED = {
+    "nl": "Gedaan: de samenwerking staat nu in fase {number}/{count}: **{phase}**. De aankondiging en de nieuwe "
+    "fasegids staan klaar.",
+    "en": "Done: the partnership is now in phase {number}/{count}: **{phase}**. The announcement and the new "
+    "phase guide are ready.",
+}
+LAST = {
+    "nl": "Dit is al de laatste fase van het model; er is geen volgende.",
+    "en": "This is already the model's last phase; there is no next one.",
+}
+
+
+def build_runtime(
+    settings: Settings, library: Library, clock: Callable[[], datetime], *, remove_members: bool = False
+) -> Runtime:
+    """The store and the platform adapters that brug.toml configures."""
+    extra = [*settings.phase_models, *([settings.templates] if settings.templates else [])]
+    store = Store.at(settings.state)
+    rt = Runtime(
+        library=library,
+        renderer=Renderer(settings.templates),
+        store=store,
+        files=LocalFiles(settings.workspace),
+        chats={"local": LocalChat(settings.workspace, clock)},
+        clock=clock,
+        content_digest=content_digest(extra),
+        remove_members=remove_members,
+    )
+    if settings.matrix is not None:
+        try:
+            token = settings.matrix.token()
+        except SecretUnreadable as err:
+            raise ProblemsFound([Problem(CONFIG_NAME, ("matrix", "access_token_file"), str(err))]) from None
+        if not token:
+            raise ProblemsFound(
+                [Problem(CONFIG_NAME, ("matrix", "access_token"), "set BRUG_MATRIX__ACCESS_TOKEN or access_token_file")]
+            )
+        from brug.adapters.matrix import MatrixAccount, MatrixChat
+
+        account = MatrixAccount(settings.matrix.homeserver, settings.matrix.user_id, settings.matrix.device_id, token)
+        matrix = MatrixChat(account, store)
+        rt.chats["matrix"] = matrix
+        rt.provisioners["matrix"] = matrix
+    return rt
+
+
+class Bot:
+    def __init__(self, rt: Runtime, sources: Sequence[Path], language: Language = "nl") -> None:
+        self.rt = rt
+        self.sources = list(sources)
+        self.language = language
+        self.loaded: dict[str, LoadedPartnership] = {}
+        self.conversation = Conversation(
+            rt.store, rt.library, rt.renderer, self.partnerships, rt.clock, self.move_phase
+        )
+        self._lock = asyncio.Lock()  # one apply at a time: the listener and the reconciler share the store
+
+    def load(self) -> list[Problem]:
+        """Read the partnership files; on problems keep the last good version of each partnership."""
+        loaded, problems = load_partnerships(self.sources, self.rt.library, self.language)
+        for item in loaded:
+            self.loaded[item.partnership.id] = item
+        for problem in problems:
+            log.error("%s", problem)
+        return problems
+
+    def partnerships(self) -> dict[str, Partnership]:
+        return {pid: item.partnership for pid, item in self.loaded.items()}
+
+    async def apply(self, only: str | None = None) -> tuple[list[PartnershipPlan], list[str], ApplyReport]:
+        report = ApplyReport()
+        items = [item for pid, item in self.loaded.items() if only is None or pid == only]
+        async with self._lock:
+            plans, errors = await apply_partnerships(items, self.rt, report)
+        for line in [*report.chat, *report.failed_invites, *errors]:
+            log.info("%s", line)
+        return plans, errors, report
+
+    async def move_phase(self, partnership_id: str, by: str) -> PhaseMove:
+        """`!fase volgende`: write the next phase into the partnership file, then apply it."""
+        item = self.loaded[partnership_id]
+        p = item.partnership
+        model = self.rt.library.phase_models[p.workflow]
+        nxt = model.next_phase(p.phase)
+        if nxt is None:
+            return PhaseMove(False, LAST[p.language])
+        set_phase(item.path, nxt.id)
+        log.info("%s: %s moved the partnership to phase %s", p.id, by, nxt.id)
+        self.load()
+        await self.apply(only=p.id)
+        return PhaseMove(
+            True,
+            MOVED[p.language].format(
+                number=model.index(nxt.id) + 1, count=len(model.phases), phase=nxt.title(p.language)
+            ),
+        )
+
+    async def handle(self, message: Incoming) -> list[Reply]:
+        return await self.conversation.handle(message)
+
+    async def listen(self, stop: asyncio.Event) -> None:
+        """Listen on every chat platform that can, until `stop` is set."""
+        listeners = [chat.listen(self.handle, stop) for chat in self.rt.chats.values() if hasattr(chat, "listen")]
+        if listeners:
+            await asyncio.gather(*listeners)
+        else:
+            await stop.wait()

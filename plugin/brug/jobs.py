@@ -1,0 +1,123 @@
+"""The recurring work brug does for a partnership: an agenda before a meeting, a reflection prompt.
+
+Each job is safe to run twice for the same slot: its posts go through the outbox with a key made of
+the partnership, the kind and the slot, and its documents are only ever created, never rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from brug.content.context import common_context, with_extra
+from brug.domain.agenda import Missed
+from brug.domain.partnership import Partnership
+from brug.domain.questions import Audience, Question
+from brug.domain.reflection import choose_question, pulse_for
+from brug.meetings import agenda_for, render_agenda
+from brug.planner import DocumentRecord
+from brug.ports import WriteCondition, WriteConflict
+from brug.service import Runtime, chat_platforms
+from brug.workspace.desired import sha256
+from brug.workspace.layout import Layout
+
+log = logging.getLogger(__name__)
+
+AGENDA_FILE = {"nl": "{day} agenda en verslag.md", "en": "{day} agenda and minutes.md"}
+
+
+def slot_id(moment: datetime) -> str:
+    """A slot's name in keys: its moment in UTC, the same on every machine."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+async def deliver(
+    rt: Runtime, p: Partnership, key: str, room: str, kind: str, markdown: str, *, poll: Question | None = None
+) -> dict[str, str]:
+    """Post on every chat platform of the partnership that has not had this key yet."""
+    refs: dict[str, str] = {}
+    platforms, _ = chat_platforms(p, rt)
+    for platform in platforms:
+        if rt.store.is_sent(platform, key):
+            continue
+        rt.store.enqueue(platform, key, p.id, room, kind, markdown)
+        chat = rt.chats[platform]
+        if poll is not None and hasattr(chat, "post_poll") and poll.scale is not None:
+            low, high = poll.scale.low(p.language), poll.scale.high(p.language)
+            answers = [
+                (str(n), f"{n}" + (f" — {low}" if n == 1 else f" — {high}" if n == 5 else "")) for n in range(1, 6)
+            ]
+            ref = await chat.post_poll(p.id, room, key, poll.text(p.language), answers, markdown)
+        else:
+            ref = await chat.post(p.id, room, key, kind, markdown)
+        rt.store.mark_sent(platform, key, ref)
+        refs[platform] = ref
+        log.info("%s: posted %s in %s on %s", p.id, kind, room, platform)
+    return refs
+
+
+async def post_agenda(p: Partnership, start: datetime, rt: Runtime, missed: Sequence[Missed] = ()) -> str:
+    """The agenda of the meeting at `start`: a new document in the meetings folder, and a post."""
+    key = f"{p.id}/agenda/{slot_id(start)}"
+    agenda = agenda_for(p, start, rt.store, rt.library, list(missed))
+    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock())
+    layout = Layout(p.language)
+    day = start.astimezone(p.zone).strftime("%Y-%m-%d")
+    path = layout.meetings / AGENDA_FILE[p.language].format(day=day)
+    await _create_document(rt, p, f"meeting/{day}", path, markdown)
+    await deliver(rt, p, key, "overleg", "agenda", markdown)
+    items = rt.store.open_agenda_items(p.id)
+    rt.store.assign_agenda_items(p.id, [i.id for i in items if i.text in {a.text for a in agenda.added_items}], start)
+    return key
+
+
+async def _create_document(rt: Runtime, p: Partnership, key: str, path: PurePosixPath, content: str) -> None:
+    """Create a document once; when it exists (a person may be writing in it), leave it alone."""
+    if key in rt.store.documents(p.id, rt.files.platform):
+        return
+    try:
+        fingerprint = await rt.files.write(p.id, path, content, WriteCondition(create_only=True))
+    except WriteConflict:
+        log.info("%s: %s already exists; left as it is", p.id, path)
+        fingerprint = ""
+    rt.store.record_document(p.id, rt.files.platform, DocumentRecord(key, str(path), sha256(content), fingerprint))
+
+
+def audiences(p: Partnership, rt: Runtime) -> set[Audience]:
+    found = {Audience.iedereen}
+    for org in p.organisations:
+        sector = rt.library.kinds[org.kind].sector.value
+        found.add(Audience.school if sector == "onderwijs" else Audience.welzijn)
+    if p.coordinators:
+        found.add(Audience.coordinator)
+    return found
+
+
+async def post_reflection(p: Partnership, slot: datetime, rt: Runtime, *, late: bool = False) -> str:
+    """One reflection question for this slot (the same one if the job runs again), and its pulse poll."""
+    prefix = f"{p.id}/reflection/{slot_id(slot)}/"
+    earlier = rt.store.post_keys(p.id, "reflection")
+    existing = next((k for k in earlier if k.startswith(prefix)), None)
+    bank = rt.library.questions
+    if existing is not None:
+        question = next(q for q in bank if q.id == existing.rsplit("/", 1)[-1])
+    else:
+        model = rt.library.phase_models[p.workflow]
+        asked = [k.rsplit("/", 1)[-1] for k in earlier]
+        question = choose_question(bank, asked, p.phase, model.phase(p.phase).bouwstenen, audiences(p, rt))
+    key = existing or prefix + question.id
+    context = common_context(p, rt.library, rt.clock(), links=[])
+    block = rt.library.bouwstenen[question.bouwsteen]
+    markdown = rt.renderer.render(
+        "reflection-prompt", p.language, **with_extra(context, question=question, bouwsteen=block, late=late)
+    )
+    await deliver(rt, p, key, "reflectie", "reflection", markdown)
+    pulse = pulse_for(bank, question.bouwsteen)
+    if p.reflection is not None and p.reflection.pulse and pulse is not None:
+        caption = rt.renderer.render(
+            "pulse", p.language, **with_extra(context, question=pulse, bouwsteen=block, late=late)
+        )
+        await deliver(rt, p, f"{p.id}/pulse/{slot_id(slot)}", "reflectie", "pulse", caption, poll=pulse)
+    return key

@@ -1,0 +1,136 @@
+"""The chat commands, the same on every platform (driven here through the local transcript chat)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from brug.adapters.local import LocalChat, LocalFiles
+from brug.bot import Bot
+from brug.content.render import Renderer
+from brug.conversation import Incoming
+from brug.jobs import post_reflection
+from brug.service import Runtime, content_digest
+from brug.store import Store
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def bot(tmp_path: Path, library) -> Bot:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "partnerschappen"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "cbe-armoede.yaml", folder / "cbe.yaml")
+    rt = Runtime(
+        library=library,
+        renderer=Renderer(),
+        store=Store.at(tmp_path / "state.db"),
+        files=LocalFiles(tmp_path / "ws"),
+        chats={"local": LocalChat(tmp_path / "ws", lambda: NOW)},
+        clock=lambda: NOW,
+        content_digest=content_digest(),
+    )
+    b = Bot(rt, [folder])
+    assert b.load() == []
+    return b
+
+
+counter = iter(range(10_000))
+
+
+async def say(bot: Bot, sender: str, text: str, room: str = "overleg", thread_root: str | None = None) -> str:
+    replies = await bot.handle(
+        Incoming("local", "cbe-vlierboom", room, sender, text, f"$e{next(counter)}", thread_root)
+    )
+    assert len(replies) == 1
+    return replies[0].markdown
+
+
+async def test_help_lists_every_command(bot: Bot) -> None:
+    text = await say(bot, "els-van-damme", "!hulp")
+    for word in ("!status", "!agenda", "!agendapunt", "!actie", "!klaar", "!fase", "!pauze", "!hervat"):
+        assert word in text
+    assert await say(bot, "els-van-damme", "!help") == text  # the English alias
+
+
+async def test_non_members_are_refused_politely(bot: Bot) -> None:
+    text = await say(bot, "iemand-anders", "!agendapunt Ik mag dit niet")
+    assert "alleen leden" in text
+    assert bot.rt.store.open_agenda_items("cbe-vlierboom") == []
+
+
+async def test_unknown_command_and_wrong_usage_are_never_silent(bot: Bot) -> None:
+    assert "!hulp" in await say(bot, "els-van-damme", "!bestaatniet")
+    assert "!agendapunt" in await say(bot, "els-van-damme", "!agendapunt")
+    assert "!klaar" in await say(bot, "els-van-damme", "!klaar drie")
+    assert "!fase" in await say(bot, "els-van-damme", "!fase achteruit")
+
+
+async def test_actions_are_numbered_ticked_and_shown_in_status(bot: Bot) -> None:
+    text = await say(bot, "koen-de-smet", "!actie Lokaal reserveren @els 1/12")
+    assert "Actie 1" in text and "Els Van Damme" in text and "1 december 2026" in text
+    await say(bot, "koen-de-smet", "!actie Uitnodiging *maken*")
+    status = await say(bot, "marc-goossens", "!status")
+    assert "1. Lokaal reserveren — Els Van Damme — 2026-12-01" in status and "2. Uitnodiging \\*maken\\*" in status
+    assert "Actie 2 is afgevinkt" in await say(bot, "marc-goossens", "!klaar 2")
+    assert "geen open actie met nummer 2" in await say(bot, "marc-goossens", "!klaar 2")
+    assert [a.number for a in bot.rt.store.actions("cbe-vlierboom", open_only=True)] == [1]
+
+
+async def test_agendapunt_and_agenda(bot: Bot) -> None:
+    text = await say(bot, "sofie-vermeulen", "!agendapunt Vervoer naar het CBE")
+    assert "donderdag 10 december 2026 om 13:30" in text
+    agenda = await say(bot, "sofie-vermeulen", "!agenda")
+    assert "Vervoer naar het CBE" in agenda and "Sofie Vermeulen" in agenda
+
+
+async def test_only_a_coordinator_moves_the_phase_and_the_file_follows(bot: Bot) -> None:
+    await bot.apply()
+    assert "fase 2/6" in (await say(bot, "marc-goossens", "!fase")).lower()
+    assert "Alleen een coördinator" in await say(bot, "marc-goossens", "!fase volgende")
+    text = await say(bot, "els-van-damme", "!fase volgende")
+    assert "fase 3/6" in text
+    path = next(iter(bot.loaded.values())).path
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert data["phase"] == "draagvlak"
+    assert "# Voorbeeld 1 (fictief)" in path.read_text(encoding="utf-8")  # comments kept
+    transcript = bot.rt.chats["local"].entries("cbe-vlierboom", "algemeen")  # type: ignore[attr-defined]
+    assert [e["kind"] for e in transcript] == ["welcome", "phase-change"]
+    assert (bot.rt.files.folder("cbe-vlierboom") / "fasen" / "03-draagvlak" / "gids.md").is_file()  # type: ignore[attr-defined]
+
+
+async def test_pause_and_resume(bot: Bot) -> None:
+    assert "gepauzeerd" in await say(bot, "marc-goossens", "!pauze")
+    assert bot.rt.store.is_paused("cbe-vlierboom")
+    assert "weer" in await say(bot, "marc-goossens", "!hervat")
+    assert not bot.rt.store.is_paused("cbe-vlierboom")
+
+
+async def test_replies_in_a_prompt_thread_are_collected_as_answers(bot: Bot) -> None:
+    p = bot.partnerships()["cbe-vlierboom"]
+    key = await post_reflection(p, NOW, bot.rt)
+    ref = bot.rt.store.sent_post_by_key("local", key)
+    replies = await bot.handle(Incoming("local", p.id, "reflectie", "marc-goossens", "We luisteren beter.", "$a1", ref))
+    assert replies[0].reaction == "👍"
+    await bot.handle(Incoming("local", p.id, "reflectie", "marc-goossens", "We luisteren beter.", "$a1", ref))
+    answers = bot.rt.store.answers(p.id)
+    assert [(a.author, a.text) for a in answers] == [("Marc Goossens", "We luisteren beter.")]
+    # an ordinary message outside a prompt's thread is left alone
+    assert await bot.handle(Incoming("local", p.id, "algemeen", "marc-goossens", "Dag allemaal", "$a2")) == []
+
+
+def test_dates_in_actions(library) -> None:  # type: ignore[no-untyped-def]
+    from brug.domain.actions import parse_action_command, parse_date
+
+    today = date(2026, 11, 23)
+    assert parse_date("1/12", today) == date(2026, 12, 1)
+    assert parse_date("1/3", today) == date(2027, 3, 1)  # the next 1 March
+    assert parse_date("2027-02-30", today) is None
+    command = parse_action_command("Brief sturen @an 2026-12-05", today)
+    assert command is not None and (command.text, command.who, command.due) == ("Brief sturen", "an", date(2026, 12, 5))
+    assert parse_action_command("@an", today) is None
