@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,17 +21,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import brug
-from brug.adapters.local import LocalChat, LocalFiles
+from brug.bot import Bot, build_runtime
 from brug.content.library import Library, load_library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, display_path, sort_problems
-from brug.content.render import Renderer, format_datetime
+from brug.content.render import format_datetime
 from brug.content.resources import data_dir
 from brug.domain.types import Language
 from brug.planner import Action
-from brug.service import REASONS, ApplyReport, PartnershipPlan, Runtime, apply_plan, content_digest, plan_partnership
+from brug.service import (
+    REASONS,
+    ApplyReport,
+    PartnershipPlan,
+    Runtime,
+    apply_partnerships,
+    plan_partnership,
+)
 from brug.settings import CONFIG_NAME, Settings, load_settings
-from brug.store import Store
 
 LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
 
@@ -187,21 +195,18 @@ def partnerships(s: Settings, lib: Library, paths: list[Path] | None) -> list[Lo
     return loaded
 
 
-def runtime(s: Settings, lib: Library) -> Runtime:
-    extra = [*s.phase_models, *([s.templates] if s.templates else [])]
-    return Runtime(
-        library=lib,
-        renderer=Renderer(s.templates),
-        store=Store.at(s.state),
-        files=LocalFiles(s.workspace),
-        chats={"local": LocalChat(s.workspace, clock)},
-        clock=clock,
-        content_digest=content_digest(extra),
-    )
+def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runtime:
+    try:
+        return build_runtime(s, lib, clock, remove_members=remove_members)
+    except ProblemsFound as found:
+        fail(found.problems)
 
 
 async def make_plans(loaded: list[LoadedPartnership], rt: Runtime) -> list[PartnershipPlan]:
-    return [await plan_partnership(item.partnership, display_path(item.path), rt) for item in loaded]
+    try:
+        return [await plan_partnership(item.partnership, display_path(item.path), rt) for item in loaded]
+    finally:
+        await rt.close()
 
 
 ACTION_LABEL = {
@@ -368,15 +373,28 @@ def plan(
         "overwritten (a new version goes beside it); nothing is deleted.",
     )
 )
-def apply(paths: PathsArg = None) -> None:
+def apply(
+    paths: PathsArg = None,
+    remove_members: Annotated[
+        bool,
+        typer.Option(
+            "--remove-members",
+            help=t(
+                "Haal mensen die niet meer in het bestand staan uit de chatkamers. Zonder deze optie blijft "
+                "iedereen, en zegt brug wie er niet meer in het bestand staat.",
+                "Remove people who are no longer in the file from the chat rooms. Without it everyone stays, "
+                "and brug says who is no longer in the file.",
+            ),
+        ),
+    ] = False,
+) -> None:
     s = settings()
     lib = library(s)
     loaded = partnerships(s, lib, paths)
-    rt = runtime(s, lib)
+    rt = runtime(s, lib, remove_members=remove_members)
     report = ApplyReport()
 
-    async def run() -> list[PartnershipPlan]:
-        plans: list[PartnershipPlan] = []
+    async def run() -> tuple[list[PartnershipPlan], list[str]]:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -387,20 +405,27 @@ def apply(paths: PathsArg = None) -> None:
             disable=len(loaded) < 3,
         ) as progress:
             task = progress.add_task(t("werkruimtes bijwerken", "updating workspaces"), total=len(loaded))
-            for item in loaded:
-                plan = await plan_partnership(item.partnership, display_path(item.path), rt)
-                await apply_plan(plan, rt, report)
-                plans.append(plan)
-                progress.advance(task)
-        return plans
+            try:
+                return await apply_partnerships(loaded, rt, report, on_done=lambda: progress.advance(task))
+            finally:
+                await rt.close()
 
-    plans = asyncio.run(run())
+    plans, errors = asyncio.run(run())
     print_plan(plans)
     for where in report.siblings:
         out.print(
             t(
                 f"[magenta]![/] Iemand paste een document aan; de nieuwe versie staat ernaast: {where}",
                 f"[magenta]![/] Someone edited a document; the new version is beside it: {where}",
+            )
+        )
+    for line in report.chat:
+        out.print(f"[cyan]·[/] {line}")
+    for line in report.failed_invites:
+        out.print(
+            t(
+                f"[yellow]![/] Uitnodiging mislukt (volgende keer opnieuw): {line}",
+                f"[yellow]![/] Invite failed (tried again next time): {line}",
             )
         )
     changed = sum(1 for p in plans if p.changes)
@@ -412,6 +437,10 @@ def apply(paths: PathsArg = None) -> None:
             f"{report.posts} message(s) posted. Workspace: {display_path(s.workspace)}",
         )
     )
+    if errors:
+        for line in errors:
+            err.print(f"✗ {line}")
+        raise typer.Exit(1)
 
 
 @app.command(
@@ -447,6 +476,57 @@ def status(paths: PathsArg = None) -> None:
         out.print(f"[bold]{p.name}[/] [dim]({p.id})[/]")
         for label, value in rows:
             out.print(f"  {label}: {value}")
+
+
+@app.command(
+    help=t(
+        "Draai brug als dienst: werk de werkruimtes bij bij de start en daarna om de zoveel minuten, en "
+        "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, "
+        "vertrekt nog).",
+        "Run brug as a service: update the workspaces at start and every so many minutes, and answer chat "
+        "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent).",
+    )
+)
+def run(
+    reconcile_every: Annotated[
+        int,
+        typer.Option(
+            "--reconcile-every",
+            min=1,
+            help=t("Minuten tussen twee keer bijwerken.", "Minutes between two reconciliations."),
+        ),
+    ] = 15,
+) -> None:
+    s = settings()
+    lib = library(s)
+    loaded = partnerships(s, lib, None)
+    bot = Bot(runtime(s, lib), s.partnerships, LANG)
+    bot.load()
+    log = logging.getLogger("brug.run")
+    log.info("loaded %d partnership(s)", len(loaded))
+
+    async def reconcile(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            bot.load()  # files may have changed; a broken file keeps its last good version
+            _, errors, _ = await bot.apply()
+            for line in errors:
+                log.error("%s", line)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=reconcile_every * 60)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
+        try:
+            await asyncio.gather(reconcile(stop), bot.listen(stop))
+        finally:
+            await bot.rt.close()
+        out.print(t("brug is gestopt.", "brug stopped."))
+
+    asyncio.run(main())
 
 
 STARTER_CONFIG = """\

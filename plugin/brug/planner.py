@@ -33,6 +33,7 @@ class Action(StrEnum):
     sibling = "sibling"  # a person changed the document: the new version is written beside it
     adopt = "adopt"  # the file already holds exactly what brug would write: only remember it
     post = "post"
+    provision = "provision"  # build or update the partnership's rooms on a chat platform
 
 
 class Reason(StrEnum):

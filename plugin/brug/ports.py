@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Protocol
+from typing import Any, Protocol
 
 from brug.planner import DocumentRecord, FileState
+from brug.workspace.chat import ChatWorkspace
+
+
+class PlatformError(RuntimeError):
+    """A platform refused or could not be reached; adapters raise subclasses of this."""
 
 
 class WriteConflict(Exception):
@@ -44,6 +49,18 @@ class FileSpace(Protocol):
     def href(self, partnership: str, path: PurePosixPath) -> str:
         """How documents of this partnership link to `path`."""
         ...
+
+
+class ChatProvisioner(Protocol):
+    """A chat platform where brug builds rooms for a partnership (Matrix, Talk)."""
+
+    platform: str
+
+    def pending(self, want: ChatWorkspace) -> list[str]:
+        """What `reconcile` would still do, judged without asking the platform."""
+        ...
+
+    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> Any: ...
 
 
 class ChatSpace(Protocol):

@@ -15,14 +15,18 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import brug
+from brug.content.context import Link
 from brug.content.library import Library
+from brug.content.partnerships import LoadedPartnership
+from brug.content.problems import display_path
 from brug.content.render import Renderer
 from brug.content.resources import data_dir
 from brug.domain.partnership import Partnership
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
-from brug.ports import ChatSpace, FileSpace, WriteCondition, WriteConflict
+from brug.ports import ChatProvisioner, ChatSpace, FileSpace, PlatformError, WriteCondition, WriteConflict
 from brug.store import Store
-from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, sha256
+from brug.workspace.chat import ChatWorkspace, chat_workspace
+from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, pinned_overview, sha256
 from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,14 @@ class Runtime:
     chats: dict[str, ChatSpace]
     clock: Callable[[], datetime]
     content_digest: str
+    provisioners: dict[str, ChatProvisioner] = field(default_factory=dict)
+    remove_members: bool = False
+
+    async def close(self) -> None:
+        for chat in {id(c): c for c in [*self.chats.values(), *self.provisioners.values()]}.values():
+            closing = getattr(chat, "close", None)
+            if closing is not None:
+                await closing()
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ class ApplyReport:
     siblings: list[str] = field(default_factory=list)
     posts: int = 0
     conflicts: list[str] = field(default_factory=list)
+    chat: list[str] = field(default_factory=list)  # what happened on chat platforms worth telling
+    failed_invites: list[str] = field(default_factory=list)
 
 
 def content_digest(extra_folders: Sequence[Path] = ()) -> str:
@@ -110,19 +124,47 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
     records = rt.store.documents(p.id, rt.files.platform)
 
+    provisioning = plan_chats(p, rt, now)
+
     if applied is not None and applied.inputs_hash == fingerprint and not _pending_posts(rt, p.id, platforms):
         # Nothing the documents depend on changed: only check that brug's documents are still there.
         main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
         snapshot = await rt.files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
-            return PartnershipPlan(p, source, [], fingerprint, after, warnings)
+            return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings)
 
     desired = render_workspace(p, rt, before)
     paths = [d.path for d in desired.documents]
     snapshot = await rt.files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
     ops = plan_workspace(desired, records, snapshot, posted)
-    return PartnershipPlan(p, source, ops, fingerprint, after, warnings)
+    return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, warnings)
+
+
+def _documents_first(ops: list[Operation], provisioning: list[Operation]) -> list[Operation]:
+    """Documents, then the rooms on chat platforms, then posts (which need the rooms)."""
+    posts = [op for op in ops if op.action is Action.post]
+    return [op for op in ops if op.action is not Action.post] + provisioning + posts
+
+
+def chat_workspaces(p: Partnership, rt: Runtime, now: datetime) -> dict[str, ChatWorkspace]:
+    """The desired rooms of `p` on each chat platform it uses that brug provisions."""
+    wanted = [name for name in p.platforms.chat if name in rt.provisioners]
+    if not wanted:
+        return {}
+    model = rt.library.phase_models[p.workflow]
+    layout = Layout(p.language)
+    links = [Link(title=layout.agreement.stem, href=rt.files.href(p.id, layout.agreement))]
+    overview = pinned_overview(p, rt.library, rt.renderer, now, links)
+    return {name: chat_workspace(p, model, overview, name) for name in wanted}
+
+
+def plan_chats(p: Partnership, rt: Runtime, now: datetime) -> list[Operation]:
+    ops = []
+    for name, want in chat_workspaces(p, rt, now).items():
+        for what in rt.provisioners[name].pending(want):
+            ops.append(Operation(Action.provision, Reason.due, p.id, name, what, "", kind="rooms", platform=name))
+    return ops
 
 
 def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -> bool:
@@ -150,8 +192,13 @@ async def apply_plan(
             ],
         )
     records = rt.store.documents(p.id, rt.files.platform)
+    provisioned: set[str] = set()
     for op in plan.operations:
-        if op.action is Action.post:
+        if op.action is Action.provision:
+            if op.platform not in provisioned:
+                provisioned.add(op.platform)
+                await _provision(p, op.platform, rt, report)
+        elif op.action is Action.post:
             await _post(op, rt)
             report.posts += 1
         else:
@@ -166,6 +213,41 @@ async def apply_plan(
         inputs_hash=plan.inputs_hash,
         source=plan.source,
     )
+
+
+async def apply_partnerships(
+    loaded: Sequence[LoadedPartnership],
+    rt: Runtime,
+    report: ApplyReport,
+    on_done: Callable[[], object] = lambda: None,
+) -> tuple[list[PartnershipPlan], list[str]]:
+    """Plan and apply each partnership in turn; a platform failure for one does not stop the others."""
+    plans: list[PartnershipPlan] = []
+    errors: list[str] = []
+    for item in loaded:
+        p = item.partnership
+        try:
+            plan = await plan_partnership(p, display_path(item.path), rt)
+            await apply_plan(plan, rt, report)
+            plans.append(plan)
+        except PlatformError as err:
+            log.error("%s: %s", p.id, err)
+            errors.append(f"{p.id}: {err}")
+        on_done()
+    return plans, errors
+
+
+async def _provision(p: Partnership, platform: str, rt: Runtime, report: ApplyReport) -> None:
+    want = chat_workspaces(p, rt, rt.clock())[platform]
+    result = await rt.provisioners[platform].reconcile(want, remove_members=rt.remove_members)
+    for room in result.created:
+        report.chat.append(f"{p.id}: {platform}: {room} created")
+    for invite in result.failed:
+        report.failed_invites.append(f"{p.id}: {platform}: {invite}")
+    for user in result.not_removed:
+        report.chat.append(f"{p.id}: {platform}: {user} is no longer in the file but stays (use --remove-members)")
+    for user in result.kicked:
+        report.chat.append(f"{p.id}: {platform}: removed {user}")
 
 
 async def _post(op: Operation, rt: Runtime) -> None:

@@ -54,8 +54,15 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
     if value is not None:
         return value.get_secret_value()
     if file is not None:
-        return file.read_text(encoding="utf-8").strip()
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise SecretUnreadable(f"{file}: {err.strerror or err}") from None
     return None
+
+
+class SecretUnreadable(ValueError):
+    """A *_file setting names a file that cannot be read."""
 
 
 class Settings(BaseSettings):
@@ -88,6 +95,12 @@ class Settings(BaseSettings):
         def fix(p: Path) -> Path:
             return p if p.is_absolute() else base / p
 
+        matrix = self.matrix
+        if matrix is not None and matrix.access_token_file is not None:
+            matrix = matrix.model_copy(update={"access_token_file": fix(matrix.access_token_file)})
+        nextcloud = self.nextcloud
+        if nextcloud is not None and nextcloud.app_password_file is not None:
+            nextcloud = nextcloud.model_copy(update={"app_password_file": fix(nextcloud.app_password_file)})
         return self.model_copy(
             update=dict(
                 partnerships=[fix(p) for p in self.partnerships],
@@ -95,6 +108,8 @@ class Settings(BaseSettings):
                 state=fix(self.state),
                 phase_models=[fix(p) for p in self.phase_models],
                 templates=fix(self.templates) if self.templates else None,
+                matrix=matrix,
+                nextcloud=nextcloud,
             )
         )
 

@@ -1,8 +1,8 @@
 """Fixtures that run a real, throwaway Synapse for the Matrix tests.
 
 ``synapse`` (rate limits off) starts once per test session; ``synapse_ratelimited`` (Synapse's
-default rate limits) only starts when a test asks for it.  Both are skipped when Synapse is
-not installed (it comes with brug's ``matrix`` extra).
+default rate limits) only starts when a test asks for it. Synapse comes with brug's test extras;
+when it is missing the tests fail with the install hint rather than being skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from brug.devservers.synapse import INSTALL_HINT, LocalSynapse
 def _running_synapse(tmp_path_factory: pytest.TempPathFactory, *, ratelimits: bool) -> Iterator[LocalSynapse]:
     """Start a LocalSynapse in a fresh temporary folder and stop it afterwards."""
     if importlib.util.find_spec("synapse") is None:
-        pytest.skip(f"Synapse is not installed; {INSTALL_HINT}")
+        pytest.fail(f"Synapse is not installed; {INSTALL_HINT}")
     name = "synapse-ratelimited" if ratelimits else "synapse"
     server = LocalSynapse(tmp_path_factory.mktemp(name), ratelimits=ratelimits)
     server.start()

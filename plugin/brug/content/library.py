@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -49,9 +49,20 @@ def validate_document(
         return None, [Problem(name, (), message("brug_not_mapping", language), 1)]
     try:
         # JSON mode: strict about types, but enum values and ISO times may be written as text
-        return model.model_validate_json(json.dumps(document.data)), []
+        return model.model_validate_json(json.dumps(_plain(document.data))), []
     except ValidationError as err:
         return None, problems_from_validation(err, name, document, model, language)
+
+
+def _plain(value: Any) -> Any:
+    """YAML can hold what JSON cannot (binary, complex keys); such parts become visibly wrong values."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else f"<{type(k).__name__}>": _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return f"<{type(value).__name__}>"
 
 
 @dataclass(frozen=True)

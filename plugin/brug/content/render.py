@@ -44,6 +44,14 @@ def md_escape(text: str) -> str:
     return _LINE_START.sub(lambda m: m[1] + ("\\" + m[2] if m[2] else m[3] + "\\" + m[4]), text)
 
 
+_ESCAPED = re.compile(r"\\([\\`*_\[\]<>|#~.)=+-])")
+
+
+def markdown_to_plain(text: str) -> str:
+    """The Markdown as a person reads it without formatting: escapes removed (for plain-text bodies)."""
+    return _ESCAPED.sub(r"\1", text).strip()
+
+
 def _finalize(value: Any) -> Any:
     if value is None:
         return ""

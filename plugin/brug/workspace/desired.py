@@ -123,17 +123,19 @@ def desired_workspace(
                 )
             )
 
+    chat_links = [link for link in links if "://" in link.href]  # a local path means nothing in a chat
+    chat_base = with_extra(base, links=chat_links)
     posts: list[DesiredPost] = []
-    if history.applied_phase is None:
-        posts.append(
-            DesiredPost(
-                f"{p.id}/welcome",
-                "algemeen",
-                "welcome",
-                renderer.render("welcome", language, **with_extra(base, rooms=model.rooms, commands=COMMANDS)),
-            )
+    # the welcome is due on every chat platform that has not had it yet (also one added later)
+    posts.append(
+        DesiredPost(
+            f"{p.id}/welcome",
+            "algemeen",
+            "welcome",
+            renderer.render("welcome", language, **with_extra(chat_base, rooms=model.rooms, commands=COMMANDS)),
         )
-    elif history.applied_phase != p.phase and model.has_phase(p.phase):
+    )
+    if history.applied_phase is not None and history.applied_phase != p.phase and model.has_phase(p.phase):
         old = model.phase(history.applied_phase) if model.has_phase(history.applied_phase) else None
         n = history.phase_changes + 1
         posts.append(
@@ -145,16 +147,22 @@ def desired_workspace(
                     "phase-change",
                     language,
                     **with_extra(
-                        base,
+                        chat_base,
                         old_phase=old,
                         new_phase=model.phase(p.phase),
                         new_phase_number=current_index + 1,
-                        guide_href=Trusted(href(guide_paths[p.phase])),
+                        guide_href=Trusted(guide) if "://" in (guide := href(guide_paths[p.phase])) else None,
                     ),
                 ),
             )
         )
     return DesiredWorkspace(partnership=p, layout=layout, folders=folders, documents=docs, posts=posts)
+
+
+def pinned_overview(p: Partnership, library: Library, renderer: Renderer, now: datetime, links: list[Link]) -> str:
+    """The short overview pinned in the chat's general room."""
+    chat_links = [link for link in links if "://" in link.href]
+    return renderer.render("overview-message", p.language, **common_context(p, library, now, chat_links))
 
 
 def _title(name: str, language: str) -> str:

@@ -1,0 +1,588 @@
+"""Matrix: a space per partnership with its rooms, posts that are never doubled, and a listener.
+
+Facts this adapter is built on (measured on Synapse 1.163, see shared/platforms/matrix.md):
+- rooms are created first and members invited one by one afterwards, so one unreachable server
+  leaves no orphan room and does not stop the other invites;
+- every room carries a `be.brug.partnership` state event, so brug finds its rooms again even when
+  its own store is lost;
+- a post's transaction id is derived from its outbox key, and the device id never changes, so the
+  homeserver returns the first event for a retried post instead of sending it twice;
+- in room version 12 the creator has unlimited power and must not appear in the power levels;
+- the sync token and the ids of handled events are kept in brug's store, so a restart neither
+  replays old commands nor misses new ones (a `limited` timeline is backfilled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import httpx
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    MessageDirection,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomPreset,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+from brug.content.render import markdown_to_html, markdown_to_plain
+from brug.conversation import Incoming, Reply
+from brug.ports import PlatformError
+from brug.store import Store
+from brug.workspace.chat import ChatWorkspace
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "matrix"
+TAG = "be.brug.partnership"
+SPACE = "space"
+MODERATOR = 50
+SYNC_FILTER = {
+    "room": {"timeline": {"limit": 50}, "state": {"lazy_load_members": True}},
+    "presence": {"types": []},
+    "account_data": {"types": []},
+}
+
+
+class Pacer:
+    """Client-side pacing learned from the homeserver's 429 answers.
+
+    Synapse keeps separate buckets: every event (messages, state, invites — and room creation too)
+    draws from the message bucket, room creation also from a much slower one of its own. Retrying
+    blindly is costly: an invite refused for the *message* limit still spends one of the invitee's
+    few invite tokens (5, refilling one per ~5 minutes by default). So after a 429 brug waits as long
+    as the server asks, and from then on spaces requests by the interval it learned.
+    """
+
+    MARGIN = 1.15
+
+    def __init__(self) -> None:
+        self.next_at: dict[str, float] = {}
+        self.interval: dict[str, float] = {}
+        self.limited_count = 0
+
+    async def before(self, gates: tuple[str, ...]) -> None:
+        wait = max(self.next_at.get(g, 0.0) for g in gates) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        now = time.monotonic()
+        for gate in gates:
+            self.next_at[gate] = now + self.interval.get(gate, 0.0)
+
+    def limited(self, gate: str, retry_after: float) -> None:
+        self.limited_count += 1
+        self.interval[gate] = max(self.interval.get(gate, 0.0), min(retry_after, 120.0) * self.MARGIN)
+        self.next_at[gate] = time.monotonic() + retry_after * self.MARGIN
+
+
+class MatrixError(PlatformError):
+    def __init__(self, what: str, response: Any) -> None:
+        code = getattr(response, "status_code", None) or "?"
+        message = getattr(response, "message", None) or str(response)
+        super().__init__(f"{what}: {code} {message}")
+        self.code = code
+        self.message = message
+
+
+def transaction_id(key: str) -> str:
+    """The same outbox key always gives the same Matrix transaction id."""
+    return "brug-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def message_content(markdown: str, thread_root: str | None = None, msgtype: str = "m.text") -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "msgtype": msgtype,
+        "body": markdown_to_plain(markdown),
+        "format": "org.matrix.custom.html",
+        "formatted_body": markdown_to_html(markdown),
+    }
+    if thread_root is not None:
+        content["m.relates_to"] = {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": thread_root},
+        }
+    return content
+
+
+def poll_content(question: str, answers: Sequence[tuple[str, str]], fallback: str) -> dict[str, Any]:
+    """An MSC3381 poll as Element sends it (stable m.poll.* needs room versions no stable version has)."""
+    return {
+        "org.matrix.msc3381.poll.start": {
+            "kind": "org.matrix.msc3381.poll.disclosed",
+            "max_selections": 1,
+            "question": {"org.matrix.msc1767.text": question},
+            "answers": [{"id": a, "org.matrix.msc1767.text": text} for a, text in answers],
+        },
+        "org.matrix.msc1767.text": fallback,
+        "body": fallback,
+    }
+
+
+@dataclass(frozen=True)
+class MatrixAccount:
+    homeserver: str
+    user_id: str
+    device_id: str
+    access_token: str
+
+    @property
+    def server_name(self) -> str:
+        return self.user_id.split(":", 1)[1]
+
+
+@dataclass
+class ReconcileReport:
+    created: list[str] = field(default_factory=list)
+    invited: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kicked: list[str] = field(default_factory=list)
+    not_removed: list[str] = field(default_factory=list)
+
+
+class MatrixChat:
+    """The Matrix adapter: provisioning (`reconcile`), posting (`post`) and listening (`listen`)."""
+
+    platform = PLATFORM
+
+    def __init__(self, account: MatrixAccount, store: Store, *, request_timeout: float = 30.0) -> None:
+        self.account = account
+        self.store = store
+        # 429s come back to brug (max_limit_exceeded=0), which paces itself: see Pacer
+        config = AsyncClientConfig(
+            request_timeout=request_timeout, max_timeouts=5, store_sync_tokens=False, max_limit_exceeded=0
+        )
+        self.client = AsyncClient(account.homeserver, account.user_id, device_id=account.device_id, config=config)
+        self.client.restore_login(account.user_id, account.device_id, account.access_token)
+        self.pacer = Pacer()
+        self._room_version: str | None = None
+        self._discovered: dict[tuple[str, str], str] | None = None
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def _paced(self, kind: str, call: Callable[[], Awaitable[Any]], *, give_up_after: float = 900.0) -> Any:
+        """Run a request that creates an event, waiting out rate limits (unless the wait is absurd)."""
+        gates = ("event", "create") if kind == "create" else ("event",)
+        while True:
+            await self.pacer.before(gates)
+            response = await call()
+            if not (isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED"):
+                return response
+            retry_after = (getattr(response, "retry_after_ms", None) or 5000) / 1000
+            # a long wait on a creation is the room-creation bucket; anything else the message bucket
+            self.pacer.limited("create" if kind == "create" and retry_after > 20 else "event", retry_after)
+            log.info("rate-limited (%s): waiting %.1f s as the homeserver asks", kind, retry_after)
+            if retry_after > give_up_after:
+                return response
+
+    # --- provisioning --------------------------------------------------------------------------------
+
+    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> ReconcileReport:
+        """Make the space and rooms exist and look as wanted; invite who is missing. Idempotent."""
+        report = ReconcileReport()
+        pid = want.partnership.id
+        space = await self._ensure_room(want, SPACE, want.space_name, want.space_topic, None, report)
+        for order, room in enumerate(want.rooms):
+            room_id = await self._ensure_room(want, room.key, room.name, room.topic, space, report)
+            await self._put_state_once(
+                pid,
+                space,
+                "m.space.child",
+                room_id,
+                {"via": [self.account.server_name], "suggested": True, "order": f"{order:02d}"},
+            )
+        for key in [SPACE, *[r.key for r in want.rooms]]:
+            room_id = self._ref(pid, key)
+            await self._ensure_power(pid, key, room_id, want.members)
+            await self._invite_missing(pid, key, room_id, want.members, report)
+            await self._remove_others(pid, key, room_id, want.members, remove_members, report)
+        await self._pin_overview(want, report)
+        return report
+
+    def pending(self, want: ChatWorkspace) -> list[str]:
+        """What reconcile would still do, judged from brug's store only (no requests): for `plan`."""
+        pid = want.partnership.id
+        todo: list[str] = []
+        for key, name, topic in [
+            (SPACE, want.space_name, want.space_topic),
+            *[(r.key, r.name, r.topic) for r in want.rooms],
+        ]:
+            resource = self.store.resource(pid, PLATFORM, "room", key)
+            if resource is None:
+                todo.append(f"create {key}")
+                continue
+            data = json.loads(resource.data or "{}")
+            if data.get("topic") != topic or data.get("name") != name:
+                todo.append(f"update {key}")
+            for user in want.members:
+                if user != self.account.user_id and self.store.invite_status(pid, PLATFORM, key, user) != "invited":
+                    todo.append(f"invite {user} to {key}")
+        pin = self.store.resource(pid, PLATFORM, "pin", "algemeen")
+        if pin is None or pin.data != _sha(want.overview):
+            todo.append("pin overview")
+        return todo
+
+    async def _ensure_room(
+        self, want: ChatWorkspace, key: str, name: str, topic: str, space: str | None, report: ReconcileReport
+    ) -> str:
+        pid = want.partnership.id
+        resource = self.store.resource(pid, PLATFORM, "room", key)
+        room_id = resource.ref if resource and await self._is_ours(resource.ref, pid, key) else None
+        if room_id is None:
+            room_id = (await self._discover()).get((pid, key))
+        if room_id is None:
+            room_id = await self._create_room(want, key, name, topic, space)
+            report.created.append(key)
+            log.info("%s: created Matrix %s %s", pid, "space" if key == SPACE else "room", room_id)
+            self.store.put_resource(pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic}))
+            return room_id
+        data = json.loads(resource.data) if resource and resource.ref == room_id and resource.data else {}
+        if data.get("topic") != topic:
+            await self._state(room_id, "m.room.topic", {"topic": topic})
+            report.updated.append(f"{key}: topic")
+        if data.get("name") != name:
+            await self._state(room_id, "m.room.name", {"name": name})
+        self.store.put_resource(pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic}))
+        return room_id
+
+    async def _create_room(self, want: ChatWorkspace, key: str, name: str, topic: str, space: str | None) -> str:
+        pid = want.partnership.id
+        initial_state: list[dict[str, Any]] = [
+            {"type": TAG, "state_key": "", "content": {"partnership": pid, "room": key}},
+            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "invited"}},
+        ]
+        if space is not None:
+            initial_state.append(
+                {
+                    "type": "m.space.parent",
+                    "state_key": space,
+                    "content": {"via": [self.account.server_name], "canonical": True},
+                }
+            )
+        users = await self._power_users(want.members)
+        response = await self._paced(
+            "create",
+            lambda: self.client.room_create(
+                name=name,
+                topic=topic,
+                preset=RoomPreset.private_chat,
+                initial_state=initial_state,
+                power_level_override={"users": users},
+                space=key == SPACE,
+            ),
+        )
+        if not isinstance(response, RoomCreateResponse):
+            raise MatrixError(f"creating {key} for {pid}", response)
+        if self._discovered is not None:
+            self._discovered[(pid, key)] = response.room_id
+        return response.room_id
+
+    async def _power_users(self, members: dict[str, bool]) -> dict[str, int]:
+        users = {
+            user: MODERATOR for user, coordinator in members.items() if coordinator and user != self.account.user_id
+        }
+        if not await self._creator_has_unlimited_power():
+            users[self.account.user_id] = 100  # before room version 12 the creator is an ordinary admin
+        return users
+
+    async def _creator_has_unlimited_power(self) -> bool:
+        if self._room_version is None:
+            async with httpx.AsyncClient(base_url=self.account.homeserver, timeout=10, trust_env=False) as http:
+                answer = await http.get(
+                    "/_matrix/client/v3/capabilities",
+                    headers={"Authorization": f"Bearer {self.account.access_token}"},
+                )
+            versions = answer.json().get("capabilities", {}).get("m.room_versions", {}) if answer.is_success else {}
+            self._room_version = str(versions.get("default", "10"))
+        try:
+            return int(self._room_version) >= 12
+        except ValueError:
+            return False
+
+    async def _is_ours(self, room_id: str, pid: str, key: str) -> bool:
+        response = await self.client.room_get_state_event(room_id, TAG, "")
+        return (
+            isinstance(response, RoomGetStateEventResponse)
+            and response.content.get("partnership") == pid
+            and response.content.get("room") == key
+        )
+
+    async def _discover(self) -> dict[tuple[str, str], str]:
+        """Every room brug is in, by its tag: how brug finds its rooms when its store lost them."""
+        if self._discovered is None:
+            found: dict[tuple[str, str], str] = {}
+            joined = await self.client.joined_rooms()
+            for room_id in getattr(joined, "rooms", []):
+                tag = await self.client.room_get_state_event(room_id, TAG, "")
+                if isinstance(tag, RoomGetStateEventResponse) and "partnership" in tag.content:
+                    found[(tag.content["partnership"], tag.content.get("room", ""))] = room_id
+            self._discovered = found
+        return self._discovered
+
+    def _ref(self, pid: str, key: str) -> str:
+        resource = self.store.resource(pid, PLATFORM, "room", key)
+        if resource is None:
+            raise MatrixError(f"room {key} of {pid}", "not provisioned yet: run brug apply first")
+        return resource.ref
+
+    async def _state(self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = "") -> None:
+        response = await self._paced(
+            "event", lambda: self.client.room_put_state(room_id, event_type, content, state_key=state_key)
+        )
+        if isinstance(response, ErrorResponse):
+            raise MatrixError(f"setting {event_type} in {room_id}", response)
+
+    async def _put_state_once(self, pid: str, room_id: str, event_type: str, state_key: str, content: dict) -> None:
+        mark = f"{event_type}/{state_key}"
+        if self.store.resource(pid, PLATFORM, "state", mark) is None:
+            await self._state(room_id, event_type, content, state_key)
+            self.store.put_resource(pid, PLATFORM, "state", mark, room_id)
+
+    async def _ensure_power(self, pid: str, key: str, room_id: str, members: dict[str, bool]) -> None:
+        coordinators = sorted(u for u, c in members.items() if c and u != self.account.user_id)
+        mark = self.store.resource(pid, PLATFORM, "power", key)
+        if mark is not None and mark.data == json.dumps(coordinators):
+            return
+        current = await self.client.room_get_state_event(room_id, "m.room.power_levels", "")
+        if not isinstance(current, RoomGetStateEventResponse):
+            raise MatrixError(f"reading power levels of {room_id}", current)
+        content = dict(current.content)
+        users = dict(content.get("users", {}))
+        changed = False
+        for user in coordinators:
+            if users.get(user, 0) < MODERATOR:
+                users[user] = MODERATOR
+                changed = True
+        if changed:
+            content["users"] = users
+            await self._state(room_id, "m.room.power_levels", content)
+        self.store.put_resource(pid, PLATFORM, "power", key, room_id, json.dumps(coordinators))
+
+    async def _invite_missing(
+        self, pid: str, key: str, room_id: str, members: dict[str, bool], report: ReconcileReport
+    ) -> None:
+        for user in members:
+            if user == self.account.user_id or self.store.invite_status(pid, PLATFORM, key, user) == "invited":
+                continue
+            try:
+                # an invitee's own invite budget is tiny: when it is spent, try again at the next run
+                response = await self._paced("event", partial(self.client.room_invite, room_id, user), give_up_after=60)
+            except (TimeoutError, OSError) as err:  # one unreachable server must not stop the others
+                response = err
+            if isinstance(response, ErrorResponse) and "already" not in str(response.message or "").lower():
+                self.store.record_invite(pid, PLATFORM, key, user, "failed", str(response.message))
+                report.failed.append(f"{user} ({key}): {response.message}")
+                log.warning("%s: could not invite %s to %s: %s (retried next time)", pid, user, key, response.message)
+            elif isinstance(response, Exception):
+                self.store.record_invite(pid, PLATFORM, key, user, "failed", str(response))
+                report.failed.append(f"{user} ({key}): {response}")
+                log.warning("%s: could not invite %s to %s: %s (retried next time)", pid, user, key, response)
+            else:
+                self.store.record_invite(pid, PLATFORM, key, user, "invited")
+                report.invited.append(f"{user} ({key})")
+
+    async def _remove_others(
+        self,
+        pid: str,
+        key: str,
+        room_id: str,
+        members: dict[str, bool],
+        remove: bool,
+        report: ReconcileReport,
+    ) -> None:
+        joined = await self.client.joined_members(room_id)
+        present = [m.user_id for m in getattr(joined, "members", [])]
+        for user in present:
+            if user == self.account.user_id or user in members:
+                continue
+            if remove:
+                kick = partial(self.client.room_kick, room_id, user, reason="no longer in the partnership file")
+                await self._paced("event", kick)
+                report.kicked.append(f"{user} ({key})")
+                log.info("%s: removed %s from %s", pid, user, key)
+            elif f"{user}" not in report.not_removed:
+                report.not_removed.append(user)
+
+    async def _pin_overview(self, want: ChatWorkspace, report: ReconcileReport) -> None:
+        """Post the overview once and pin it; later changes edit that same message."""
+        pid = want.partnership.id
+        room_id = self._ref(pid, "algemeen")
+        digest = _sha(want.overview)
+        pin = self.store.resource(pid, PLATFORM, "pin", "algemeen")
+        if pin is not None and pin.data == digest:
+            return
+        if pin is None:
+            event_id = await self._send(room_id, "m.room.message", message_content(want.overview), f"{pid}/overview")
+            await self._state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
+        else:
+            event_id = pin.ref
+            edit = message_content(want.overview)
+            content = {
+                **message_content("* " + want.overview),
+                "m.new_content": edit,
+                "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
+            }
+            await self._send(room_id, "m.room.message", content, f"{pid}/overview/{digest[:16]}")
+        self.store.put_resource(pid, PLATFORM, "pin", "algemeen", event_id, digest)
+        report.updated.append("overview")
+
+    # --- posting ---------------------------------------------------------------------------------------
+
+    async def _send(self, room_id: str, event_type: str, content: dict[str, Any], key: str) -> str:
+        response = await self._paced(
+            "event", lambda: self.client.room_send(room_id, event_type, content, tx_id=transaction_id(key))
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise MatrixError(f"posting {key}", response)
+        return response.event_id
+
+    async def post(
+        self, partnership: str, room: str, key: str, kind: str, markdown: str, *, thread_root: str | None = None
+    ) -> str:
+        """Post once per key (a retried key returns the first message's id)."""
+        return await self._send(
+            self._ref(partnership, room), "m.room.message", message_content(markdown, thread_root), key
+        )
+
+    async def post_poll(
+        self, partnership: str, room: str, key: str, question: str, answers: Sequence[tuple[str, str]], fallback: str
+    ) -> str:
+        content = poll_content(question, answers, fallback)
+        return await self._send(self._ref(partnership, room), "org.matrix.msc3381.poll.start", content, key)
+
+    async def react(self, room_id: str, event_id: str, emoji: str, key: str) -> str:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}}
+        return await self._send(room_id, "m.reaction", content, key)
+
+    # --- listening -------------------------------------------------------------------------------------
+
+    async def listen(
+        self,
+        handle: Callable[[Incoming], Awaitable[list[Reply]]],
+        stop: asyncio.Event,
+        *,
+        timeout_ms: int = 30_000,
+    ) -> None:
+        """Sync until `stop` is set. Only the wait for news is interrupted, never the handling of a batch."""
+        while not stop.is_set():
+            token = self.store.sync_token(PLATFORM, self.account.user_id)
+            waiting = asyncio.create_task(self._sync(token, timeout_ms))
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({waiting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if waiting not in done:
+                waiting.cancel()
+                break
+            try:
+                await self._process(waiting.result(), token, handle)
+            except (MatrixError, OSError, TimeoutError) as err:
+                log.warning("Matrix sync failed: %s; trying again shortly", err)
+                await asyncio.sleep(2)
+
+    async def sync_once(self, handle: Callable[[Incoming], Awaitable[list[Reply]]], *, timeout_ms: int = 0) -> int:
+        """One sync round: accept or refuse invites, handle new messages, then store the token."""
+        token = self.store.sync_token(PLATFORM, self.account.user_id)
+        return await self._process(await self._sync(token, timeout_ms), token, handle)
+
+    async def _sync(self, token: str | None, timeout_ms: int) -> SyncResponse:
+        response = await self.client.sync(
+            timeout=timeout_ms if token else 0, since=token, sync_filter=SYNC_FILTER, full_state=False
+        )
+        if not isinstance(response, SyncResponse):
+            raise MatrixError("sync", response)
+        return response
+
+    async def _process(
+        self, response: SyncResponse, token: str | None, handle: Callable[[Incoming], Awaitable[list[Reply]]]
+    ) -> int:
+        handled = 0
+        for room_id in response.rooms.invite:
+            await self._answer_invite(room_id)
+        if token is not None:  # on the very first sync, history is not replayed
+            for room_id, room in response.rooms.join.items():
+                resource = self.store.resource_by_ref(PLATFORM, room_id)
+                if resource is None or resource.kind != "room":
+                    continue
+                events = list(room.timeline.events)
+                if room.timeline.limited:
+                    events = await self._backfill(room_id, room.timeline.prev_batch) + events
+                for event in events:
+                    if isinstance(event, RoomMessageText) and event.sender != self.account.user_id:
+                        handled += await self._handle_event(
+                            resource.partnership_id, resource.key, room_id, event, handle
+                        )
+        self.store.put_sync_token(PLATFORM, self.account.user_id, response.next_batch)
+        return handled
+
+    async def _answer_invite(self, room_id: str) -> None:
+        if self.store.resource_by_ref(PLATFORM, room_id) is not None:
+            await self.client.join(room_id)
+            log.info("joined %s (a room of a known partnership)", room_id)
+        else:
+            await self.client.room_leave(room_id)
+            log.info("declined an invite to %s: not a room of a known partnership", room_id)
+
+    async def _backfill(self, room_id: str, prev_batch: str | None, pages: int = 20) -> list[Any]:
+        """Messages a `limited` sync left out, back to the first one already handled."""
+        older: list[Any] = []
+        start = prev_batch
+        for _ in range(pages):
+            if start is None:
+                break
+            page = await self.client.room_messages(room_id, start=start, direction=MessageDirection.back, limit=50)
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            reached_known = False
+            for event in page.chunk:  # newest first
+                if self.store.is_processed(PLATFORM, event.event_id):
+                    reached_known = True
+                    break
+                older.append(event)
+            if reached_known or page.end is None:
+                break
+            start = page.end
+        return list(reversed(older))
+
+    async def _handle_event(
+        self,
+        pid: str,
+        room_key: str,
+        room_id: str,
+        event: RoomMessageText,
+        handle: Callable[[Incoming], Awaitable[list[Reply]]],
+    ) -> int:
+        if self.store.is_processed(PLATFORM, event.event_id):
+            return 0
+        relates = event.source.get("content", {}).get("m.relates_to", {}) or {}
+        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        incoming = Incoming(PLATFORM, pid, room_key, event.sender, event.body, event.event_id, thread_root)
+        for n, reply in enumerate(await handle(incoming)):
+            key = f"{pid}/reply/{event.event_id}/{n}"
+            if reply.reaction:
+                await self.react(room_id, reply.thread_root, reply.reaction, key)
+            else:
+                root = thread_root or reply.thread_root
+                await self._send(room_id, "m.room.message", message_content(reply.markdown, root, "m.notice"), key)
+        self.store.mark_processed(PLATFORM, event.event_id)
+        return 1
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
