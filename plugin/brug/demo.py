@@ -1,50 +1,165 @@
 """`./run demo`: brug's main job on the embedded default, to look at and play with.
 
-It copies the example partnerships into ./demo, runs `brug apply` on them (local workspace folders
-with phase guides, agreement drafts and chat transcripts) and shows where to look.
+1. copies the example partnerships into ./demo (their members get accounts on a local homeserver);
+2. starts a throwaway Synapse on this machine (kept in ./demo/synapse between runs);
+3. runs `brug apply`: local workspace folders with phase guides and agreement drafts, and for
+   every partnership a Matrix space with its rooms, invites, a welcome and a pinned overview;
+4. posts the agenda of each partnership's next meeting and a reflection prompt;
+5. prints how to log in and look, and answers chat commands until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import asyncio
+import json
+import logging
+import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
 from rich.console import Console
+from rich.table import Table
 from rich.tree import Tree
 
-from brug.cli import app
+from brug.bot import Bot, build_runtime
+from brug.content.library import load_library
+from brug.devservers.synapse import LocalSynapse, SynapseAdminError
+from brug.domain.types import slugify
+from brug.jobs import post_agenda, post_reflection
+from brug.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "brug-demo"
 console = Console(highlight=False)
 
 
-def prepare(folder: Path) -> Path:
-    partnerships = folder / "partnerschappen"
-    partnerships.mkdir(parents=True, exist_ok=True)
+def copy_examples(folder: Path) -> list[str]:
+    """Demo copies of the examples whose members have accounts on the local homeserver."""
+    target = folder / "partnerschappen"
+    target.mkdir(parents=True, exist_ok=True)
+    people: list[str] = []
     for example in sorted((REPO / "examples").glob("*.yaml")):
-        target = partnerships / example.name
-        if not target.exists():
-            shutil.copy(example, target)
+        data = yaml.safe_load(example.read_text(encoding="utf-8"))
+        for org in data["organisations"]:
+            for member in org["members"]:
+                localpart = member.get("id") or slugify(member["name"])
+                member["matrix"] = f"@{localpart}:localhost"
+                people.append(localpart)
+        data["platforms"] = {"chat": ["local", "matrix"], "files": "local"}
+        copy = target / example.name
+        if not copy.exists():  # keep what someone changed in a demo copy
+            header = f"# Demo copy of examples/{example.name}: members have accounts on the local demo homeserver.\n"
+            copy.write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return sorted(set(people))
+
+
+def accounts(synapse: LocalSynapse, folder: Path, people: list[str]) -> dict[str, dict[str, str]]:
+    """Register the bot and every member once; remember their logins in demo/accounts.json."""
+    path = folder / "accounts.json"
+    known: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    for localpart, admin in [("brug", True), *((p, False) for p in people)]:
+        if localpart in known:
+            continue
+        try:
+            account = synapse.register(localpart, PASSWORD, admin=admin)
+        except SynapseAdminError:
+            continue  # registered in an earlier run whose accounts.json was removed
+        known[localpart] = {
+            "user_id": account.user_id,
+            "access_token": account.access_token,
+            "device_id": account.device_id,
+        }
+    path.write_text(json.dumps(known, indent=2))
+    path.chmod(0o600)
+    return known
+
+
+def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str]) -> Path:
+    token = folder / ".brug" / "bot-token"
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_text(bot["access_token"])
+    token.chmod(0o600)
     config = folder / "brug.toml"
-    if not config.exists():
-        config.write_text(
-            'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = ".brug/state.db"\n', encoding="utf-8"
-        )
+    config.write_text(
+        "# Written by ./run demo for its throwaway homeserver.\n"
+        'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = ".brug/state.db"\n\n'
+        f'[matrix]\nhomeserver = "{synapse.base_url}"\nuser_id = "{bot["user_id"]}"\n'
+        f'device_id = "{bot["device_id"]}"\naccess_token_file = ".brug/bot-token"\n',
+        encoding="utf-8",
+    )
     return config
 
 
-def show_tree(root: Path, limit: int = 40) -> Tree:
+def show_tree(root: Path, limit: int = 30) -> Tree:
     tree = Tree(f"[bold]{root}[/]")
-    shown = 0
     for partnership in sorted(p for p in root.iterdir() if p.is_dir()):
         branch = tree.add(f"[bold]{partnership.name}/[/]")
-        for path in sorted(partnership.rglob("*")):
-            if path.is_file() and shown < limit:
-                branch.add(str(path.relative_to(partnership)))
-                shown += 1
+        files = sorted(p for p in partnership.rglob("*") if p.is_file())
+        for path in files[:limit]:
+            branch.add(str(path.relative_to(partnership)))
     return tree
+
+
+async def demo(folder: Path, once: bool) -> int:
+    people = copy_examples(folder)
+    synapse = LocalSynapse(folder / "synapse")
+    console.print("» starting a local Matrix homeserver (Synapse) …")
+    synapse.start()
+    try:
+        known = accounts(synapse, folder, people)
+        config = write_config(folder, synapse, known["brug"])
+        settings = load_settings(config)
+        bot = Bot(build_runtime(settings, load_library(), lambda: datetime.now(UTC)), settings.partnerships)
+        problems = bot.load()
+        if problems:
+            return 1
+        console.rule("brug apply")
+        plans, errors, report = await bot.apply()
+        for line in [*report.chat, *report.failed_invites, *errors]:
+            console.print(f"  {line}")
+        console.rule("an agenda and a reflection prompt for every partnership")
+        now = datetime.now(UTC)
+        for p in bot.partnerships().values():
+            nxt = p.meeting_times(now, 1)
+            if nxt:
+                await post_agenda(p, nxt[0], bot.rt)
+                console.print(f"  {p.id}: agenda for {nxt[0].astimezone(p.zone):%Y-%m-%d %H:%M} posted in 'overleg'")
+            await post_reflection(p, now.replace(second=0, microsecond=0), bot.rt)
+            console.print(f"  {p.id}: reflection prompt posted in 'reflectie'")
+        console.print(show_tree(settings.workspace))
+        table = Table(title="Log in with any Matrix client (e.g. Element) to look around", title_justify="left")
+        table.add_column("homeserver")
+        table.add_column("user name")
+        table.add_column("password")
+        for localpart in people[:8]:
+            table.add_row(synapse.base_url, localpart, PASSWORD)
+        console.print(table)
+        if len(people) > 8:
+            console.print(
+                f"  … and {len(people) - 8} more members, all with password '{PASSWORD}' "
+                f"(see {folder / 'accounts.json'})"
+            )
+        console.print(
+            "In chat, type [bold]!hulp[/] in a partnership's room. Documents: "
+            f"[bold]{settings.workspace}[/]. Edit one and run the demo again: your edit stays."
+        )
+        if once:
+            await bot.rt.close()
+            return 1 if errors else 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        console.print("brug is listening to chat commands. [bold]Ctrl-C[/] stops brug and the homeserver.")
+        await bot.listen(stop)
+        await bot.rt.close()
+        return 0
+    finally:
+        synapse.stop()
+        console.print("» homeserver stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,22 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="./run demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--folder", type=Path, default=Path("demo"), help="where the demo lives (default ./demo)")
+    parser.add_argument("--once", action="store_true", help="set everything up and stop, without listening")
     args = parser.parse_args(argv)
-    config = prepare(args.folder)
-    console.rule("brug demo: de lokale werkruimte")
-    try:
-        app(["--config", str(config), "apply"], standalone_mode=False)
-    except SystemExit as stop:
-        if stop.code:
-            return int(stop.code)
-    workspace = args.folder / "werkruimte"
-    console.print(show_tree(workspace))
-    console.print(
-        f"\nKijk gerust rond in [bold]{workspace}[/]: open een overzicht.md, een fasegids of het "
-        "samenwerkingsakkoord, pas er iets aan en voer de demo opnieuw uit: wat je aanpaste, blijft staan.\n"
-        f"Zelf verder: [bold].venv/bin/brug --config {config} status[/] of [bold]… plan[/]."
-    )
-    return 0
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(demo(args.folder.resolve(), args.once))
 
 
 if __name__ == "__main__":
