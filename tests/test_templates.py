@@ -69,6 +69,7 @@ def test_every_template_renders_for_every_example(library, renderer: Renderer, p
             review_due=True,
             reflection_bouwsteen=library.bouwstenen[question.bouwsteen],
             missed=[{"what": "reflectievraag", "when": NOW}],
+            unreadable=[{"document": "overleg/x.md", "line_number": 3, "text": "- iets <b>"}],
         ),
         "reflection-prompt": dict(question=question, bouwsteen=library.bouwstenen[question.bouwsteen], late=True),
         "pulse": dict(question=pulse, bouwsteen=library.bouwstenen[pulse.bouwsteen], late=False),
@@ -100,6 +101,7 @@ def test_agenda_uses_the_action_line_format(library, renderer: Renderer) -> None
             review_due=False,
             reflection_bouwsteen=None,
             missed=[],
+            unreadable=[],
         ),
     )
     assert "- [ ] Lokaal boeken — Els — 2026-12-01" in text

@@ -7,7 +7,6 @@ the partnership, the kind and the slot, and its documents are only ever created,
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -17,6 +16,7 @@ from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question
 from brug.domain.reflection import choose_question, pulse_for
 from brug.meetings import agenda_for, render_agenda
+from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
 from brug.ports import WriteCondition, WriteConflict
 from brug.service import Runtime, chat_platforms
@@ -58,18 +58,36 @@ async def deliver(
     return refs
 
 
-async def post_agenda(p: Partnership, start: datetime, rt: Runtime, missed: Sequence[Missed] = ()) -> str:
-    """The agenda of the meeting at `start`: a new document in the meetings folder, and a post."""
+MISSED_WHAT = {
+    "nl": {"agenda": "agenda", "reflection": "reflectievraag"},
+    "en": {"agenda": "agenda", "reflection": "reflection prompt"},
+}
+LATE_NOTE = {
+    "nl": "_Deze agenda komt later dan gepland: brug was even niet bereikbaar._\n\n",
+    "en": "_This agenda comes later than planned: brug was unreachable for a while._\n\n",
+}
+
+
+async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: bool = False) -> str:
+    """The agenda of the meeting at `start`: a new document in the meetings folder, and a post.
+
+    It carries the open actions (also those written in earlier minutes), points partners added,
+    and names the posts that were skipped while brug was down and the action lines it could not read.
+    """
     key = f"{p.id}/agenda/{slot_id(start)}"
-    agenda = agenda_for(p, start, rt.store, rt.library, list(missed))
-    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock())
+    unreadable = await read_minutes(p, rt)
+    skipped = [s for s in rt.store.slots(p.id) if s.status == "skipped" and not s.reported]
+    missed = [Missed(MISSED_WHAT[p.language][s.kind], s.at) for s in skipped]
+    agenda = agenda_for(p, start, rt.store, rt.library, missed)
+    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock(), [vars(u) for u in unreadable])
     layout = Layout(p.language)
     day = start.astimezone(p.zone).strftime("%Y-%m-%d")
     path = layout.meetings / AGENDA_FILE[p.language].format(day=day)
     await _create_document(rt, p, f"meeting/{day}", path, markdown)
-    await deliver(rt, p, key, "overleg", "agenda", markdown)
-    items = rt.store.open_agenda_items(p.id)
-    rt.store.assign_agenda_items(p.id, [i.id for i in items if i.text in {a.text for a in agenda.added_items}], start)
+    await deliver(rt, p, key, "overleg", "agenda", (LATE_NOTE[p.language] if late else "") + markdown)
+    taken = {a.text for a in agenda.added_items}
+    rt.store.assign_agenda_items(p.id, [i.id for i in rt.store.open_agenda_items(p.id) if i.text in taken], start)
+    rt.store.mark_reported(p.id, skipped)
     return key
 
 

@@ -62,7 +62,14 @@ def agenda_for(
     )
 
 
-def render_agenda(agenda: Agenda, p: Partnership, library: Library, renderer: Renderer, now: datetime) -> str:
+def render_agenda(
+    agenda: Agenda,
+    p: Partnership,
+    library: Library,
+    renderer: Renderer,
+    now: datetime,
+    unreadable: list[dict[str, object]] | None = None,
+) -> str:
     context = common_context(p, library, now, links=[])
     meeting = agenda.meeting
     return renderer.render(
@@ -84,5 +91,6 @@ def render_agenda(agenda: Agenda, p: Partnership, library: Library, renderer: Re
             if agenda.reflection_bouwsteen
             else None,
             missed=[{"what": m.what, "when": m.when.astimezone(p.zone)} for m in agenda.missed],
+            unreadable=unreadable or [],
         ),
     )

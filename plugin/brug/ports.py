@@ -42,6 +42,10 @@ class FileSpace(Protocol):
 
     async def exists(self, partnership: str, path: PurePosixPath) -> bool: ...
 
+    async def read(self, partnership: str, path: PurePosixPath) -> str | None:
+        """The document's text, or None when it is not there."""
+        ...
+
     async def write(self, partnership: str, path: PurePosixPath, content: str, condition: WriteCondition) -> str:
         """Write and return the new fingerprint; raise WriteConflict when the condition fails."""
         ...

@@ -173,6 +173,40 @@ pauses = Table(  # partnerships whose reflection prompts are paused (!pauze)
 )
 
 
+# --- version 3: schedules ------------------------------------------------------------------------------
+
+slots = Table(  # every scheduled moment brug handled: posted (done), skipped after downtime, or paused
+    "slots",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),  # agenda | reflection
+    Column("at", String(32), primary_key=True),  # the slot's moment, ISO 8601 in UTC
+    Column("status", String(16), nullable=False),  # done | skipped | paused
+    Column("late", Integer, nullable=False, default=0),
+    Column("reported", Integer, nullable=False, default=0),  # a skipped slot named in an agenda
+    Column("handled_at", DateTime(timezone=True), nullable=False),
+)
+
+schedule_marks = Table(  # up to when each partnership's schedule of a kind has been handled
+    "schedule_marks",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("upto", String(32), nullable=False),
+)
+
+document_versions = Table(  # earlier versions of documents worth a history (the agreement)
+    "document_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("key", String(200), nullable=False),
+    Column("rendered", String(64), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -183,7 +217,11 @@ def _v2(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[slots, schedule_marks, document_versions])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -233,6 +271,19 @@ class AnswerRecord:
     author: str
     text: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    kind: str
+    at: datetime
+    status: str
+    late: bool
+    reported: bool
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _now() -> datetime:
@@ -320,7 +371,19 @@ class Store:
     def forget(self, partnership_id: str) -> None:
         """Delete everything brug remembers of a partnership."""
         with self._tx() as conn:
-            for table in (documents, outbox, resources, invites, agenda_items, actions, answers, pauses):
+            for table in (
+                documents,
+                outbox,
+                resources,
+                invites,
+                agenda_items,
+                actions,
+                answers,
+                pauses,
+                slots,
+                schedule_marks,
+                document_versions,
+            ):
                 conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
             conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
 
@@ -628,6 +691,74 @@ class Store:
                 .order_by(outbox.c.created_at, outbox.c.key)
             ).all()
         return list(dict.fromkeys(r.key for r in rows))
+
+    # --- schedules -------------------------------------------------------------------------------------
+
+    def schedule_mark(self, partnership_id: str, kind: str) -> datetime | None:
+        with self._tx() as conn:
+            upto = conn.execute(
+                select(schedule_marks.c.upto).where(
+                    schedule_marks.c.partnership_id == partnership_id, schedule_marks.c.kind == kind
+                )
+            ).scalar()
+        return datetime.fromisoformat(upto) if upto else None
+
+    def set_schedule_mark(self, partnership_id: str, kind: str, upto: datetime) -> None:
+        with self._tx() as conn:
+            _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
+
+    def slot_status(self, partnership_id: str, kind: str, at: datetime) -> str | None:
+        with self._tx() as conn:
+            return conn.execute(
+                select(slots.c.status).where(
+                    slots.c.partnership_id == partnership_id, slots.c.kind == kind, slots.c.at == _utc(at)
+                )
+            ).scalar()
+
+    def record_slot(self, partnership_id: str, kind: str, at: datetime, status: str, *, late: bool = False) -> None:
+        key = {"partnership_id": partnership_id, "kind": kind, "at": _utc(at)}
+        with self._tx() as conn:
+            _upsert(conn, slots, key, dict(status=status, late=int(late), handled_at=_now()))
+
+    def slots(self, partnership_id: str, kind: str | None = None) -> list[SlotRecord]:
+        query = select(slots).where(slots.c.partnership_id == partnership_id)
+        if kind is not None:
+            query = query.where(slots.c.kind == kind)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(slots.c.at)).all()
+        return [
+            SlotRecord(r.kind, datetime.fromisoformat(r.at), r.status, bool(r.late), bool(r.reported)) for r in rows
+        ]
+
+    def mark_reported(self, partnership_id: str, records: list[SlotRecord]) -> None:
+        with self._tx() as conn:
+            for record in records:
+                conn.execute(
+                    update(slots)
+                    .where(
+                        slots.c.partnership_id == partnership_id,
+                        slots.c.kind == record.kind,
+                        slots.c.at == _utc(record.at),
+                    )
+                    .values(reported=1)
+                )
+
+    def add_version(self, partnership_id: str, key: str, rendered: str, content: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(document_versions).values(
+                    partnership_id=partnership_id, key=key, rendered=rendered, content=content, at=_now()
+                )
+            )
+
+    def versions(self, partnership_id: str, key: str) -> list[tuple[datetime, str]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(document_versions.c.at, document_versions.c.content)
+                .where(document_versions.c.partnership_id == partnership_id, document_versions.c.key == key)
+                .order_by(document_versions.c.id)
+            ).all()
+        return [(r.at, r.content) for r in rows]
 
     def sent_post_by_key(self, platform: str, key: str) -> str | None:
         """The platform's id of a sent post."""

@@ -60,6 +60,12 @@ class LocalFiles:
     async def exists(self, partnership: str, path: PurePosixPath) -> bool:
         return self._path(partnership, path).exists()
 
+    async def read(self, partnership: str, path: PurePosixPath) -> str | None:
+        try:
+            return self._path(partnership, path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
     async def write(self, partnership: str, path: PurePosixPath, content: str, condition: WriteCondition) -> str:
         target = self._path(partnership, path)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -71,10 +71,18 @@ def parse_action_line(line: str, today: date) -> ActionLine | None:
     return ActionLine(text=text, who=who, due=due, done=m["mark"] in "xX")
 
 
+_EMPTY_BOX = re.compile(r"^\s*[-*+]\s+\[[ xX]?\]\s*$")
+_LIST_ITEM = re.compile(r"^\s*[-*+]\s+\S")
+
+
 def read_actions(
     markdown: str, today: date, section_titles: tuple[str, ...]
 ) -> tuple[list[ActionLine], list[Unreadable]]:
-    """The action lines under a heading named like one of `section_titles` (e.g. 'Acties', 'Actions')."""
+    """The action lines under a heading named like one of `section_titles` (e.g. 'Acties').
+
+    An empty box (`- [ ]`) is a line left for the next action and is ignored; any other list line
+    in that section that is not a readable action is returned as unreadable, never dropped.
+    """
     found: list[ActionLine] = []
     unreadable: list[Unreadable] = []
     inside = False
@@ -84,13 +92,12 @@ def read_actions(
         if heading:
             inside = heading[1].strip().lower() in titles
             continue
-        if not inside or not line.strip():
+        if not inside or not line.strip() or _EMPTY_BOX.match(line):
             continue
         action = parse_action_line(line, today)
         if action is not None:
-            if action.text and not action.text.startswith(("wat", "what")) or action.who or action.due:
-                found.append(action)
-        elif re.match(r"^\s*[-*+]\s*\[", line) or re.match(r"^\s*[-*+]\s+\S", line):
+            found.append(action)
+        elif _LIST_ITEM.match(line):
             unreadable.append(Unreadable(number, line.strip()))
     return found, unreadable
 

@@ -1,0 +1,195 @@
+"""The scheduler: an agenda before every meeting and reflection prompts on each partnership's rhythm.
+
+Every moment a job is due is a *slot*. The scheduler handles each slot exactly once, also across
+crashes and downtime:
+- a slot's outcome is stored (done, skipped, paused) and its posts carry keys made of the slot, so a
+  job that runs again after a crash posts nothing twice;
+- after downtime, a slot missed by less than the grace period (default 12 hours) is posted late
+  with a note; an older one is skipped, logged, and named in the next agenda — never a burst of
+  stale prompts;
+- a partnership seen for the first time starts "now": its past is not posted.
+Time comes from an injected clock, so tests can run a year in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from brug.domain.holidays import SchoolCalendar
+from brug.domain.partnership import Partnership
+from brug.ports import PlatformError
+
+log = logging.getLogger(__name__)
+
+AGENDA = "agenda"
+REFLECTION = "reflection"
+KINDS = (AGENDA, REFLECTION)
+LATE_AFTER = timedelta(minutes=10)  # a post this much after its slot gets a 'late' note
+DEFAULT_GRACE = {AGENDA: timedelta(hours=12), REFLECTION: timedelta(hours=12)}
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    at: datetime  # when the job is due (aware)
+    partnership: str
+    kind: str
+    meeting: datetime | None = None  # for an agenda: the meeting it prepares
+
+
+def agenda_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
+    """Agendas due in (start, end]: `agenda_lead_days` before each meeting, at the meeting's hour."""
+    if p.meetings is None:
+        return []
+    lead = timedelta(days=p.meetings.agenda_lead_days)
+    out = []
+    for meeting in p.meetings.recurrence().between(start + lead, end + lead + timedelta(seconds=1), p.zone):
+        at = (meeting.astimezone(p.zone).replace(tzinfo=None) - lead).replace(tzinfo=p.zone)
+        if start < at <= end:
+            out.append(Slot(at, p.id, AGENDA, meeting))
+    return out
+
+
+def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
+    """Reflection prompts due in (start, end], without school holidays when the partnership asks so."""
+    if p.reflection is None:
+        return []
+    out = []
+    for at in p.reflection.recurrence().between(start, end + timedelta(seconds=1), p.zone):
+        if not (start < at <= end):
+            continue
+        day = at.astimezone(p.zone).date()
+        skipping = p.reflection.skip_school_holidays and calendar is not None and calendar.covers(day)
+        if skipping and calendar.is_holiday(day):  # type: ignore[union-attr]
+            continue
+        out.append(Slot(at, p.id, REFLECTION))
+    return out
+
+
+def due_slots(p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
+    return sorted([*agenda_slots(p, start, end), *reflection_slots(p, start, end, calendar)])
+
+
+Job = Callable[[Partnership, Slot, bool], Awaitable[None]]  # (partnership, slot, late)
+
+
+@dataclass
+class TickReport:
+    done: list[Slot] = field(default_factory=list)
+    late: list[Slot] = field(default_factory=list)
+    skipped: list[Slot] = field(default_factory=list)
+    paused: list[Slot] = field(default_factory=list)
+    failed: list[Slot] = field(default_factory=list)  # a platform failed; tried again at the next tick
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store,  # brug.store.Store
+        partnerships: Callable[[], Iterable[Partnership]],
+        jobs: dict[str, Job],
+        clock: Callable[[], datetime],
+        calendar: SchoolCalendar | None = None,
+        grace: dict[str, timedelta] | None = None,
+        concurrency: int = 8,
+    ) -> None:
+        self.store = store
+        self.partnerships = partnerships
+        self.jobs = jobs
+        self.clock = clock
+        self.calendar = calendar
+        self.grace = {**DEFAULT_GRACE, **(grace or {})}
+        self.concurrency = concurrency
+
+    async def tick(self, stop: asyncio.Event | None = None) -> TickReport:
+        """Handle every slot that came due since the last tick; with `stop` set, end after the jobs in hand.
+
+        Partnerships are served side by side (at most `concurrency` at once), each one's slots in order.
+        """
+        now = self.clock()
+        report = TickReport()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def serve(p: Partnership) -> None:
+            async with gate:
+                for kind in KINDS:
+                    await self._serve_kind(p, kind, now, report, stop)
+
+        await asyncio.gather(*(serve(p) for p in self.partnerships()))
+        return report
+
+    async def _serve_kind(
+        self, p: Partnership, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
+    ) -> None:
+        mark = self.store.schedule_mark(p.id, kind)
+        if mark is None:  # a new partnership starts now: its past is not posted
+            self.store.set_schedule_mark(p.id, kind, now)
+            return
+        slots = agenda_slots(p, mark, now) if kind == AGENDA else reflection_slots(p, mark, now, self.calendar)
+        for slot in slots:
+            if stop is not None and stop.is_set():
+                return  # the mark stays: the rest is handled at the next start
+            try:
+                await self._handle(p, slot, now, report)
+            except PlatformError as err:  # not lost: the slot stays due and is tried at the next tick
+                log.error("%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err)
+                report.failed.append(slot)
+                return
+        self.store.set_schedule_mark(p.id, kind, now)
+
+    async def _handle(self, p: Partnership, slot: Slot, now: datetime, report: TickReport) -> None:
+        if self.store.slot_status(p.id, slot.kind, slot.at) is not None:
+            return  # handled before a crash or restart
+        age = now - slot.at
+        if slot.kind == REFLECTION and self.store.is_paused(p.id):
+            self.store.record_slot(p.id, slot.kind, slot.at, "paused")
+            report.paused.append(slot)
+            log.info("%s: reflection prompt of %s not posted: paused", p.id, slot.at.isoformat())
+            return
+        if age > self.grace[slot.kind]:
+            self.store.record_slot(p.id, slot.kind, slot.at, "skipped")
+            report.skipped.append(slot)
+            log.warning(
+                "%s: %s of %s skipped: brug was down for too long (%s late)",
+                p.id,
+                slot.kind,
+                slot.at.isoformat(),
+                _hours(age),
+            )
+            return
+        late = age > LATE_AFTER
+        await self.jobs[slot.kind](p, slot, late)
+        self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
+        (report.late if late else report.done).append(slot)
+        log.info(
+            "%s: %s of %s posted%s", p.id, slot.kind, slot.at.isoformat(), f" late ({_hours(age)})" if late else ""
+        )
+
+    def next_due(self, after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:
+        """The earliest slot after `after` within the horizon, to know how long to sleep."""
+        upcoming = [
+            slot.at for p in self.partnerships() for slot in due_slots(p, after, after + horizon, self.calendar)
+        ]
+        return min(upcoming, default=None)
+
+    async def run(self, stop: asyncio.Event, *, max_sleep: float = 60.0, speed: float = 1.0) -> None:
+        """Tick until `stop` is set; a job in progress always finishes.
+
+        `speed` is how much faster than real time the clock runs (demos and tests); sleeps shrink with it.
+        """
+        while not stop.is_set():
+            await self.tick(stop)
+            now = self.clock()
+            nxt = self.next_due(now)
+            until_next = max(0.0, (nxt - now).total_seconds()) / speed if nxt else max_sleep
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(max_sleep / min(speed, 60.0), until_next))
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
