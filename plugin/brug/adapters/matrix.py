@@ -69,6 +69,9 @@ class Pacer:
     """
 
     MARGIN = 1.15
+    # Once limited, never go faster than Synapse's default message rate (0.2/s): the first 429s can
+    # carry a short retry-after (the bucket was nearly refilled) and would teach a too-short interval.
+    FLOOR = {"event": 5.0}
 
     def __init__(self) -> None:
         self.next_at: dict[str, float] = {}
@@ -85,7 +88,8 @@ class Pacer:
 
     def limited(self, gate: str, retry_after: float) -> None:
         self.limited_count += 1
-        self.interval[gate] = max(self.interval.get(gate, 0.0), min(retry_after, 120.0) * self.MARGIN)
+        learned = max(min(retry_after, 120.0) * self.MARGIN, self.FLOOR.get(gate, 0.0))
+        self.interval[gate] = max(self.interval.get(gate, 0.0), learned)
         self.next_at[gate] = time.monotonic() + retry_after * self.MARGIN
 
 
