@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from brug.adapters.local import LocalChat, LocalFiles
@@ -18,8 +18,11 @@ from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound
 from brug.content.render import Renderer
 from brug.conversation import Conversation, Incoming, PhaseMove, Reply
+from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Partnership
 from brug.domain.types import Language
+from brug.jobs import post_agenda, post_reflection
+from brug.scheduler import AGENDA, REFLECTION, Scheduler, Slot
 from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.settings import CONFIG_NAME, SecretUnreadable, Settings
 from brug.store import Store
@@ -121,6 +124,25 @@ class Bot:
             MOVED[p.language].format(
                 number=model.index(nxt.id) + 1, count=len(model.phases), phase=nxt.title(p.language)
             ),
+        )
+
+    def scheduler(self, calendar: SchoolCalendar | None = None, grace: dict[str, timedelta] | None = None) -> Scheduler:
+        """Agendas and reflection prompts for the loaded partnerships, on their own rhythms."""
+
+        async def agenda(p: Partnership, slot: Slot, late: bool) -> None:
+            assert slot.meeting is not None
+            await post_agenda(p, slot.meeting, self.rt, late=late)
+
+        async def reflection(p: Partnership, slot: Slot, late: bool) -> None:
+            await post_reflection(p, slot.at, self.rt, late=late)
+
+        return Scheduler(
+            self.rt.store,
+            lambda: self.partnerships().values(),
+            {AGENDA: agenda, REFLECTION: reflection},
+            self.rt.clock,
+            calendar,
+            grace,
         )
 
     async def handle(self, message: Incoming) -> list[Reply]:

@@ -9,8 +9,9 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -27,8 +28,11 @@ from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, display_path, sort_problems
 from brug.content.render import format_datetime
 from brug.content.resources import data_dir
+from brug.domain.holidays import load_school_calendar
 from brug.domain.types import Language
+from brug.export import export_partnership
 from brug.planner import Action
+from brug.scheduler import AGENDA, REFLECTION
 from brug.service import (
     REASONS,
     ApplyReport,
@@ -38,6 +42,7 @@ from brug.service import (
     plan_partnership,
 )
 from brug.settings import CONFIG_NAME, Settings, load_settings
+from brug.store import Store
 
 LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
 
@@ -72,6 +77,8 @@ app = typer.Typer(
 class State:
     config: Path | None = None
     now: datetime | None = None
+    clock: Callable[[], datetime] | None = None
+    speed: float = 1.0
 
 
 state = State()
@@ -121,6 +128,16 @@ def main_options(
             ),
         ),
     ] = 0,
+    clock_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            hidden=True,
+            envvar="BRUG_CLOCK",
+            help="A running fake clock for demos and tests: START@ANCHORxSPEED, e.g. "
+            "2026-09-01T00:00:00+00:00@1763900000x3600 (at real epoch ANCHOR it is START; SPEED× real time).",
+        ),
+    ] = None,
     now: Annotated[
         datetime | None,
         typer.Option(
@@ -139,6 +156,8 @@ def main_options(
 ) -> None:
     state.config = config
     state.now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
+    if clock_spec:
+        state.clock, state.speed = running_clock(clock_spec)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level,
@@ -175,7 +194,22 @@ def library(s: Settings) -> Library:
 
 
 def clock() -> datetime:
+    if state.clock is not None:
+        return state.clock()
     return state.now or datetime.now(UTC)
+
+
+def running_clock(spec: str) -> tuple[Callable[[], datetime], float]:
+    """START@ANCHORxSPEED: a clock that shows START at real epoch ANCHOR and runs SPEED times as fast."""
+    try:
+        start_text, rest = spec.split("@", 1)
+        anchor_text, speed_text = rest.split("x", 1)
+        start, anchor, speed = datetime.fromisoformat(start_text), float(anchor_text), float(speed_text)
+    except ValueError:
+        err.print(f"--clock: expected START@ANCHORxSPEED, got {spec!r}")
+        raise typer.Exit(2) from None
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    return (lambda: start + timedelta(seconds=(time.time() - anchor) * speed)), speed
 
 
 def partnerships(s: Settings, lib: Library, paths: list[Path] | None) -> list[LoadedPartnership]:
@@ -480,30 +514,41 @@ def status(paths: PathsArg = None) -> None:
 
 @app.command(
     help=t(
-        "Draai brug als dienst: werk de werkruimtes bij bij de start en daarna om de zoveel minuten, en "
-        "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, "
-        "vertrekt nog).",
-        "Run brug as a service: update the workspaces at start and every so many minutes, and answer chat "
+        "Draai brug als dienst: werk de werkruimtes bij bij de start en daarna om de zoveel minuten, post "
+        "de agenda voor elk overleg en de reflectievragen op hun ritme (ook na een onderbreking: wat minder "
+        "dan 12 uur te laat is, komt alsnog; ouder wordt overgeslagen en in de volgende agenda vermeld), en "
+        "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, vertrekt nog).",
+        "Run brug as a service: update the workspaces at start and every so many minutes, post the agenda "
+        "before each meeting and the reflection prompts on their rhythm (also after downtime: less than 12 "
+        "hours late is still posted; older is skipped and named in the next agenda), and answer chat "
         "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent).",
     )
 )
 def run(
     reconcile_every: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--reconcile-every",
             min=1,
-            help=t("Minuten tussen twee keer bijwerken.", "Minutes between two reconciliations."),
+            help=t(
+                "Minuten tussen twee keer bijwerken (standaard schedule.reconcile_minutes uit brug.toml, 15).",
+                "Minutes between two reconciliations (default schedule.reconcile_minutes in brug.toml, 15).",
+            ),
         ),
-    ] = 15,
+    ] = None,
 ) -> None:
     s = settings()
     lib = library(s)
-    loaded = partnerships(s, lib, None)
+    partnerships(s, lib, None)  # refuse to start on broken files
     bot = Bot(runtime(s, lib), s.partnerships, LANG)
     bot.load()
+    every = reconcile_every or s.schedule.reconcile_minutes
+    grace = {
+        AGENDA: timedelta(hours=s.schedule.grace_hours_agenda),
+        REFLECTION: timedelta(hours=s.schedule.grace_hours_reflection),
+    }
+    scheduler = bot.scheduler(load_school_calendar(), grace)
     log = logging.getLogger("brug.run")
-    log.info("loaded %d partnership(s)", len(loaded))
 
     async def reconcile(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -512,21 +557,80 @@ def run(
             for line in errors:
                 log.error("%s", line)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=reconcile_every * 60)
+                await asyncio.wait_for(stop.wait(), timeout=every * 60)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        log.info("brug runs %d partnership(s); reconciles every %d min", len(bot.loaded), every)
         out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
         try:
-            await asyncio.gather(reconcile(stop), bot.listen(stop))
+            bot.load()
+            await bot.apply()
+            await asyncio.gather(reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed))
         finally:
             await bot.rt.close()
         out.print(t("brug is gestopt.", "brug stopped."))
 
     asyncio.run(main())
+
+
+@app.command(
+    help=t(
+        "Vergeet alles wat brug over één samenwerking bijhoudt (agenda's, acties, antwoorden, berichten). "
+        "Documenten in de werkruimte en chatkamers blijven staan.",
+        "Forget everything brug keeps about one partnership (agendas, actions, answers, posts). Documents "
+        "in the workspace and chat rooms stay.",
+    )
+)
+def forget(
+    partnership_id: Annotated[str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The id."))],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=t("Niet bevestigen.", "Do not ask."))] = False,
+) -> None:
+    s = settings()
+    store = Store.at(s.state)
+    if store.applied(partnership_id) is None and not store.actions(partnership_id):
+        err.print(
+            t(f"brug kent geen samenwerking '{partnership_id}'.", f"brug knows no partnership '{partnership_id}'.")
+        )
+        raise typer.Exit(1)
+    if not yes and not typer.confirm(t(f"Alles over '{partnership_id}' vergeten?", f"Forget '{partnership_id}'?")):
+        raise typer.Exit(1)
+    store.forget(partnership_id)
+    out.print(t(f"brug is '{partnership_id}' vergeten.", f"brug forgot '{partnership_id}'."))
+
+
+@app.command(
+    help=t(
+        "Schrijf de agenda's, acties, antwoorden en de geschiedenis van het akkoord van één samenwerking "
+        "weg als Markdown en CSV.",
+        "Write one partnership's agendas, actions, answers and agreement history as Markdown and CSV.",
+    )
+)
+def export(
+    partnership_id: Annotated[str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The id."))],
+    to: Annotated[Path, typer.Option("--to", help=t("Doelmap.", "Target folder."))] = Path("export"),
+) -> None:
+    s = settings()
+    lib = library(s)
+    rt = runtime(s, lib)
+    if rt.store.applied(partnership_id) is None:
+        err.print(
+            t(f"brug kent geen samenwerking '{partnership_id}'.", f"brug knows no partnership '{partnership_id}'.")
+        )
+        raise typer.Exit(1)
+    loaded = {item.partnership.id: item.partnership for item in load_partnerships(s.partnerships, lib, LANG)[0]}
+    written = asyncio.run(export_partnership(partnership_id, loaded.get(partnership_id), rt, to))
+    for path in written:
+        out.print(f"  {display_path(path)}")
+    out.print(
+        t(
+            f"{len(written)} bestand(en) geschreven in {display_path(to)}.",
+            f"{len(written)} file(s) written to {display_path(to)}.",
+        )
+    )
 
 
 STARTER_CONFIG = """\

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import brug
 from brug.content.context import Link
@@ -30,6 +31,8 @@ from brug.workspace.desired import DesiredWorkspace, History, desired_workspace,
 from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
+
+VERSIONED = {"agreement"}  # documents whose every version brug keeps, for `brug export`
 
 
 @dataclass
@@ -89,15 +92,45 @@ def content_digest(extra_folders: Sequence[Path] = ()) -> str:
     return digest.hexdigest()
 
 
+def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
+    """Each reflection prompt that went out, with its answers (names left out when the partnership asks)."""
+    questions = {q.id: q for q in rt.library.questions}
+    show_names = p.reflection is None or p.reflection.show_names
+    answers: dict[str, list[dict[str, str | None]]] = {}
+    for answer in rt.store.answers(p.id):
+        answers.setdefault(answer.prompt_key, []).append(
+            {"author": answer.author if show_names else None, "text": answer.text}
+        )
+    rounds = []
+    for key in rt.store.post_keys(p.id, "reflection"):
+        *_, slot, question_id = key.split("/")
+        question = questions.get(question_id)
+        if question is None:
+            continue
+        when = datetime.fromisoformat(slot.replace("Z", "+00:00")).astimezone(p.zone)
+        rounds.append(
+            {
+                "when": when,
+                "question": question,
+                "bouwsteen": rt.library.bouwstenen[question.bouwsteen],
+                "answers": answers.get(key, []),
+                "key": key,
+            }
+        )
+    return rounds
+
+
 def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) -> str:
     """Everything the rendered workspace depends on; equal hashes mean equal documents."""
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
+    rounds = [[r["key"], r["answers"]] for r in reflection_rounds(p, rt)]
     payload = json.dumps(
         [
             rt.content_digest,
             p.model_dump(mode="json"),
             [history.applied_phase, history.phase_changes],
             meetings,
+            rounds,
             rt.files.platform,
             sorted(rt.chats),
         ],
@@ -173,7 +206,13 @@ def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -
 
 def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWorkspace:
     return desired_workspace(
-        p, rt.library, rt.renderer, rt.clock(), history, href=lambda path: rt.files.href(p.id, path)
+        p,
+        rt.library,
+        rt.renderer,
+        rt.clock(),
+        history,
+        href=lambda path: rt.files.href(p.id, path),
+        rounds=reflection_rounds(p, rt),
     )
 
 
@@ -283,6 +322,8 @@ async def _write_document(
             report.conflicts.append(f"{pid}/{path}")
         else:
             rt.store.record_document(pid, files.platform, DocumentRecord(op.key, str(path), rendered, fingerprint))
+            if op.key in VERSIONED:
+                rt.store.add_version(pid, op.key, rendered, op.content)
             report.written += 1
             log.info("%s: %s %s (%s)", pid, "created" if op.action is Action.create else "updated", path, op.reason)
             return
@@ -290,6 +331,8 @@ async def _write_document(
     where = await _write_sibling(op, rt, records, layout)
     kept = record.fingerprint if record else ""
     rt.store.record_document(pid, files.platform, DocumentRecord(op.key, str(path), rendered, kept))
+    if op.key in VERSIONED:
+        rt.store.add_version(pid, op.key, rendered, op.content)
     report.siblings.append(f"{pid}/{where}")
     report.written += 1
     log.info("%s: %s was changed by someone; wrote the new version to %s", pid, path, where)

@@ -65,6 +65,14 @@ class SecretUnreadable(ValueError):
     """A *_file setting names a file that cannot be read."""
 
 
+class ScheduleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours_agenda: float = Field(default=12, ge=0, description="post a missed agenda this late at most")
+    grace_hours_reflection: float = Field(default=12, ge=0, description="post a missed prompt this late at most")
+    reconcile_minutes: int = Field(default=15, ge=1, description="how often `brug run` re-reads the files")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRUG_", env_nested_delimiter="__", extra="forbid")
 
@@ -74,6 +82,7 @@ class Settings(BaseSettings):
     state: Path = Field(default=Path(".brug/state.db"), description="SQLite file with brug's memory")
     phase_models: list[Path] = Field(default_factory=list, description="folders with your own phase models")
     templates: Path | None = Field(default=None, description="folder overriding templates/<lang>/<name>.md.j2")
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     matrix: MatrixSettings | None = None
     nextcloud: NextcloudSettings | None = None
 

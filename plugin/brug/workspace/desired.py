@@ -64,6 +64,7 @@ def desired_workspace(
     now: datetime,
     history: History = History(),
     href=lambda path: str(path),
+    rounds: list[dict] | None = None,
 ) -> DesiredWorkspace:
     """Render everything the workspace of `p` should hold at `now`; pure apart from reading templates."""
     language, layout = p.language, Layout(p.language)
@@ -98,6 +99,13 @@ def desired_workspace(
         ),
         DesiredDocument("agreement", layout.agreement, renderer.render("agreement", language, **base)),
     ]
+    docs.append(
+        DesiredDocument(
+            "reflection-log",
+            layout.reflection_log,
+            renderer.render("reflection-log", language, **with_extra(base, rounds=rounds or [])),
+        )
+    )
     folders = layout.folders()
     for i, ph in enumerate(reached):
         number = i + 1

@@ -19,6 +19,7 @@ _NAMES: dict[Language, dict[str, str]] = {
         "guide": "gids.md",
         "meetings": "overleg",
         "reflection": "reflectie",
+        "reflection_log": "reflectielog.md",
         "new_version": "nieuwe versie",
     },
     "en": {
@@ -28,6 +29,7 @@ _NAMES: dict[Language, dict[str, str]] = {
         "guide": "guide.md",
         "meetings": "meetings",
         "reflection": "reflection",
+        "reflection_log": "reflection-log.md",
         "new_version": "new version",
     },
 }
@@ -64,6 +66,10 @@ class Layout:
     @property
     def reflection(self) -> PurePosixPath:
         return PurePosixPath(self._n("reflection"))
+
+    @property
+    def reflection_log(self) -> PurePosixPath:
+        return self.reflection / self._n("reflection_log")
 
     def sibling(self, path: PurePosixPath, n: int = 1) -> PurePosixPath:
         """Where a new version goes when a person edited the document: 'gids (nieuwe versie).md'."""
