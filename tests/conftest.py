@@ -42,10 +42,10 @@ class Cli:
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None):  # type: ignore[no-untyped-def]
         from brug.cli import app
 
-        return self.runner.invoke(app, list(args), env=env, catch_exceptions=False)
+        return self.runner.invoke(app, list(args), env=env, input=input, catch_exceptions=False)
 
 
 @pytest.fixture
