@@ -15,9 +15,10 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
     written: list[Path] = []
     store = rt.store
 
-    for key, record in sorted(store.documents(partnership_id, rt.files.platform).items()):
+    files = rt.files_for(p) if p is not None else rt.files
+    for key, record in sorted(store.documents(partnership_id, files.platform).items()):
         if key.startswith("meeting/"):
-            text = await rt.files.read(partnership_id, PurePosixPath(record.path))
+            text = await files.read(partnership_id, PurePosixPath(record.path))
             if text is not None:
                 target = folder / "agendas" / PurePosixPath(record.path).name
                 target.write_text(text, encoding="utf-8")

@@ -93,14 +93,15 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
 
 async def _create_document(rt: Runtime, p: Partnership, key: str, path: PurePosixPath, content: str) -> None:
     """Create a document once; when it exists (a person may be writing in it), leave it alone."""
-    if key in rt.store.documents(p.id, rt.files.platform):
+    files = rt.files_for(p)
+    if key in rt.store.documents(p.id, files.platform):
         return
     try:
-        fingerprint = await rt.files.write(p.id, path, content, WriteCondition(create_only=True))
+        fingerprint = await files.write(p.id, path, content, WriteCondition(create_only=True))
     except WriteConflict:
         log.info("%s: %s already exists; left as it is", p.id, path)
         fingerprint = ""
-    rt.store.record_document(p.id, rt.files.platform, DocumentRecord(key, str(path), sha256(content), fingerprint))
+    rt.store.record_document(p.id, files.platform, DocumentRecord(key, str(path), sha256(content), fingerprint))
 
 
 def audiences(p: Partnership, rt: Runtime) -> set[Audience]:

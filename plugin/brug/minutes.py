@@ -31,11 +31,12 @@ class UnreadableLine:
 async def read_minutes(p: Partnership, rt: Runtime) -> list[UnreadableLine]:
     today = rt.clock().astimezone(p.zone).date()
     unreadable: list[UnreadableLine] = []
-    records = rt.store.documents(p.id, rt.files.platform)
+    files = rt.files_for(p)
+    records = rt.store.documents(p.id, files.platform)
     for key, record in sorted(records.items()):
         if not key.startswith(MEETING_DOCUMENT):
             continue
-        text = await rt.files.read(p.id, PurePosixPath(record.path))
+        text = await files.read(p.id, PurePosixPath(record.path))
         if text is None or sha256(text) == record.rendered:
             continue  # gone, or still exactly as brug wrote it: nothing written in it yet
         found, bad = read_actions(text, today, ACTION_SECTIONS)

@@ -82,6 +82,7 @@ def plan_workspace(
     records: Mapping[str, DocumentRecord],
     snapshot: Mapping[PurePosixPath, FileState | None],
     posted: Mapping[str, Collection[str]],
+    files_platform: str = "local",
 ) -> list[Operation]:
     """Operations for one partnership; `posted` maps each chat platform to the post keys it has."""
     pid = desired.partnership.id
@@ -93,7 +94,18 @@ def plan_workspace(
         action, reason = decide(record, snapshot.get(doc.path), doc.sha256)
         if action is not None:
             target = desired.layout.sibling(doc.path) if action is Action.sibling else doc.path
-            ops.append(Operation(action, reason, pid, doc.key, str(target), doc.content, origin=str(doc.path)))
+            ops.append(
+                Operation(
+                    action,
+                    reason,
+                    pid,
+                    doc.key,
+                    str(target),
+                    doc.content,
+                    platform=files_platform,
+                    origin=str(doc.path),
+                )
+            )
     for platform, keys in posted.items():
         for post in desired.posts:
             if post.key not in keys:

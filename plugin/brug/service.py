@@ -48,9 +48,20 @@ class Runtime:
     content_digest: str
     provisioners: dict[str, ChatProvisioner] = field(default_factory=dict)
     remove_members: bool = False
+    file_spaces: dict[str, FileSpace] = field(default_factory=dict)  # by platform; `files` is the default
+
+    def files_for(self, p: Partnership) -> FileSpace:
+        """Where this partnership's documents live (its `platforms.files`)."""
+        space = self.file_spaces.get(
+            p.platforms.files, self.files if self.files.platform == p.platforms.files else None
+        )
+        if space is None:
+            raise PlatformError(f"file platform '{p.platforms.files}' is not configured in brug.toml")
+        return space
 
     async def close(self) -> None:
-        for chat in {id(c): c for c in [*self.chats.values(), *self.provisioners.values()]}.values():
+        adapters = [*self.chats.values(), *self.provisioners.values(), *self.file_spaces.values()]
+        for chat in {id(c): c for c in adapters}.values():
             closing = getattr(chat, "close", None)
             if closing is not None:
                 await closing()
@@ -131,7 +142,7 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) ->
             [history.applied_phase, history.phase_changes],
             meetings,
             rounds,
-            rt.files.platform,
+            rt.files_for(p).platform,
             sorted(rt.chats),
         ],
         sort_keys=True,
@@ -155,22 +166,23 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     fingerprint = inputs_hash(p, rt, after, now)
     platforms, missing = chat_platforms(p, rt)
     warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
-    records = rt.store.documents(p.id, rt.files.platform)
+    files = rt.files_for(p)
+    records = rt.store.documents(p.id, files.platform)
 
     provisioning = plan_chats(p, rt, now)
 
     if applied is not None and applied.inputs_hash == fingerprint and not _pending_posts(rt, p.id, platforms):
         # Nothing the documents depend on changed: only check that brug's documents are still there.
         main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
-        snapshot = await rt.files.snapshot(p.id, main, records)
+        snapshot = await files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
             return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings)
 
     desired = render_workspace(p, rt, before)
     paths = [d.path for d in desired.documents]
-    snapshot = await rt.files.snapshot(p.id, paths, records)
+    snapshot = await files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
-    ops = plan_workspace(desired, records, snapshot, posted)
+    ops = plan_workspace(desired, records, snapshot, posted, files.platform)
     return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, warnings)
 
 
@@ -187,7 +199,7 @@ def chat_workspaces(p: Partnership, rt: Runtime, now: datetime) -> dict[str, Cha
         return {}
     model = rt.library.phase_models[p.workflow]
     layout = Layout(p.language)
-    links = [Link(title=layout.agreement.stem, href=rt.files.href(p.id, layout.agreement))]
+    links = [Link(title=layout.agreement.stem, href=rt.files_for(p).href(p.id, layout.agreement))]
     overview = pinned_overview(p, rt.library, rt.renderer, now, links)
     return {name: chat_workspace(p, model, overview, name) for name in wanted}
 
@@ -211,7 +223,7 @@ def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWo
         rt.renderer,
         rt.clock(),
         history,
-        href=lambda path: rt.files.href(p.id, path),
+        href=lambda path: rt.files_for(p).href(p.id, path),
         rounds=reflection_rounds(p, rt),
     )
 
@@ -222,7 +234,7 @@ async def apply_plan(
     p = plan.partnership
     layout = Layout(p.language)
     if plan.operations:
-        await rt.files.ensure_folders(
+        await rt.files_for(p).ensure_folders(
             p.id,
             layout.folders()
             + [
@@ -230,7 +242,7 @@ async def apply_plan(
                 for i, ph in enumerate(rt.library.phase_models[p.workflow].reached(p.phase))
             ],
         )
-    records = rt.store.documents(p.id, rt.files.platform)
+    records = rt.store.documents(p.id, rt.files_for(p).platform)
     provisioned: set[str] = set()
     for op in plan.operations:
         if op.action is Action.provision:
@@ -299,7 +311,7 @@ async def _post(op: Operation, rt: Runtime) -> None:
 async def _write_document(
     op: Operation, rt: Runtime, records: Mapping[str, DocumentRecord], layout: Layout, report: ApplyReport
 ) -> None:
-    pid, files, rendered = op.partnership, rt.files, sha256(op.content)
+    pid, files, rendered = op.partnership, files_of(rt, op), sha256(op.content)
     path = PurePosixPath(op.origin)
     record = records.get(op.key)
     if op.action is Action.adopt:
@@ -338,10 +350,14 @@ async def _write_document(
     log.info("%s: %s was changed by someone; wrote the new version to %s", pid, path, where)
 
 
+def files_of(rt: Runtime, op: Operation) -> FileSpace:
+    return rt.file_spaces.get(op.platform, rt.files) if op.platform else rt.files
+
+
 async def _write_sibling(
     op: Operation, rt: Runtime, records: Mapping[str, DocumentRecord], layout: Layout
 ) -> PurePosixPath:
-    pid, files, rendered = op.partnership, rt.files, sha256(op.content)
+    pid, files, rendered = op.partnership, files_of(rt, op), sha256(op.content)
     key = f"{op.key}~new"
     record = records.get(key)
     n = 1
