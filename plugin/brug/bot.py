@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from brug.domain.types import Language
 from brug.jobs import post_agenda, post_reflection
 from brug.scheduler import AGENDA, REFLECTION, Scheduler, Slot
 from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
-from brug.settings import CONFIG_NAME, SecretUnreadable, Settings
+from brug.settings import CONFIG_NAME, NextcloudSettings, SecretUnreadable, Settings
 from brug.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def build_runtime(
         content_digest=content_digest(extra),
         remove_members=remove_members,
     )
+    if settings.nextcloud is not None:
+        add_nextcloud(rt, settings.nextcloud, nextcloud_password(settings))
     if settings.matrix is not None:
         try:
             token = settings.matrix.token()
@@ -73,6 +75,56 @@ def build_runtime(
         rt.chats["matrix"] = matrix
         rt.provisioners["matrix"] = matrix
     return rt
+
+
+def nextcloud_password(settings: Settings) -> str:
+    assert settings.nextcloud is not None
+    try:
+        password = settings.nextcloud.password()
+    except SecretUnreadable as err:
+        raise ProblemsFound([Problem(CONFIG_NAME, ("nextcloud", "app_password_file"), str(err))]) from None
+    if not password:
+        where = ("nextcloud", "app_password")
+        raise ProblemsFound([Problem(CONFIG_NAME, where, "set BRUG_NEXTCLOUD__APP_PASSWORD or app_password_file")])
+    return password
+
+
+def add_nextcloud(
+    rt: Runtime,
+    config: NextcloudSettings,
+    password: str,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Files, Teams and shares, Talk, Deck and Calendar on the Nextcloud that brug.toml names."""
+    from nc_py_api import AsyncNextcloud
+
+    from brug.adapters.nextcloud.client import NextcloudAccount, NextcloudClient
+    from brug.adapters.nextcloud.files import NextcloudFiles
+    from brug.adapters.nextcloud.sharing import NextcloudSharing, ShareQueue
+    from brug.adapters.nextcloud.talk import TalkChat
+    from brug.adapters.nextcloud.workspace import NextcloudWorkspace
+
+    store = rt.store
+    client = NextcloudClient(NextcloudAccount(config.url, config.user, password), sleep=sleep)
+    nc = AsyncNextcloud(nextcloud_url=config.url, nc_auth_user=config.user, nc_auth_pass=password)
+    files = NextcloudFiles(client, config.folder)
+    sharing = NextcloudSharing(client, nc, store, ShareQueue(client))
+    deck = calendar = None
+    if config.deck:
+        from brug.adapters.nextcloud.deck import NextcloudDeck
+
+        deck = NextcloudDeck(client, store)
+    if config.calendar:
+        from brug.adapters.nextcloud.calendar import NextcloudCalendar
+
+        calendar = NextcloudCalendar(client, store)
+    rt.file_spaces["nextcloud"] = files
+    rt.surroundings["nextcloud"] = NextcloudWorkspace(files, sharing, deck, calendar, store)
+    talk = TalkChat(client, store)
+    rt.chats["nextcloud"] = talk
+    rt.provisioners["nextcloud"] = talk
+    rt.closers.append(client.close)
 
 
 class Bot:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -49,6 +49,9 @@ class Runtime:
     provisioners: dict[str, ChatProvisioner] = field(default_factory=dict)
     remove_members: bool = False
     file_spaces: dict[str, FileSpace] = field(default_factory=dict)  # by platform; `files` is the default
+    # what surrounds a platform's folder (Nextcloud: Team, share, Deck, calendar), by files platform
+    surroundings: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""
@@ -65,6 +68,8 @@ class Runtime:
             closing = getattr(chat, "close", None)
             if closing is not None:
                 await closing()
+        for close in self.closers:
+            await close()
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) ->
     """Everything the rendered workspace depends on; equal hashes mean equal documents."""
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
     rounds = [[r["key"], r["answers"]] for r in reflection_rounds(p, rt)]
+    actions = [a.number for a in rt.store.actions(p.id, open_only=True)]  # Deck shows the open actions
     payload = json.dumps(
         [
             rt.content_digest,
@@ -142,6 +148,7 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) ->
             [history.applied_phase, history.phase_changes],
             meetings,
             rounds,
+            actions,
             rt.files_for(p).platform,
             sorted(rt.chats),
         ],
@@ -169,7 +176,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     files = rt.files_for(p)
     records = rt.store.documents(p.id, files.platform)
 
-    provisioning = plan_chats(p, rt, now)
+    provisioning = plan_chats(p, rt, now) + plan_surroundings(p, rt, full=False)
 
     if applied is not None and applied.inputs_hash == fingerprint and not _pending_posts(rt, p.id, platforms):
         # Nothing the documents depend on changed: only check that brug's documents are still there.
@@ -183,6 +190,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     snapshot = await files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
     ops = plan_workspace(desired, records, snapshot, posted, files.platform)
+    provisioning = plan_chats(p, rt, now) + plan_surroundings(p, rt, full=True)
     return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, warnings)
 
 
@@ -202,6 +210,22 @@ def chat_workspaces(p: Partnership, rt: Runtime, now: datetime) -> dict[str, Cha
     links = [Link(title=layout.agreement.stem, href=rt.files_for(p).href(p.id, layout.agreement))]
     overview = pinned_overview(p, rt.library, rt.renderer, now, links)
     return {name: chat_workspace(p, model, overview, name) for name in wanted}
+
+
+def plan_surroundings(p: Partnership, rt: Runtime, *, full: bool) -> list[Operation]:
+    """Team, share, board and calendar: checked on every full plan, and whenever something is pending."""
+    surroundings = rt.surroundings.get(p.platforms.files)
+    if surroundings is None:
+        return []
+    pending = surroundings.pending(p)
+    if not pending and not full:
+        return []
+    what = pending or ["board and calendar"]
+    platform = f"{p.platforms.files}:workspace"
+    return [
+        Operation(Action.provision, Reason.due, p.id, platform, item, "", kind="workspace", platform=platform)
+        for item in what
+    ]
 
 
 def plan_chats(p: Partnership, rt: Runtime, now: datetime) -> list[Operation]:
@@ -248,7 +272,15 @@ async def apply_plan(
         if op.action is Action.provision:
             if op.platform not in provisioned:
                 provisioned.add(op.platform)
-                await _provision(p, op.platform, rt, report)
+                if op.platform.endswith(":workspace"):
+                    surroundings = rt.surroundings[op.platform.split(":")[0]]
+                    model = rt.library.phase_models[p.workflow]
+                    for line in await surroundings.provision(p, model, rt.clock()):
+                        (report.failed_invites if line.startswith("pending:") else report.chat).append(
+                            f"{p.id}: {line}"
+                        )
+                else:
+                    await _provision(p, op.platform, rt, report)
         elif op.action is Action.post:
             await _post(op, rt)
             report.posts += 1

@@ -41,8 +41,11 @@ class MatrixSettings(BaseModel):
 class NextcloudSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str
-    user: str
+    url: str = Field(description="base URL, e.g. https://cloud.example.org")
+    user: str = Field(description="the account brug works as (owner of the workspace folders)")
+    folder: str = Field(default="brug", description="folder in that account that holds one folder per partnership")
+    deck: bool = Field(default=True, description="a Deck board per partnership")
+    calendar: bool = Field(default=True, description="a calendar with the meetings per partnership")
     app_password: SecretStr | None = None
     app_password_file: Path | None = None
 

@@ -1,0 +1,1 @@
+"""Nextcloud: Files (documents), Teams and shares, Talk (chat), Deck (cards) and Calendar (meetings)."""
