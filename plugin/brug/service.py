@@ -27,7 +27,7 @@ from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspa
 from brug.ports import ChatProvisioner, ChatSpace, FileSpace, PlatformError, WriteCondition, WriteConflict
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace, chat_workspace
-from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, pinned_overview, sha256
+from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, document_title, pinned_overview, sha256
 from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,11 @@ def chat_workspaces(p: Partnership, rt: Runtime, now: datetime) -> dict[str, Cha
         return {}
     model = rt.library.phase_models[p.workflow]
     layout = Layout(p.language)
-    links = [Link(title=layout.agreement.stem, href=rt.files_for(p).href(p.id, layout.agreement))]
+    files = rt.files_for(p)
+    links = [
+        Link(title=document_title("overview", p.language), href=files.href(p.id, layout.overview)),
+        Link(title=document_title("agreement", p.language), href=files.href(p.id, layout.agreement)),
+    ]
     overview = pinned_overview(p, rt.library, rt.renderer, now, links)
     return {name: chat_workspace(p, model, overview, name) for name in wanted}
 

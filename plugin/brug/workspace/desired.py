@@ -74,8 +74,8 @@ def desired_workspace(
 
     # titles and places of brug's own documents: the product's text, not people's, so not escaped
     links = [
-        Link(title=Trusted(_title("overview", language)), href=Trusted(href(layout.overview))),
-        Link(title=Trusted(_title("agreement", language)), href=Trusted(href(layout.agreement))),
+        Link(title=Trusted(document_title("overview", language)), href=Trusted(href(layout.overview))),
+        Link(title=Trusted(document_title("agreement", language)), href=Trusted(href(layout.agreement))),
     ]
     links += [
         Link(title=Trusted(f"{i + 1}. {ph.title(language)}"), href=Trusted(href(guide_paths[ph.id])))
@@ -173,7 +173,8 @@ def pinned_overview(p: Partnership, library: Library, renderer: Renderer, now: d
     return renderer.render("overview-message", p.language, **common_context(p, library, now, chat_links))
 
 
-def _title(name: str, language: str) -> str:
+def document_title(name: str, language: str) -> str:
+    """The title people see for one of brug's own documents."""
     return {
         "overview": {"nl": "Overzicht", "en": "Overview"},
         "agreement": {"nl": "Samenwerkingsakkoord", "en": "Partnership agreement"},

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
 from brug.domain.partnership import Partnership
 from brug.domain.types import Text
-from brug.store import Store
+from brug.store import Resource, Store
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class NextcloudCalendar:
         p: Partnership,
         calendar: str,
         event: _Event,
-        known: Any,
+        known: Resource | None,
         now: datetime,
         counts: dict[str, int],
         lines: list[str],
@@ -202,7 +202,7 @@ def _state(data: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _needs_write(known: Any, event: _Event) -> bool:
+def _needs_write(known: Resource | None, event: _Event) -> bool:
     if known is None:
         return True
     state = _state(known.data)
@@ -304,7 +304,8 @@ def fold(line: str, limit: int = 75) -> str:
     if len(line.encode("utf-8")) <= limit:
         return line
     pieces: list[str] = []
-    current, size, room = [], 0, limit
+    current: list[str] = []
+    size, room = 0, limit
     for ch in line:
         width = len(ch.encode("utf-8"))
         if size + width > room:
