@@ -21,7 +21,6 @@ from tests.nextcloud.conftest import PASSWORDS, FakeClock, make_client
 from tests.nextcloud_server import NextcloudTestServer
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-DECK = False  # TEMP until deck/calendar land
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def make_bot(nc: NextcloudTestServer, tmp_path: Path, library, clock: FakeClock)
     )
     add_nextcloud(
         rt,
-        NextcloudSettings(url=nc.base_url, user="alice", deck=DECK, calendar=DECK),
+        NextcloudSettings(url=nc.base_url, user="alice"),
         PASSWORDS["alice"],
         sleep=server_time_sleep,
     )
@@ -88,8 +87,7 @@ async def test_workspace_is_created_once_across_three_runs(nc, tmp_path, folder,
         await bot.rt.close()
     assert len(nc.state.circles) == 1 and len(nc.state.rooms) == 1
     assert nc.count("POST", "/apps/files_sharing/api/v1/shares") == 1 and len(nc.state.shares) == 1
-    if DECK:
-        assert len(nc.state.boards) == 1 and len(nc.state.calendars) >= 1
+    assert len(nc.state.boards) == 1 and len(nc.state.calendars) >= 1
     created = nc.count("PUT", "/remote.php/dav/files/alice/brug/een/", 201)
     assert created >= 5 and nc.count("PUT", "/remote.php/dav/files/alice/brug/een/", 204) == 0
     with make_client(nc, "bob") as bob:  # bob sees the shared folder's documents through the team

@@ -36,8 +36,8 @@ TZ_MARGIN = timedelta(days=366)  # the VTIMEZONE of an event covers a year on ei
 
 SUMMARY = Text(nl="Overleg: {name}", en="Meeting: {name}")
 CALENDAR_DESCRIPTION = Text(
-    nl="De overleggen van {name}. brug zet ze hier klaar.",
-    en="The meetings of {name}. brug puts them here.",
+    nl="De overleggen van {name}, klaargezet door brug.",
+    en="The meetings of {name}, set up by brug.",
 )
 INTRO = Text(nl="Overleg van {name}.", en="Meeting of {name}.")
 AGENDA_WHERE = Text(

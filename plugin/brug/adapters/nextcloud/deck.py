@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
 from brug.domain.agenda import OpenAction
@@ -34,8 +34,8 @@ BOARD_TITLE_MAX, STACK_TITLE_MAX, CARD_TITLE_MAX = 100, 100, 255
 
 ACTIONS_TITLE = Text(nl="Acties", en="Actions")
 FROM_GUIDE = Text(
-    nl="Komt uit de checklist van de fasegids, fase {number}: {phase}.",
-    en="Taken from the checklist in the phase guide, phase {number}: {phase}.",
+    nl="Uit de checklist in de fasegids van fase {number}: {phase}",
+    en="From the checklist in the phase guide of phase {number}: {phase}",
 )
 ACTION_WHO = Text(nl="**Wie:** {who}", en="**Who:** {who}")
 ACTION_NOBODY = Text(nl="nog niet afgesproken", en="not agreed yet")
@@ -43,6 +43,14 @@ ACTION_FOOTER = Text(
     nl="Actie {number} in brug. Is ze klaar? Vink ze dan ook in de chat af met `!klaar {number}`.",
     en="Action {number} in brug. Done? Then also tick it off in the chat with `!done {number}`.",
 )
+
+
+class _Card(NamedTuple):
+    key: str  # in the store: "<phase>/<checklist item>" or "actie/<number>"
+    title: str
+    description: str
+    due: str | None
+    order: int
 
 
 class NextcloudDeck:
@@ -125,28 +133,29 @@ class _Run:
     async def share(self, board: str, team_id: str) -> None:
         if self._ref("deck-share", team_id) is not None:
             return
-        details = await self.client.json("GET", f"{API}/boards/{board}")
-        acl = next(
-            (a for a in details.get("acl", []) if a.get("type") == ACL_CIRCLE and _participant(a) == team_id), None
-        )
-        if acl is None:
-            body = {
-                "type": ACL_CIRCLE,
-                "participant": team_id,
-                "permissionEdit": True,
-                "permissionShare": False,
-                "permissionManage": False,
-            }
-            try:
+        body = {
+            "type": ACL_CIRCLE,
+            "participant": team_id,
+            "permissionEdit": True,
+            "permissionShare": False,
+            "permissionManage": False,
+        }
+        try:
+            details = await self.client.json("GET", f"{API}/boards/{board}")
+            acl = next(
+                (a for a in details.get("acl") or [] if a.get("type") == ACL_CIRCLE and _participant(a) == team_id),
+                None,
+            )
+            if acl is None:
                 acl = await self.client.json("POST", f"{API}/boards/{board}/acl", body)
-            except NextcloudError as err:
-                if err.status not in (400, 403, 404):
-                    raise
-                self.lines.append(f"Deck: could not share the board with team {team_id} ({err}); trying again next run")
-                return
-            if isinstance(acl, list):  # Deck's documentation shows a list with the one new rule
-                acl = acl[0]
-            self.lines.append(f"Deck: board shared with team {team_id}")
+                if isinstance(acl, list):  # Deck's documentation shows a list with the one new rule
+                    acl = acl[0]
+                self.lines.append(f"Deck: board shared with team {team_id}")
+        except NextcloudError as err:
+            if err.status not in (400, 403, 404):
+                raise
+            self.lines.append(f"Deck: could not share the board with team {team_id} ({err}); trying again next run")
+            return
         self._remember("deck-share", team_id, acl.get("id", ""))
 
     # --- stacks and cards --------------------------------------------------------------------------------
@@ -185,7 +194,7 @@ class _Run:
         language = self.p.language
         note = FROM_GUIDE(language).format(number=number, phase=phase.title(language))
         wanted = [
-            (f"{phase.id}/{item.id}", item.text(language), note, None, order)
+            _Card(f"{phase.id}/{item.id}", item.text(language), note, None, order)
             for order, item in enumerate(phase.checklist)
         ]
         made = await self._cards(board, stack, wanted)
@@ -196,7 +205,7 @@ class _Run:
         if stack is None:
             return
         language = self.p.language
-        wanted = []
+        wanted: list[_Card] = []
         for action in actions:
             text = _clip(action.text, CARD_TITLE_MAX)
             parts = [ACTION_WHO(language).format(who=action.who or ACTION_NOBODY(language))]
@@ -206,36 +215,44 @@ class _Run:
             due = None
             if action.due is not None:
                 due = datetime.combine(action.due, DUE_TIME, tzinfo=self.p.zone).isoformat()
-            wanted.append((f"actie/{action.number}", text, "\n\n".join(parts), due, action.number))
+            wanted.append(_Card(f"actie/{action.number}", text, "\n\n".join(parts), due, action.number))
         made = await self._cards(board, stack, wanted)
         if made:
             self.lines.append(f"Deck: {made} action card(s) created")
 
-    async def _cards(self, board: str, stack: str, wanted: list[tuple[str, str, str, str | None, int]]) -> int:
+    async def _cards(self, board: str, stack: str, wanted: list[_Card]) -> int:
         """Create the cards not yet in the store (or found in the stack by title); how many were created."""
-        missing = [w for w in wanted if self._ref("deck-card", w[0]) is None]
+        missing = [card for card in wanted if self._ref("deck-card", card.key) is None]
         if not missing or self.board_gone or stack in self.stacks_gone:
             return 0
         taken = self._known_refs("deck-card")
         made = 0
         try:
             listing = await self._listing(board)
-            cards = next((s.get("cards") or [] for s in listing if str(s.get("id")) == stack), None)
-            if cards is None:  # a partner deleted the list: leave it that way
+            entry = next((s for s in listing if str(s.get("id")) == stack), None)
+            if entry is None:  # a partner deleted the list: leave it that way
                 self.stacks_gone.add(stack)
                 self.lines.append(f"Deck: list {stack} is no longer on the board; brug adds no cards to it")
                 return 0
-            for key, title, description, due, order in missing:
-                title = _clip(title, CARD_TITLE_MAX)
+            if entry.get("cards") is None:
+                entry["cards"] = []
+            cards: list[dict[str, Any]] = entry["cards"]
+            for card in missing:
+                title = _clip(card.title, CARD_TITLE_MAX)
                 found = next((c for c in cards if c.get("title") == title and str(c.get("id")) not in taken), None)
                 if found is None:
-                    body: dict[str, Any] = {"title": title, "type": "plain", "order": order, "description": description}
-                    if due is not None:
-                        body["duedate"] = due
+                    body: dict[str, Any] = {
+                        "title": title,
+                        "type": "plain",
+                        "order": card.order,
+                        "description": card.description,
+                    }
+                    if card.due is not None:
+                        body["duedate"] = card.due
                     found = await self.client.json("POST", f"{API}/boards/{board}/stacks/{stack}/cards", body)
                     cards.append(found)
                     made += 1
-                self._remember("deck-card", key, found["id"])
+                self._remember("deck-card", card.key, found["id"])
                 taken.add(str(found["id"]))
         except NextcloudError as err:
             if err.status not in (403, 404):
