@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from brug.adapters.local import LocalChat, LocalFiles
 from brug.bot import Bot
-from brug.content.render import Renderer
 from brug.conversation import Incoming
 from brug.jobs import post_reflection
-from brug.service import Runtime, content_digest
-from brug.store import Store
 from tests.conftest import ROOT
+from tests.runtime import local_runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -26,15 +23,7 @@ def bot(tmp_path: Path, library) -> Bot:  # type: ignore[no-untyped-def]
     folder = tmp_path / "partnerschappen"
     folder.mkdir()
     shutil.copy(ROOT / "examples" / "cbe-armoede.yaml", folder / "cbe.yaml")
-    rt = Runtime(
-        library=library,
-        renderer=Renderer(),
-        store=Store.at(tmp_path / "state.db"),
-        files=LocalFiles(tmp_path / "ws"),
-        chats={"local": LocalChat(tmp_path / "ws", lambda: NOW)},
-        clock=lambda: NOW,
-        content_digest=content_digest(),
-    )
+    rt = local_runtime(tmp_path, library, lambda: NOW)
     b = Bot(rt, [folder])
     assert b.load() == []
     return b

@@ -23,8 +23,9 @@ def project(in_tmp: Path, cli) -> Path:  # type: ignore[no-untyped-def]
     assert cli("--now", NOW, "apply").exit_code == 0
     store = Store.at(in_tmp / "staat.db")
     store.add_action("cbe-vlierboom", "Lokaal boeken, met komma", "Els", "2026-12-01", "local:$1")
-    store.add_answer("cbe-vlierboom", "cbe-vlierboom/reflection/2026-11-23T09:00Z/doel-01", "Marc", "We groeien.",
-                     "local", "$2")
+    store.add_answer(
+        "cbe-vlierboom", "cbe-vlierboom/reflection/2026-11-23T09:00Z/doel-01", "Marc", "We groeien.", "local", "$2"
+    )
     store.close()
     return in_tmp
 
@@ -34,8 +35,16 @@ def test_export_writes_actions_answers_and_agreement_history(cli, project: Path)
     assert result.exit_code == 0, result.output
     folder = project / "uit" / "cbe-vlierboom"
     rows = list(csv.DictReader((folder / "actions.csv").open(encoding="utf-8")))
-    assert rows == [{"number": "1", "text": "Lokaal boeken, met komma", "who": "Els", "due": "2026-12-01",
-                     "done": "no", "origin": "local:$1"}]
+    assert rows == [
+        {
+            "number": "1",
+            "text": "Lokaal boeken, met komma",
+            "who": "Els",
+            "due": "2026-12-01",
+            "done": "no",
+            "origin": "local:$1",
+        }
+    ]
     answers = list(csv.DictReader((folder / "answers.csv").open(encoding="utf-8")))
     assert answers[0]["author"] == "Marc" and answers[0]["answer"] == "We groeien."
     assert answers[0]["question"] and "doel-01" not in answers[0]["question"]  # the question's text

@@ -10,14 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from brug.adapters.local import LocalChat, LocalFiles
 from brug.bot import Bot
-from brug.content.render import Renderer
 from brug.domain.holidays import load_school_calendar
 from brug.domain.recurrence import Recurrence
 from brug.scheduler import AGENDA, REFLECTION, agenda_slots
-from brug.service import Runtime, content_digest
-from brug.store import Store
+from tests.runtime import local_runtime
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -58,15 +55,7 @@ def make_bot(tmp_path: Path, library, clock: Clock, skip: bool = False) -> Bot: 
     folder = tmp_path / "partnerschappen"
     folder.mkdir(exist_ok=True)
     (folder / "jaar.yaml").write_text(PARTNERSHIP.replace("{skip}", "true" if skip else "false"), encoding="utf-8")
-    rt = Runtime(
-        library=library,
-        renderer=Renderer(),
-        store=Store.at(tmp_path / "state.db"),
-        files=LocalFiles(tmp_path / "ws"),
-        chats={"local": LocalChat(tmp_path / "ws", clock)},
-        clock=clock,
-        content_digest=content_digest(),
-    )
+    rt = local_runtime(tmp_path, library, clock)
     bot = Bot(rt, [folder])
     assert bot.load() == []
     return bot

@@ -80,6 +80,7 @@ class PartnershipPlan:
     inputs_hash: str
     history: History  # as it will be after applying
     warnings: list[str] = field(default_factory=list)
+    unchanged: bool = False  # nothing the workspace depends on changed since the last apply
 
     @property
     def changes(self) -> list[Operation]:
@@ -183,7 +184,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
         main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
         snapshot = await files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
-            return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings)
+            return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings, unchanged=True)
 
     desired = render_workspace(p, rt, before)
     paths = [d.path for d in desired.documents]
@@ -241,7 +242,7 @@ def plan_chats(p: Partnership, rt: Runtime, now: datetime) -> list[Operation]:
 
 
 def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -> bool:
-    return any(row["partnership_id"] == partnership_id for platform in platforms for row in rt.store.pending(platform))
+    return rt.store.has_pending(partnership_id, platforms)
 
 
 def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWorkspace:
@@ -260,6 +261,8 @@ async def apply_plan(
     plan: PartnershipPlan, rt: Runtime, report: ApplyReport, on_step: Callable[[Operation], None] = lambda op: None
 ) -> None:
     p = plan.partnership
+    if plan.unchanged and not plan.operations:
+        return  # nothing to do and nothing new to remember
     layout = Layout(p.language)
     if plan.operations:
         await rt.files_for(p).ensure_folders(

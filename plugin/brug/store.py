@@ -8,7 +8,7 @@ actions and reflections.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -450,6 +450,18 @@ class Store:
                 .where(outbox.c.platform == platform, outbox.c.key == key)
                 .values(status="sent", ref=ref, sent_at=_now())
             )
+
+    def has_pending(self, partnership_id: str, platforms: Sequence[str]) -> bool:
+        """Whether a post of this partnership still waits to be sent on one of these platforms."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(outbox.c.key).where(
+                    outbox.c.partnership_id == partnership_id,
+                    outbox.c.platform.in_(list(platforms)),
+                    outbox.c.status == "pending",
+                )
+            ).first()
+        return row is not None
 
     def pending(self, platform: str) -> list[dict[str, str]]:
         with self._tx() as conn:

@@ -8,17 +8,14 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.nextcloud.talk import TalkChat
 from brug.bot import Bot, add_nextcloud
 from brug.content.library import load_library
-from brug.content.render import Renderer
 from brug.meetings import agenda_for, render_agenda
-from brug.service import Runtime, content_digest
 from brug.settings import NextcloudSettings
-from brug.store import Store
 from tests.nextcloud.conftest import PASSWORDS, FakeClock, make_client
 from tests.nextcloud_server import NextcloudTestServer
+from tests.runtime import local_runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -52,15 +49,7 @@ def make_bot(nc: NextcloudTestServer, tmp_path: Path, library, clock: FakeClock)
     async def server_time_sleep(seconds: float) -> None:  # waiting for the share limit = the server's clock moving
         clock.advance(seconds)
 
-    rt = Runtime(
-        library=library,
-        renderer=Renderer(),
-        store=Store.at(tmp_path / "state.db"),
-        files=LocalFiles(tmp_path / "ws"),
-        chats={"local": LocalChat(tmp_path / "ws", lambda: NOW)},
-        clock=lambda: NOW,
-        content_digest=content_digest(),
-    )
+    rt = local_runtime(tmp_path, library, lambda: NOW)
     add_nextcloud(
         rt,
         NextcloudSettings(url=nc.base_url, user="alice"),

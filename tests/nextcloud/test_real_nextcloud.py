@@ -15,14 +15,11 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 
-from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.nextcloud.talk import TalkChat
 from brug.bot import Bot, add_nextcloud
 from brug.content.library import load_library
-from brug.content.render import Renderer
-from brug.service import Runtime, content_digest
 from brug.settings import NextcloudSettings
-from brug.store import Store
+from tests.runtime import local_runtime
 
 URL, USER, PASSWORD = (os.environ.get(k) for k in ("NEXTCLOUD_URL", "NC_AUTH_USER", "NC_AUTH_PASS"))
 pytestmark = pytest.mark.skipif(
@@ -49,15 +46,7 @@ def project(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def make_bot(folder: Path) -> Bot:
-    rt = Runtime(
-        library=load_library(),
-        renderer=Renderer(),
-        store=Store.at(folder / "state.db"),
-        files=LocalFiles(folder / "ws"),
-        chats={"local": LocalChat(folder / "ws", lambda: NOW)},
-        clock=lambda: NOW,
-        content_digest=content_digest(),
-    )
+    rt = local_runtime(folder, load_library(), lambda: NOW)
     add_nextcloud(rt, NextcloudSettings(url=URL, user=USER), PASSWORD)
     bot = Bot(rt, [folder / "partnerschappen"])
     assert bot.load() == []

@@ -17,8 +17,10 @@ import yaml
 
 from brug.domain.types import Loc
 
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~5x faster to read
 
-class _Loader(yaml.SafeLoader):
+
+class _Loader(_Base):  # type: ignore[valid-type, misc]
     pass
 
 

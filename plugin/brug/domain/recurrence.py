@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
@@ -20,6 +21,7 @@ class RecurrenceError(ValueError):
     pass
 
 
+@lru_cache(maxsize=4096)
 def parse_rrule(rule: str, start: datetime) -> rrule:
     """Parse an RRULE value (with or without the 'RRULE:' prefix) anchored at a naive `start`."""
     text = rule.strip()

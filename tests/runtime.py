@@ -1,0 +1,25 @@
+"""A brug runtime on a scratch folder (local files and transcripts), for tests that add platforms to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from brug.adapters.local import LocalChat, LocalFiles
+from brug.content.library import Library
+from brug.content.render import Renderer
+from brug.service import Runtime, content_digest
+from brug.store import Store
+
+
+def local_runtime(folder: Path, library: Library, clock: Callable[[], datetime]) -> Runtime:
+    return Runtime(
+        library=library,
+        renderer=Renderer(),
+        store=Store.at(folder / "state.db"),
+        files=LocalFiles(folder / "ws"),
+        chats={"local": LocalChat(folder / "ws", clock)},
+        clock=clock,
+        content_digest=content_digest(),
+    )
