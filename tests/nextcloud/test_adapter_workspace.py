@@ -182,3 +182,23 @@ async def test_agendapunt_typed_in_talk_lands_in_the_next_agenda(nc, tmp_path, f
     replies = {m["parent"]["id"]: m["message"] for m in messages if m.get("parent") and m["actorId"] == "alice"}
     assert "Genoteerd" in replies[command_id]
     assert "alleen leden" in replies[carol_id]
+
+
+async def test_a_pulse_poll_retried_after_a_crash_appears_once(nc, tmp_path, folder, library, clock) -> None:  # type: ignore[no-untyped-def]
+    partnership(folder, "peiling", ["bob"])
+    bot = make_bot(nc, tmp_path, library, clock)
+    await bot.apply()
+    talk = bot.rt.chats["nextcloud"]
+    answers = [(str(n), str(n)) for n in range(1, 6)]
+    first = await talk.post_poll("peiling", "reflectie", "peiling/pulse/1", "Hoe gaat het?", answers, "Peiling")
+    await bot.rt.close()
+    again = make_bot(nc, tmp_path, library, clock)  # a restarted brug: no memory of what it posted
+    second = await again.rt.chats["nextcloud"].post_poll(
+        "peiling", "reflectie", "peiling/pulse/1", "Hoe gaat het?", answers, "Peiling"
+    )
+    assert first == second
+    room = next(r for r in nc.state.rooms.values() if r.name == "Samen peiling")
+    assert len(room.polls) == 1
+    captions = [m for m in room.messages if m.message == "Peiling"]
+    assert len(captions) == 1
+    await again.rt.close()

@@ -142,7 +142,15 @@ class TalkChat:
         seen = await self._recent_references(token)
         if ref in seen:
             return seen[ref]
+        # Polls carry no referenceId: the caption before them does. When the caption is already there
+        # (a retry after a crash), the poll may be too: look for ours right after the caption.
+        retry = reference(f"{key}/intro") in seen
         intro = await self._send(token, f"{key}/intro", fallback.strip())
+        if retry:
+            existing = await self._poll_after(token, int(intro), question[:255])
+            if existing is not None:
+                seen[ref] = existing
+                return existing
         data = await self.client.ocs(
             "POST",
             f"{SPREED}/v1/poll/{token}",
@@ -151,6 +159,20 @@ class TalkChat:
         seen[ref] = f"poll:{data['id']}"
         log.info("%s: poll %s posted (after %s)", partnership, data["id"], intro)
         return seen[ref]
+
+    async def _poll_after(self, token: str, after: int, question: str) -> str | None:
+        for message in await self._messages(token, look_into_future=False, limit=200):
+            parameters = message.get("messageParameters")
+            poll = parameters.get("object") if isinstance(parameters, dict) else None
+            if (
+                int(message["id"]) > after
+                and isinstance(poll, dict)
+                and poll.get("type") == "talk-poll"
+                and poll.get("name") == question
+                and message.get("actorId") == self.client.account.user
+            ):
+                return f"poll:{poll['id']}"
+        return None
 
     # --- listening -----------------------------------------------------------------------------------------
 
