@@ -1,0 +1,86 @@
+"""The optional Talk bot webhook: signed, not replayable, not stale, and answered at once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+
+from brug.adapters.nextcloud.talk_bot import TalkBotReceiver, sign, verify
+from brug.conversation import Incoming, Reply
+from brug.store import Store
+
+SECRET = "s" * 48
+
+
+def delivery(token: str, message_id: int, text: str, actor: str = "users/bob") -> bytes:
+    return json.dumps(
+        {
+            "type": "Create",
+            "actor": {"type": "Person", "id": actor, "name": "Bob"},
+            "object": {
+                "type": "Note",
+                "id": str(message_id),
+                "name": "message",
+                "content": json.dumps({"message": text, "parameters": []}),
+                "mediaType": "text/markdown",
+            },
+            "target": {"type": "Collection", "id": token, "name": "Samen"},
+        }
+    ).encode()
+
+
+async def test_signed_deliveries_are_handled_once_and_others_refused(tmp_path: Path) -> None:
+    store = Store.at(tmp_path / "s.db")
+    store.put_resource("p", "nextcloud", "talk", "", "tok123")
+    seen: list[Incoming] = []
+    replied: list[tuple[str, str]] = []
+
+    async def handle(incoming: Incoming) -> list[Reply]:
+        seen.append(incoming)
+        return [Reply("Genoteerd", incoming.event_id)]
+
+    async def reply(pid: str, token: str, message_id: str, answer: Reply) -> None:
+        replied.append((message_id, answer.markdown))
+
+    app = TalkBotReceiver(SECRET, store, handle, reply)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://brug") as client:
+        body = delivery("tok123", 41, "!agendapunt Via de bot")
+        ok = await client.post(
+            "/",
+            content=body,
+            headers={"X-Nextcloud-Talk-Random": "r1", "X-Nextcloud-Talk-Signature": sign(SECRET, "r1", body)},
+        )
+        assert ok.status_code == 200
+        await asyncio.gather(*app.tasks)
+        assert [i.text for i in seen] == ["!agendapunt Via de bot"] and seen[0].sender == "bob"
+        assert replied == [("41", "Genoteerd")]
+        again = await client.post(
+            "/",
+            content=body,
+            headers={"X-Nextcloud-Talk-Random": "r1", "X-Nextcloud-Talk-Signature": sign(SECRET, "r1", body)},
+        )
+        assert again.status_code == 409  # replayed
+        forged = await client.post(
+            "/", content=body, headers={"X-Nextcloud-Talk-Random": "r2", "X-Nextcloud-Talk-Signature": "0" * 64}
+        )
+        assert forged.status_code == 401
+        old = delivery("tok123", 40, "!status")
+        stale = await client.post(
+            "/",
+            content=old,
+            headers={"X-Nextcloud-Talk-Random": "r3", "X-Nextcloud-Talk-Signature": sign(SECRET, "r3", old)},
+        )
+        assert stale.status_code == 409  # older than what brug already handled
+    assert len(seen) == 1
+
+
+def test_signature_matches_the_documented_scheme() -> None:
+    import hashlib
+    import hmac
+
+    body = b'{"type":"Create"}'
+    expected = hmac.new(SECRET.encode(), b"abc" + body, hashlib.sha256).hexdigest()
+    assert sign(SECRET, "abc", body) == expected and verify(SECRET, "abc", body, expected.upper())
