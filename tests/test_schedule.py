@@ -256,3 +256,32 @@ async def test_a_platform_failure_keeps_the_slot_for_the_next_tick(tmp_path: Pat
     report = await scheduler.tick()
     assert [s.kind for s in report.done] == [REFLECTION]
     assert [e["kind"] for e in transcript(tmp_path, "reflectie")] == ["reflection", "pulse"]
+
+
+@pytest.mark.parametrize("around", [datetime(2026, 10, 25, tzinfo=BRUSSELS), datetime(2027, 3, 28, tzinfo=BRUSSELS)])
+async def test_agendas_right_after_a_dst_change_are_not_lost_with_frequent_ticks(
+    tmp_path: Path, library, around: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    """Ticking every 10 minutes, as brug run does, across both changes: every agenda goes out."""
+    clock = Clock(around - timedelta(days=6))
+    folder = tmp_path / "partnerschappen"
+    folder.mkdir()
+    (folder / "week.yaml").write_text(
+        "id: week\nname: Wekelijks\nworkflow: samenwerken\nphase: leerkansen\norganisations:\n"
+        "  - {id: a, name: A, kind: caw, members: [{name: An, role: Lid}]}\n"
+        'meetings: {start: "2026-09-01 14:00", rrule: "FREQ=WEEKLY;BYDAY=TU", agenda_lead_days: 3}\n',
+        encoding="utf-8",
+    )
+    bot = Bot(local_runtime(tmp_path, library, clock), [folder])
+    assert bot.load() == []
+    scheduler = bot.scheduler()
+    await scheduler.tick()
+    end = around + timedelta(days=10)
+    while clock.now < end:
+        clock.now += timedelta(minutes=10)
+        await scheduler.tick()
+    agendas = [s for s in bot.rt.store.slots("week", AGENDA) if s.status == "done"]
+    p = bot.partnerships()["week"]
+    expected = agenda_slots(p, around - timedelta(days=6), end)
+    assert len(agendas) == len(expected) >= 2
+    assert {s.at.astimezone(BRUSSELS).hour for s in agendas} == {14}

@@ -179,3 +179,15 @@ def test_english_partnership_gets_english_names(cli, project: Path) -> None:  # 
     ws = project / "werkruimte" / "cbe-vlierboom"
     assert (ws / "overview.md").is_file() and (ws / "agreement.md").is_file()
     assert (ws / "phases" / "02-ja-graag" / "guide.md").is_file()
+
+
+def test_plan_with_matrix_configured_shows_provisioning_without_contacting_it(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    (project / "brug.toml").write_text(
+        'workspace = "werkruimte"\nstate = "staat/brug.db"\n'
+        '[matrix]\nhomeserver = "http://127.0.0.1:9"\nuser_id = "@brug:localhost"\n',
+        encoding="utf-8",
+    )
+    result = cli("--now", NOW, "plan", env={"BRUG_MATRIX__ACCESS_TOKEN": "secret-token-value"})
+    assert result.exit_code == 0, result.output
+    assert "inrichten" in result.stdout and "matrix" in result.stdout
+    assert "secret-token-value" not in result.stdout + result.stderr

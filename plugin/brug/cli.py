@@ -249,12 +249,14 @@ ACTION_LABEL = {
         Action.update: "[yellow]~ bijwerken[/]",
         Action.sibling: "[magenta]+ nieuwe versie[/]",
         Action.post: "[cyan]» bericht[/]",
+        Action.provision: "[blue]⚙ inrichten[/]",
     },
     "en": {
         Action.create: "[green]+ create[/]",
         Action.update: "[yellow]~ update[/]",
         Action.sibling: "[magenta]+ new version[/]",
         Action.post: "[cyan]» message[/]",
+        Action.provision: "[blue]⚙ provision[/]",
     },
 }
 

@@ -47,7 +47,10 @@ def agenda_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
         return []
     lead = timedelta(days=p.meetings.agenda_lead_days)
     out = []
-    for meeting in p.meetings.recurrence().between(start + lead, end + lead + timedelta(seconds=1), p.zone):
+    # N days before a meeting is a wall-clock distance: across a DST change it is N days ± 1 hour, so
+    # look a day wider on both sides and let the (start, end] filter decide.
+    day = timedelta(days=1)
+    for meeting in p.meetings.recurrence().between(start + lead - day, end + lead + day, p.zone):
         at = (meeting.astimezone(p.zone).replace(tzinfo=None) - lead).replace(tzinfo=p.zone)
         if start < at <= end:
             out.append(Slot(at, p.id, AGENDA, meeting))
