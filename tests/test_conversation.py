@@ -123,3 +123,22 @@ def test_dates_in_actions(library) -> None:  # type: ignore[no-untyped-def]
     command = parse_action_command("Brief sturen @an 2026-12-05", today)
     assert command is not None and (command.text, command.who, command.due) == ("Brief sturen", "an", date(2026, 12, 5))
     assert parse_action_command("@an", today) is None
+
+
+async def test_phase_moves_once_per_message_even_when_delivered_again(bot: Bot) -> None:
+    await bot.apply()
+    message = Incoming("local", "cbe-vlierboom", "algemeen", "els-van-damme", "!fase volgende", "$same-event")
+    await bot.handle(message)
+    await bot.handle(message)  # the same message again (a retry after a failed reply, a restart)
+    assert bot.partnerships()["cbe-vlierboom"].phase == "draagvlak"  # one step, not two
+
+
+async def test_a_failing_command_answers_sorry_and_keeps_listening(bot: Bot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError("the partnership file is read-only")
+
+    monkeypatch.setattr(bot.rt.store, "add_agenda_item", broken)
+    replies = await bot.handle(Incoming("local", "cbe-vlierboom", "overleg", "els-van-damme", "!agendapunt x", "$e1"))
+    assert "Sorry" in replies[0].markdown
+    assert "!klaar" in await say(bot, "els-van-damme", "!klaar ²")  # a superscript two is not a number
+    assert "!klaar" in await say(bot, "els-van-damme", "!klaar 99999999999999999999")

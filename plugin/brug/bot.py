@@ -35,6 +35,10 @@ MOVED = {
     "en": "Done: the partnership is now in phase {number}/{count}: **{phase}**. The announcement and the new "
     "phase guide are ready.",
 }
+SORRY = {
+    "nl": "Sorry, dat lukte niet door een fout bij brug. De beheerder kan in het logboek zien wat er misging.",
+    "en": "Sorry, that did not work because of an error in brug. The administrator can see what went wrong in the log.",
+}
 LAST = {
     "nl": "Dit is al de laatste fase van het model; er is geen volgende.",
     "en": "This is already the model's last phase; there is no next one.",
@@ -159,9 +163,21 @@ class Bot:
             log.info("%s", line)
         return plans, errors, report
 
-    async def move_phase(self, partnership_id: str, by: str) -> PhaseMove:
-        """`!fase volgende`: write the next phase into the partnership file, then apply it."""
+    async def move_phase(self, partnership_id: str, by: str, origin: str = "") -> PhaseMove:
+        """`!fase volgende`: write the next phase into the partnership file, then apply it.
+
+        Once per chat message: a message delivered again (after a crash, a retry) moves nothing.
+        """
         item = self.loaded[partnership_id]
+        if origin and not self.rt.store.mark_processed("phase-move", origin):
+            model = self.rt.library.phase_models[item.partnership.workflow]
+            now = model.phase(item.partnership.phase)
+            return PhaseMove(
+                True,
+                MOVED[item.partnership.language].format(
+                    number=model.index(now.id) + 1, count=len(model.phases), phase=now.title(item.partnership.language)
+                ),
+            )
         p = item.partnership
         model = self.rt.library.phase_models[p.workflow]
         nxt = model.next_phase(p.phase)
@@ -198,7 +214,14 @@ class Bot:
         )
 
     async def handle(self, message: Incoming) -> list[Reply]:
-        return await self.conversation.handle(message)
+        """Answer a chat message; whatever goes wrong, the listener goes on and the sender hears it."""
+        try:
+            return await self.conversation.handle(message)
+        except Exception:  # noqa: BLE001 - one message must never stop brug from listening
+            log.exception("%s: handling %r failed", message.partnership, message.text[:80])
+            p = self.loaded.get(message.partnership)
+            language = p.partnership.language if p else "nl"
+            return [Reply(SORRY[language], message.event_id)]
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Listen on every chat platform that can, until `stop` is set."""

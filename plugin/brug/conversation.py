@@ -51,7 +51,7 @@ class PhaseMove:
     message: str
 
 
-PhaseMover = Callable[[str, str], Awaitable[PhaseMove]]  # (partnership id, who) -> result
+PhaseMover = Callable[[str, str, str], Awaitable[PhaseMove]]  # (partnership id, who, origin event) -> result
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -195,7 +195,7 @@ class Conversation:
                 due=say["action_due"].format(due=format_date(parsed.due, p.language)) if parsed.due else "",
             )
         if name == "klaar":
-            if not args.isdigit():
+            if not (args.isascii() and args.isdigit() and len(args) <= 6):
                 return self._help(p, command)
             if self.store.complete_action(p.id, int(args)):
                 return say["action_done"].format(number=int(args))
@@ -207,7 +207,7 @@ class Conversation:
                 return self._help(p, command)
             if not member.coordinator:
                 return say["coordinators_only"]
-            moved = await self.move_phase(p.id, member.name)
+            moved = await self.move_phase(p.id, member.name, f"{msg.platform}:{msg.event_id}")
             return moved.message
         if name == "pauze":
             self.store.set_paused(p.id, True, member.name)

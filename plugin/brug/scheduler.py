@@ -120,7 +120,10 @@ class Scheduler:
         async def serve(p: Partnership) -> None:
             async with gate:
                 for kind in KINDS:
-                    await self._serve_kind(p, kind, now, report, stop)
+                    try:
+                        await self._serve_kind(p, kind, now, report, stop)
+                    except Exception:  # noqa: BLE001 - one partnership's trouble must not stop the others
+                        log.exception("%s: the %s schedule failed; its slots stay due", p.id, kind)
 
         await asyncio.gather(*(serve(p) for p in self.partnerships()))
         return report

@@ -32,7 +32,14 @@ from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
 
-VERSIONED = {"agreement"}  # documents whose every version brug keeps, for `brug export`
+VERSIONED = {"agreement"}
+
+try:  # nio (Matrix) talks through aiohttp, whose errors are not all OSErrors
+    from aiohttp import ClientError as _ClientError
+
+    NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, _ClientError)
+except ImportError:  # pragma: no cover - without the matrix extra
+    NETWORK_ERRORS = (OSError, TimeoutError)  # documents whose every version brug keeps, for `brug export`
 
 
 @dataclass
@@ -323,6 +330,9 @@ async def apply_partnerships(
         except PlatformError as err:
             log.error("%s: %s", p.id, err)
             errors.append(f"{p.id}: {err}")
+        except NETWORK_ERRORS as err:  # the network: this partnership waits, the others go on
+            log.error("%s: %s: %s", p.id, type(err).__name__, err)
+            errors.append(f"{p.id}: {type(err).__name__}: {err}")
         on_done()
     return plans, errors
 

@@ -532,6 +532,23 @@ class Store:
                 on_update=dict(attempts=invites.c.attempts + 1),
             )
 
+    def forget_room_state(self, partnership_id: str, platform: str, room: str) -> None:
+        """A room was made anew: its invites and power levels must be done again."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(invites).where(
+                    invites.c.partnership_id == partnership_id, invites.c.platform == platform, invites.c.room == room
+                )
+            )
+            conn.execute(
+                delete(resources).where(
+                    resources.c.partnership_id == partnership_id,
+                    resources.c.platform == platform,
+                    resources.c.kind == "power",
+                    resources.c.key == room,
+                )
+            )
+
     def failed_invites(self, partnership_id: str, platform: str) -> list[dict[str, object]]:
         with self._tx() as conn:
             rows = conn.execute(

@@ -202,3 +202,14 @@ async def test_a_pulse_poll_retried_after_a_crash_appears_once(nc, tmp_path, fol
     captions = [m for m in room.messages if m.message == "Peiling"]
     assert len(captions) == 1
     await again.rt.close()
+
+
+async def test_an_unreachable_nextcloud_is_a_clear_error_not_a_crash(tmp_path, folder, library) -> None:  # type: ignore[no-untyped-def]
+    partnership(folder, "weg", ["bob"])
+    rt = local_runtime(tmp_path, library, lambda: NOW)
+    add_nextcloud(rt, NextcloudSettings(url="http://127.0.0.1:9", user="alice"), "pw")
+    bot = Bot(rt, [folder])
+    assert bot.load() == []
+    _, errors, _ = await bot.apply()
+    assert len(errors) == 1 and errors[0].startswith("weg: ") and "ConnectError" in errors[0]
+    await bot.rt.close()

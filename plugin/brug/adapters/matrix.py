@@ -253,6 +253,7 @@ class MatrixChat:
             room_id = (await self._discover()).get((pid, key))
         if room_id is None:
             room_id = await self._create_room(want, key, name, topic, space)
+            self.store.forget_room_state(pid, PLATFORM, key)  # a new room: nobody is invited to it yet
             report.created.append(key)
             log.info("%s: created Matrix %s %s", pid, "space" if key == SPACE else "room", room_id)
             self.store.put_resource(pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic}))
@@ -321,19 +322,23 @@ class MatrixChat:
             return False
 
     async def _is_ours(self, room_id: str, pid: str, key: str) -> bool:
+        """Whether the room still carries our tag. Only 'not found' or 'forbidden' mean no: any other
+        failure is an error, so a passing outage never makes brug build a second room."""
         response = await self.client.room_get_state_event(room_id, TAG, "")
-        return (
-            isinstance(response, RoomGetStateEventResponse)
-            and response.content.get("partnership") == pid
-            and response.content.get("room") == key
-        )
+        if isinstance(response, RoomGetStateEventResponse):
+            return response.content.get("partnership") == pid and response.content.get("room") == key
+        if getattr(response, "status_code", None) in ("M_NOT_FOUND", "M_FORBIDDEN"):
+            return False
+        raise MatrixError(f"checking room {room_id}", response)
 
     async def _discover(self) -> dict[tuple[str, str], str]:
         """Every room brug is in, by its tag: how brug finds its rooms when its store lost them."""
         if self._discovered is None:
             found: dict[tuple[str, str], str] = {}
             joined = await self.client.joined_rooms()
-            for room_id in getattr(joined, "rooms", []):
+            if isinstance(joined, ErrorResponse):
+                raise MatrixError("listing joined rooms", joined)
+            for room_id in joined.rooms:
                 tag = await self.client.room_get_state_event(room_id, TAG, "")
                 if isinstance(tag, RoomGetStateEventResponse) and "partnership" in tag.content:
                     found[(tag.content["partnership"], tag.content.get("room", ""))] = room_id

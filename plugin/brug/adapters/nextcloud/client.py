@@ -41,6 +41,16 @@ class NextcloudAccount:
     password: str
 
 
+class _Http(httpx.AsyncClient):
+    """httpx, with an unreachable server reported as a NextcloudError (a platform error) like any refusal."""
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        try:
+            return await super().send(request, **kwargs)
+        except httpx.TransportError as err:
+            raise NextcloudError(f"{request.method} {request.url.path}", 0, f"{type(err).__name__}: {err}") from err
+
+
 class NextcloudClient:
     def __init__(
         self,
@@ -51,7 +61,7 @@ class NextcloudClient:
     ) -> None:
         self.account = account
         self.sleep = sleep
-        self.http = httpx.AsyncClient(
+        self.http = _Http(
             base_url=account.url.rstrip("/"),
             auth=(account.user, account.password),
             headers={"OCS-APIRequest": "true", "Accept": "application/json"},
