@@ -142,3 +142,9 @@ async def test_a_failing_command_answers_sorry_and_keeps_listening(bot: Bot, mon
     assert "Sorry" in replies[0].markdown
     assert "!klaar" in await say(bot, "els-van-damme", "!klaar ²")  # a superscript two is not a number
     assert "!klaar" in await say(bot, "els-van-damme", "!klaar 99999999999999999999")
+
+
+def test_a_partnership_whose_file_is_gone_is_no_longer_served(bot: Bot) -> None:
+    next(iter(bot.loaded.values())).path.unlink()
+    bot.load()
+    assert bot.partnerships() == {}

@@ -23,6 +23,7 @@ def project(in_tmp: Path, cli) -> Path:  # type: ignore[no-untyped-def]
     assert cli("--now", NOW, "apply").exit_code == 0
     store = Store.at(in_tmp / "staat.db")
     store.add_action("cbe-vlierboom", "Lokaal boeken, met komma", "Els", "2026-12-01", "local:$1")
+    store.add_action("cbe-vlierboom", '=HYPERLINK("http://x","klik")', None, None, "local:$3")
     store.add_answer(
         "cbe-vlierboom", "cbe-vlierboom/reflection/2026-11-23T09:00Z/doel-01", "Marc", "We groeien.", "local", "$2"
     )
@@ -35,6 +36,8 @@ def test_export_writes_actions_answers_and_agreement_history(cli, project: Path)
     assert result.exit_code == 0, result.output
     folder = project / "uit" / "cbe-vlierboom"
     rows = list(csv.DictReader((folder / "actions.csv").open(encoding="utf-8")))
+    assert rows[1]["text"].startswith("'=HYPERLINK")  # shown as text in a spreadsheet, never run
+    rows = rows[:1]
     assert rows == [
         {
             "number": "1",

@@ -75,6 +75,7 @@ BROKEN = [
     (lambda t: t.replace("phase: vind-elkaar", "phase: vindelkaar"), "phase", "bedoel je 'vind-elkaar'"),
     (lambda t: t.replace("workflow: samenwerken", "workflow: onbekend"), "workflow", "fasemodel"),
     (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MONTLY"), "meetings", "RRULE"),
+    (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MINUTELY"), "meetings", "at most once a day"),
     (lambda t: t + "timezone: Europe/Brussel\n", "timezone", "IANA"),
     (
         lambda t: t.replace("        role: CLB-medewerker", "        role: CLB-medewerker\n        rol: typo"),
@@ -171,3 +172,10 @@ def test_recursive_or_exploding_aliases_are_refused(tmp_path: Path, library) -> 
         for i in range(8)
     )
     assert "herhaalt zichzelf via aliassen" in problems_for(tmp_path, library, bomb)[0]
+
+
+def test_a_settings_section_of_the_wrong_type_is_a_clear_error(cli, in_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    (in_tmp / "brug.toml").write_text("matrix = 5\n", encoding="utf-8")
+    result = cli("validate", str(EXAMPLES[0]))
+    assert result.exit_code == 1 and "brug.toml" in result.stderr and "matrix" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -285,3 +285,37 @@ async def test_agendas_right_after_a_dst_change_are_not_lost_with_frequent_ticks
     expected = agenda_slots(p, around - timedelta(days=6), end)
     assert len(agendas) == len(expected) >= 2
     assert {s.at.astimezone(BRUSSELS).hour for s in agendas} == {14}
+
+
+async def test_unreadable_lines_are_quoted_as_typed(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock(datetime(2026, 9, 1, 0, 0, tzinfo=BRUSSELS))
+    bot = make_bot(tmp_path, library, clock)
+    await live_through(bot, clock, datetime(2026, 9, 9, tzinfo=BRUSSELS))
+    minutes = tmp_path / "ws" / "jaar" / "overleg" / "2026-09-08 agenda en verslag.md"
+    minutes.write_bytes(
+        (minutes.read_text(encoding="utf-8") + "- Lokaal `A` boeken (Els) – niet als actie geschreven\n").encode("cp1252")
+    )  # saved by an editor in Windows-1252: still read, never a crash
+    await live_through(bot, clock, datetime(2026, 10, 11, tzinfo=BRUSSELS))
+    agenda = (tmp_path / "ws" / "jaar" / "overleg" / "2026-10-13 agenda en verslag.md").read_text(encoding="utf-8")
+    assert "``- Lokaal `A` boeken (Els)" in agenda and "\\`" not in agenda
+
+
+def test_a_touched_but_unchanged_document_is_still_updated_in_place(cli, in_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+
+    from tests.conftest import EXAMPLES
+
+    tmp_path = in_tmp
+    (tmp_path / "p").mkdir()
+    shutil.copy(EXAMPLES[0], tmp_path / "p" / "x.yaml")
+    (tmp_path / "brug.toml").write_text('partnerships = ["p"]\n', encoding="utf-8")
+    assert cli("--now", "2026-11-23T10:00:00", "apply").exit_code == 0
+    overview = tmp_path / "werkruimte" / "cbe-vlierboom" / "overzicht.md"
+    os.utime(overview, (1_700_000_000, 1_700_000_000))  # a backup or sync client touched it
+    text = (tmp_path / "p" / "x.yaml").read_text(encoding="utf-8")
+    (tmp_path / "p" / "x.yaml").write_text(text.replace("name: Leren in De Vlierboom", "name: Leren in de Vlierboom"))
+    assert cli("--now", "2026-11-23T10:00:00", "apply").exit_code == 0
+    assert "Leren in de Vlierboom" in overview.read_text(encoding="utf-8")
+    assert not (overview.parent / "overzicht (nieuwe versie).md").exists()
+    assert oct(overview.stat().st_mode & 0o777) != "0o600"  # readable for the team, not only for brug

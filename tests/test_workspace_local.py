@@ -191,3 +191,13 @@ def test_plan_with_matrix_configured_shows_provisioning_without_contacting_it(cl
     assert result.exit_code == 0, result.output
     assert "inrichten" in result.stdout and "matrix" in result.stdout
     assert "secret-token-value" not in result.stdout + result.stderr
+
+
+def test_a_second_brug_on_the_same_data_waits_its_turn(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    from brug.lock import instance_lock
+
+    with instance_lock(project / "staat" / "brug.db"):  # as if 'brug run' were working
+        result = cli("--now", NOW, "apply")
+    assert result.exit_code == 1 and "andere brug" in result.stderr
+    assert not (project / "werkruimte").exists()
+    assert cli("--now", NOW, "apply").exit_code == 0  # once it is free, apply goes ahead

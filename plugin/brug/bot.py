@@ -145,6 +145,9 @@ class Bot:
     def load(self) -> list[Problem]:
         """Read the partnership files; on problems keep the last good version of each partnership."""
         loaded, problems = load_partnerships(self.sources, self.rt.library, self.language)
+        for pid in [pid for pid, item in self.loaded.items() if not item.path.exists()]:
+            log.info("%s: its file is gone; brug no longer serves it", pid)
+            del self.loaded[pid]
         for item in loaded:
             self.loaded[item.partnership.id] = item
         for problem in problems:

@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -31,6 +31,7 @@ from brug.content.resources import data_dir
 from brug.domain.holidays import load_school_calendar
 from brug.domain.types import Language
 from brug.export import export_partnership
+from brug.lock import AlreadyRunning, instance_lock
 from brug.planner import Action
 from brug.scheduler import AGENDA, REFLECTION
 from brug.service import (
@@ -191,6 +192,25 @@ def library(s: Settings) -> Library:
         return load_library(s.phase_models, LANG)
     except ProblemsFound as found:
         fail(found.problems)
+
+
+@contextlib.contextmanager
+def single_instance(s: Settings) -> Iterator[None]:
+    """apply and run change the workspaces: one process at a time per state database."""
+    try:
+        with instance_lock(s.state):
+            yield
+    except AlreadyRunning as busy:
+        err.print(
+            "✗ "
+            + t(
+                f"Er werkt al een andere brug met deze gegevens ({busy}). Wacht tot die klaar is; "
+                "draait 'brug run', dan werkt die de werkruimtes zelf bij.",
+                f"Another brug is already working with this data ({busy}). Wait until it is done; "
+                "if 'brug run' is running, it updates the workspaces itself.",
+            )
+        )
+        raise typer.Exit(1) from None
 
 
 def clock() -> datetime:
@@ -446,7 +466,8 @@ def apply(
             finally:
                 await rt.close()
 
-    plans, errors = asyncio.run(run())
+    with single_instance(s):
+        plans, errors = asyncio.run(run())
     print_plan(plans)
     for where in report.siblings:
         out.print(
@@ -576,7 +597,8 @@ def run(
             await bot.rt.close()
         out.print(t("brug is gestopt.", "brug stopped."))
 
-    asyncio.run(main())
+    with single_instance(s):
+        asyncio.run(main())
 
 
 @app.command(

@@ -9,6 +9,12 @@ from brug.domain.partnership import Partnership
 from brug.service import Runtime
 
 
+def cell(text: object) -> str:
+    """A CSV cell a spreadsheet shows as text: typed text starting with = + - @ is not a formula."""
+    value = str(text)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 async def export_partnership(partnership_id: str, p: Partnership | None, rt: Runtime, to: Path) -> list[Path]:
     folder = to / partnership_id
     (folder / "agendas").mkdir(parents=True, exist_ok=True)
@@ -29,7 +35,7 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
         out = csv.writer(handle)
         out.writerow(["number", "text", "who", "due", "done", "origin"])
         for a in store.actions(partnership_id):
-            out.writerow([a.number, a.text, a.who or "", a.due or "", "yes" if a.done else "no", a.origin])
+            out.writerow([a.number, cell(a.text), cell(a.who or ""), a.due or "", "yes" if a.done else "no", a.origin])
     written.append(actions)
 
     show_names = p is None or p.reflection is None or p.reflection.show_names
@@ -45,8 +51,8 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
                 [
                     answer.at.isoformat(timespec="minutes"),
                     question.text(language) if question else answer.prompt_key,
-                    answer.author if show_names else "",
-                    answer.text,
+                    cell(answer.author) if show_names else "",
+                    cell(answer.text),
                 ]
             )
     written.append(answers)

@@ -71,6 +71,7 @@ class Operation:
     kind: str = "document"
     platform: str = ""  # for posts: which chat platform
     origin: str = ""  # for a new version: the document it stands beside
+    expect: str = ""  # for an update: the fingerprint the platform showed when planning
 
     @property
     def changes_something(self) -> bool:
@@ -94,6 +95,7 @@ def plan_workspace(
         action, reason = decide(record, snapshot.get(doc.path), doc.sha256)
         if action is not None:
             target = desired.layout.sibling(doc.path) if action is Action.sibling else doc.path
+            seen = snapshot.get(doc.path)
             ops.append(
                 Operation(
                     action,
@@ -104,6 +106,7 @@ def plan_workspace(
                     doc.content,
                     platform=files_platform,
                     origin=str(doc.path),
+                    expect=seen.fingerprint if seen is not None else "",
                 )
             )
     for platform, keys in posted.items():

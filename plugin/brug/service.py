@@ -374,7 +374,7 @@ async def _write_document(
         condition = (
             WriteCondition(create_only=True)
             if op.action is Action.create
-            else WriteCondition(if_fingerprint=record.fingerprint if record else None)
+            else WriteCondition(if_fingerprint=op.expect or (record.fingerprint if record else None))
         )
         try:
             fingerprint = await files.write(pid, path, op.content, condition)

@@ -148,7 +148,7 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
         except tomllib.TOMLDecodeError as err:
             raise ProblemsFound([Problem(display_path(path), (), f"TOML: {err}")]) from None
         for section, (field, variable) in SECRET_FIELDS.items():
-            if field in (raw.get(section) or {}):
+            if isinstance(raw.get(section), dict) and field in raw[section]:
                 problems.append(
                     Problem(
                         display_path(path),

@@ -21,6 +21,16 @@ from brug.ports import WriteCondition, WriteConflict
 CHAT_FOLDER = "chat"
 
 
+def _file_mode(existing: Path) -> int:
+    """The mode a replaced file had, or the ordinary mode for a new file (0666 less the umask)."""
+    try:
+        return existing.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def _fingerprint(stat: os.stat_result) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}"
 
@@ -62,7 +72,7 @@ class LocalFiles:
 
     async def read(self, partnership: str, path: PurePosixPath) -> str | None:
         try:
-            return self._path(partnership, path).read_text(encoding="utf-8")
+            return self._path(partnership, path).read_bytes().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return None
 
@@ -70,6 +80,7 @@ class LocalFiles:
         target = self._path(partnership, path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".brug-", suffix=".tmp")
+        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; documents are for the whole team
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(content)

@@ -19,6 +19,7 @@ def set_phase(path: Path, phase: str) -> None:
     quote = '"' if match[2].startswith('"') else "'" if match[2].startswith("'") else ""
     new = text[: match.start(2)] + f"{quote}{phase}{quote}" + text[match.end(2) :]
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".brug-", suffix=".yaml")
+    os.chmod(tmp, path.stat().st_mode & 0o777)  # keep who may read and write the file
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         handle.write(new)
     os.replace(tmp, path)

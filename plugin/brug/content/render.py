@@ -136,6 +136,15 @@ def _datetime(ctx: Context, value: datetime | None) -> Trusted:
     return Trusted("" if value is None else format_datetime(value, ctx["lang"]))
 
 
+def _code(value: str | None) -> Trusted:
+    """Text shown exactly as typed, as a Markdown code span (with enough backticks around it)."""
+    text = " ".join(str(value or "").split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Trusted(f"{fence}{pad}{text}{pad}{fence}")
+
+
 @pass_context
 def _label(ctx: Context, value: Any) -> Trusted:
     if value is None:
@@ -172,7 +181,7 @@ class Renderer:
                 auto_reload=False,
                 cache_size=-1,
             )
-            env.filters.update(tr=_tr, date=_date, time=_time, datetime=_datetime, label=_label)
+            env.filters.update(tr=_tr, date=_date, time=_time, datetime=_datetime, label=_label, code=_code)
             self._envs[language] = env
         return self._envs[language]
 

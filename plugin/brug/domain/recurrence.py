@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ def parse_rrule(rule: str, start: datetime) -> rrule:
         raise RecurrenceError("one rule expected")
     if next(iter(parsed), None) is None:
         raise RecurrenceError("the rule gives no dates at all")
+    if re.search(r"FREQ=(SECONDLY|MINUTELY|HOURLY)", text.upper()):
+        raise RecurrenceError("at most once a day (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)")
     return parsed
 
 

@@ -73,7 +73,7 @@ def describe_rule(rule: str, start: datetime | None, language: Language) -> str:
 
 
 def _time(parts: dict[str, str], start: datetime | None) -> str | None:
-    if "BYHOUR" in parts and "," not in parts["BYHOUR"]:
+    if "BYHOUR" in parts and "," not in parts["BYHOUR"] and "," not in parts.get("BYMINUTE", ""):
         return f"{int(parts['BYHOUR']):02d}:{int(parts.get('BYMINUTE', '0') or 0):02d}"
     if start is not None:
         return f"{start.hour:02d}:{start.minute:02d}"

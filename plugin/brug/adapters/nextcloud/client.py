@@ -137,7 +137,7 @@ class NextcloudClient:
             return None
         if response.status_code != 200:
             raise NextcloudError(f"GET {path}", response.status_code, _message(response))
-        return response.content.decode("utf-8")
+        return response.content.decode("utf-8", errors="replace")
 
     # --- plain JSON apps (Deck) ------------------------------------------------------------------------
 
