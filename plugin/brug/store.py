@@ -423,6 +423,11 @@ class Store:
             ).scalar()
         return status == "sent"
 
+    def outbox_entry(self, platform: str, key: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.key == key)).first()
+        return dict(row._mapping) if row else None
+
     def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> None:
         """Put a post in the outbox (once per key and platform)."""
         with self._tx() as conn:

@@ -272,3 +272,37 @@ async def test_rate_limits_on_three_partnerships_nothing_lost(
         await person.close()
     assert bot.rt.store.pending("matrix") == []
     await bot.rt.close()
+
+
+async def test_a_post_pending_for_days_is_found_instead_of_sent_again(world: World, partners: list[Partner]) -> None:
+    """Synapse forgets transaction ids after about a day; brug then looks for its key in the room."""
+    from datetime import UTC, datetime, timedelta
+
+    from nio import AsyncClient, LoginResponse
+    from sqlalchemy import update
+
+    from brug.adapters.matrix import MatrixAccount, MatrixChat
+    from brug.store import outbox
+
+    an, _, _ = partners
+    bot = await listening_bot(world, "laat", "Laat", [("An", an.user_id, True)], an)
+    store = bot.rt.store
+    store.enqueue("matrix", "laat/agenda/x", "laat", "overleg", "agenda", "De agenda van maandag")
+    first = await world.matrix(bot).post("laat", "overleg", "laat/agenda/x", "agenda", "De agenda van maandag")
+    with store.engine.begin() as conn:  # brug died before marking it sent, two days ago
+        conn.execute(update(outbox).values(created_at=datetime.now(UTC) - timedelta(days=2)))
+    other = AsyncClient(world.synapse.base_url, world.bot_account.user_id)  # a new device: no shared txn memory
+    login = await other.login("pw")
+    assert isinstance(login, LoginResponse)
+    await other.close()
+    fresh = MatrixChat(MatrixAccount(world.synapse.base_url, login.user_id, login.device_id, login.access_token), store)
+    again = await fresh.post("laat", "overleg", "laat/agenda/x", "agenda", "De agenda van maandag")
+    assert again == first
+    posts = [
+        e
+        for e in bot_messages(await an.timeline(room_of(bot, "laat", "overleg")), world.bot_account.user_id)
+        if e["content"]["body"] == "De agenda van maandag"
+    ]
+    assert len(posts) == 1
+    await fresh.close()
+    await bot.rt.close()

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -48,6 +49,8 @@ from brug.workspace.chat import ChatWorkspace
 log = logging.getLogger(__name__)
 
 PLATFORM = "matrix"
+KEY_FIELD = "be.brug.key"  # the outbox key, carried in every post so a very late retry can find it
+TXN_MEMORY = timedelta(hours=20)  # Synapse keeps transaction ids ~24 h; be safely inside that
 TAG = "be.brug.partnership"
 SPACE = "space"
 MODERATOR = 50
@@ -466,9 +469,34 @@ class MatrixChat:
         self, partnership: str, room: str, key: str, kind: str, markdown: str, *, thread_root: str | None = None
     ) -> str:
         """Post once per key (a retried key returns the first message's id)."""
-        return await self._send(
-            self._ref(partnership, room), "m.room.message", message_content(markdown, thread_root), key
-        )
+        room_id = self._ref(partnership, room)
+        if self._long_pending(key):  # beyond the homeserver's ~24 h memory of transaction ids
+            found = await self._find_posted(room_id, key)
+            if found is not None:
+                return found
+        content = {**message_content(markdown, thread_root), KEY_FIELD: key}
+        return await self._send(room_id, "m.room.message", content, key)
+
+    def _long_pending(self, key: str) -> bool:
+        entry = self.store.outbox_entry(PLATFORM, key)
+        if entry is None or entry["status"] != "pending":
+            return False
+        created = entry["created_at"]
+        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        return datetime.now(UTC) - created > TXN_MEMORY
+
+    async def _find_posted(self, room_id: str, key: str, pages: int = 5) -> str | None:
+        """Look back through the room for a message brug posted with this key."""
+        start = None
+        for _ in range(pages):
+            page = await self.client.room_messages(room_id, start=start, direction=MessageDirection.back, limit=100)
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                return None
+            for event in page.chunk:
+                if event.sender == self.account.user_id and event.source.get("content", {}).get(KEY_FIELD) == key:
+                    return event.event_id
+            start = page.end
+        return None
 
     async def post_poll(
         self, partnership: str, room: str, key: str, question: str, answers: Sequence[tuple[str, str]], fallback: str
