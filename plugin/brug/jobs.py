@@ -40,9 +40,8 @@ async def deliver(
     refs: dict[str, str] = {}
     platforms, _ = chat_platforms(p, rt)
     for platform in platforms:
-        if rt.store.is_sent(platform, key):
+        if rt.store.enqueue(platform, key, p.id, room, kind, markdown) == "sent":
             continue
-        rt.store.enqueue(platform, key, p.id, room, kind, markdown)
         chat = rt.chats[platform]
         if poll is not None and hasattr(chat, "post_poll") and poll.scale is not None:
             low, high = poll.scale.low(p.language), poll.scale.high(p.language)

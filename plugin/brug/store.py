@@ -428,13 +428,13 @@ class Store:
             row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.key == key)).first()
         return dict(row._mapping) if row else None
 
-    def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> None:
-        """Put a post in the outbox (once per key and platform)."""
+    def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> str | None:
+        """Put a post in the outbox (once per key and platform); returns the status it already had, if any."""
         with self._tx() as conn:
-            exists = conn.execute(
-                select(outbox.c.key).where(outbox.c.platform == platform, outbox.c.key == key)
-            ).first()
-            if exists is None:
+            status = conn.execute(
+                select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).scalar()
+            if status is None:
                 conn.execute(
                     insert(outbox).values(
                         platform=platform,
@@ -447,6 +447,7 @@ class Store:
                         created_at=_now(),
                     )
                 )
+        return status
 
     def mark_sent(self, platform: str, key: str, ref: str) -> None:
         with self._tx() as conn:

@@ -7,6 +7,7 @@ transcripts: `chat/<room>.md` for people and `chat/<room>.jsonl` for machines, o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -19,6 +20,14 @@ from brug.planner import DocumentRecord, FileState
 from brug.ports import WriteCondition, WriteConflict
 
 CHAT_FOLDER = "chat"
+
+
+def _append_durably(path: Path, line: str) -> None:
+    """Append and fsync (run in a thread: fsync must not hold up the event loop)."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _file_mode(existing: Path) -> int:
@@ -146,10 +155,7 @@ class LocalChat:
         at = self.clock()
         ref = f"{room}#{len(posted) + 1}"
         entry = {"key": key, "ref": ref, "kind": kind, "room": room, "at": at.isoformat(), "markdown": markdown}
-        with machine.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        await asyncio.to_thread(_append_durably, machine, json.dumps(entry, ensure_ascii=False) + "\n")
         with self.transcript(partnership, room, ".md").open("a", encoding="utf-8") as handle:
             handle.write(f"---\n\n**brug** · {at:%Y-%m-%d %H:%M} · {kind}\n\n{markdown.rstrip()}\n\n")
         posted[key] = ref

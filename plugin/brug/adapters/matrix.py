@@ -54,6 +54,11 @@ TXN_MEMORY = timedelta(hours=20)  # Synapse keeps transaction ids ~24 h; be safe
 TAG = "be.brug.partnership"
 SPACE = "space"
 MODERATOR = 50
+FIRST_SYNC_FILTER = {
+    "room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": True}},
+    "presence": {"types": []},
+    "account_data": {"types": []},
+}
 SYNC_FILTER = {
     "room": {"timeline": {"limit": 50}, "state": {"lazy_load_members": True}},
     "presence": {"types": []},
@@ -540,7 +545,10 @@ class MatrixChat:
 
     async def _sync(self, token: str | None, timeout_ms: int) -> SyncResponse:
         response = await self.client.sync(
-            timeout=timeout_ms if token else 0, since=token, sync_filter=SYNC_FILTER, full_state=False
+            timeout=timeout_ms if token else 0,
+            since=token,
+            sync_filter=SYNC_FILTER if token else FIRST_SYNC_FILTER,  # the very first sync replays nothing
+            full_state=False,
         )
         if not isinstance(response, SyncResponse):
             raise MatrixError("sync", response)

@@ -52,9 +52,11 @@ def choose_question(
     used_this_cycle = set(asked_here[cycle * len(fitting) :]) if fitting else set()
     fresh = [q for q in fitting if q.id not in used_this_cycle] or fitting
 
+    order = {q.id: i for i, q in enumerate(bank)}
+
     def rank(q: Question) -> tuple[int, int]:
         phase_fit = 0 if phase in q.phases else 1 if not q.phases else 2
-        return (phase_fit, bank.index(q))
+        return (phase_fit, order[q.id])
 
     return min(fresh, key=rank)
 
