@@ -201,3 +201,31 @@ def test_a_second_brug_on_the_same_data_waits_its_turn(cli, project: Path) -> No
     assert result.exit_code == 1 and "andere brug" in result.stderr
     assert not (project / "werkruimte").exists()
     assert cli("--now", NOW, "apply").exit_code == 0  # once it is free, apply goes ahead
+
+
+def test_an_unusable_state_path_is_a_clear_error(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    (project / "blokkade").write_text("a file, not a folder")
+    (project / "brug.toml").write_text('state = "blokkade/brug.db"\n', encoding="utf-8")
+    result = cli("--now", NOW, "apply")
+    assert result.exit_code == 1 and "state" in result.stderr and "blokkade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_create_only_works_without_hard_links(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+    import os
+    from pathlib import PurePosixPath
+
+    from brug.adapters.local import LocalFiles
+    from brug.ports import WriteCondition, WriteConflict
+
+    def no_links(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.EPERM, "hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    files = LocalFiles(tmp_path)
+    await files.write("p", PurePosixPath("a.md"), "eerste\n", WriteCondition(create_only=True))
+    assert (tmp_path / "p" / "a.md").read_text() == "eerste\n"
+    with pytest.raises(WriteConflict):
+        await files.write("p", PurePosixPath("a.md"), "tweede\n", WriteCondition(create_only=True))
+    assert (tmp_path / "p" / "a.md").read_text() == "eerste\n"

@@ -254,6 +254,20 @@ def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runti
         return build_runtime(s, lib, clock, remove_members=remove_members)
     except ProblemsFound as found:
         fail(found.problems)
+    except OSError as problem:  # e.g. the state folder cannot be made or written
+        where = display_path(s.state)
+        fail(
+            [
+                Problem(
+                    CONFIG_NAME,
+                    ("state",),
+                    t(
+                        f"kan {where} niet gebruiken: {problem.strerror or problem}",
+                        f"cannot use {where}: {problem.strerror or problem}",
+                    ),
+                )
+            ]
+        )
 
 
 async def make_plans(loaded: list[LoadedPartnership], rt: Runtime) -> list[PartnershipPlan]:

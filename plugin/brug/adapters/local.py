@@ -22,6 +22,15 @@ from brug.ports import WriteCondition, WriteConflict
 CHAT_FOLDER = "chat"
 
 
+def _create_exclusively(target: Path, content: str) -> None:
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        raise WriteConflict(str(target)) from None
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(content)
+
+
 def _append_durably(path: Path, line: str) -> None:
     """Append and fsync (run in a thread: fsync must not hold up the event loop)."""
     with path.open("a", encoding="utf-8") as handle:
@@ -98,6 +107,8 @@ class LocalFiles:
                     os.link(tmp, target)  # atomic: fails if a file appeared meanwhile
                 except FileExistsError:
                     raise WriteConflict(str(path)) from None
+                except OSError:  # a filesystem without hard links (some network shares): O_EXCL instead
+                    _create_exclusively(target, content)
             else:
                 if condition.if_fingerprint is not None:
                     try:
