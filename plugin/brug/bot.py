@@ -62,16 +62,10 @@ def build_runtime(
         remove_members=remove_members,
     )
     if settings.nextcloud is not None:
-        add_nextcloud(rt, settings.nextcloud, nextcloud_password(settings))
+        password = required_secret(settings.nextcloud.password, "nextcloud", "app_password")
+        add_nextcloud(rt, settings.nextcloud, password)
     if settings.matrix is not None:
-        try:
-            token = settings.matrix.token()
-        except SecretUnreadable as err:
-            raise ProblemsFound([Problem(CONFIG_NAME, ("matrix", "access_token_file"), str(err))]) from None
-        if not token:
-            raise ProblemsFound(
-                [Problem(CONFIG_NAME, ("matrix", "access_token"), "set BRUG_MATRIX__ACCESS_TOKEN or access_token_file")]
-            )
+        token = required_secret(settings.matrix.token, "matrix", "access_token")
         from brug.adapters.matrix import MatrixAccount, MatrixChat
 
         account = MatrixAccount(settings.matrix.homeserver, settings.matrix.user_id, settings.matrix.device_id, token)
@@ -81,16 +75,16 @@ def build_runtime(
     return rt
 
 
-def nextcloud_password(settings: Settings) -> str:
-    assert settings.nextcloud is not None
+def required_secret(read: Callable[[], str | None], section: str, name: str) -> str:
+    """A secret from its environment variable or its *_file; a clear problem when there is none."""
     try:
-        password = settings.nextcloud.password()
+        secret = read()
     except SecretUnreadable as err:
-        raise ProblemsFound([Problem(CONFIG_NAME, ("nextcloud", "app_password_file"), str(err))]) from None
-    if not password:
-        where = ("nextcloud", "app_password")
-        raise ProblemsFound([Problem(CONFIG_NAME, where, "set BRUG_NEXTCLOUD__APP_PASSWORD or app_password_file")])
-    return password
+        raise ProblemsFound([Problem(CONFIG_NAME, (section, f"{name}_file"), str(err))]) from None
+    if not secret:
+        variable = f"BRUG_{section.upper()}__{name.upper()}"
+        raise ProblemsFound([Problem(CONFIG_NAME, (section, name), f"set {variable} or {name}_file")])
+    return secret
 
 
 def add_nextcloud(

@@ -178,8 +178,8 @@ class Conversation:
             nxt = p.meeting_times(now, 1)
             if nxt:
                 when = format_datetime(nxt[0].astimezone(p.zone), p.language)
-                return say["item_added"].format(when=when, text=_md(args))
-            return say["item_added_no_meeting"].format(text=_md(args))
+                return say["item_added"].format(when=when, text=md_escape(args))
+            return say["item_added_no_meeting"].format(text=md_escape(args))
         if name == "actie":
             parsed = parse_action_command(args, now.astimezone(p.zone).date())
             if parsed is None:
@@ -190,8 +190,8 @@ class Conversation:
             )
             return say["action_added"].format(
                 number=number,
-                text=_md(parsed.text),
-                who=say["action_who"].format(who=_md(who)) if who else "",
+                text=md_escape(parsed.text),
+                who=say["action_who"].format(who=md_escape(who)) if who else "",
                 due=say["action_due"].format(due=format_date(parsed.due, p.language)) if parsed.due else "",
             )
         if name == "klaar":
@@ -237,7 +237,7 @@ class Conversation:
         nxt = p.meeting_times(now, 1)
         lines = [
             say["status"].format(
-                name=_md(p.name),
+                name=md_escape(p.name),
                 number=model.index(p.phase) + 1,
                 count=len(model.phases),
                 phase=model.phase(p.phase).title(p.language),
@@ -249,8 +249,8 @@ class Conversation:
         if actions:
             lines.append(say["status_actions"])
             for a in actions:
-                extra = "".join([f" — {_md(a.who)}" if a.who else "", f" — {a.due.isoformat()}" if a.due else ""])
-                lines.append(f"{a.number}. {_md(a.text)}{extra}")
+                extra = "".join([f" — {md_escape(a.who)}" if a.who else "", f" — {a.due.isoformat()}" if a.due else ""])
+                lines.append(f"{a.number}. {md_escape(a.text)}{extra}")
         else:
             lines.append(say["status_no_actions"])
         return "\n".join(lines) + "\n"
@@ -265,10 +265,6 @@ class Conversation:
             phase=model.phase(p.phase).title(p.language),
             next=say["phase_next"] if nxt else say["phase_last"],
         )
-
-
-def _md(text: str) -> str:
-    return md_escape(text)
 
 
 def _code(word: str) -> str:

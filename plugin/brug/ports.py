@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
 from brug.planner import DocumentRecord, FileState
 from brug.workspace.chat import ChatWorkspace
@@ -55,6 +55,18 @@ class FileSpace(Protocol):
         ...
 
 
+@dataclass
+class ReconcileReport:
+    """What reconciling a partnership's rooms on a chat platform did (or could not do)."""
+
+    created: list[str] = field(default_factory=list)
+    invited: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kicked: list[str] = field(default_factory=list)
+    not_removed: list[str] = field(default_factory=list)
+
+
 class ChatProvisioner(Protocol):
     """A chat platform where brug builds rooms for a partnership (Matrix, Talk)."""
 
@@ -64,7 +76,7 @@ class ChatProvisioner(Protocol):
         """What `reconcile` would still do, judged without asking the platform."""
         ...
 
-    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> Any: ...
+    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> ReconcileReport: ...
 
 
 class ChatSpace(Protocol):

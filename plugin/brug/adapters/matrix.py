@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -42,7 +42,7 @@ from nio import (
 
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.conversation import Incoming, Reply
-from brug.ports import PlatformError
+from brug.ports import PlatformError, ReconcileReport
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace
 
@@ -156,16 +156,6 @@ class MatrixAccount:
     @property
     def server_name(self) -> str:
         return self.user_id.split(":", 1)[1]
-
-
-@dataclass
-class ReconcileReport:
-    created: list[str] = field(default_factory=list)
-    invited: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    kicked: list[str] = field(default_factory=list)
-    not_removed: list[str] = field(default_factory=list)
 
 
 class MatrixChat:

@@ -131,7 +131,7 @@ def desired_workspace(
                 )
             )
 
-    chat_links = [link for link in links if "://" in link.href]  # a local path means nothing in a chat
+    chat_links = web_links(links)
     chat_base = with_extra(base, links=chat_links)
     posts: list[DesiredPost] = []
     # the welcome is due on every chat platform that has not had it yet (also one added later)
@@ -159,7 +159,7 @@ def desired_workspace(
                         old_phase=old,
                         new_phase=model.phase(p.phase),
                         new_phase_number=current_index + 1,
-                        guide_href=Trusted(guide) if "://" in (guide := href(guide_paths[p.phase])) else None,
+                        guide_href=Trusted(guide) if is_web(guide := href(guide_paths[p.phase])) else None,
                     ),
                 ),
             )
@@ -167,9 +167,18 @@ def desired_workspace(
     return DesiredWorkspace(partnership=p, layout=layout, folders=folders, documents=docs, posts=posts)
 
 
+def is_web(href: str) -> bool:
+    """A link a person can open from a chat message (a local path means nothing there)."""
+    return "://" in href
+
+
+def web_links(links: list[Link]) -> list[Link]:
+    return [link for link in links if is_web(link.href)]
+
+
 def pinned_overview(p: Partnership, library: Library, renderer: Renderer, now: datetime, links: list[Link]) -> str:
     """The short overview pinned in the chat's general room."""
-    chat_links = [link for link in links if "://" in link.href]
+    chat_links = web_links(links)
     return renderer.render("overview-message", p.language, **common_context(p, library, now, chat_links))
 
 

@@ -20,6 +20,7 @@ from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
 from brug.adapters.nextcloud.sharing import split_member
 from brug.content.render import markdown_to_plain
 from brug.conversation import Incoming, Reply
+from brug.ports import ReconcileReport
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace
 
@@ -68,9 +69,7 @@ class TalkChat:
                 todo.append(f"add {user}")
         return todo
 
-    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> Any:
-        from brug.adapters.matrix import ReconcileReport  # the same report shape for every chat platform
-
+    async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> ReconcileReport:
         report = ReconcileReport()
         pid = want.partnership.id
         conversation = self.store.resource(pid, PLATFORM, "talk", "")
