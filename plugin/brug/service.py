@@ -144,10 +144,10 @@ def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
     return rounds
 
 
-def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime) -> str:
+def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime, reflection: list[dict[str, Any]]) -> str:
     """Everything the rendered workspace depends on; equal hashes mean equal documents."""
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
-    rounds = [[r["key"], r["answers"]] for r in reflection_rounds(p, rt)]
+    rounds = [[r["key"], r["answers"]] for r in reflection]
     actions = [a.number for a in rt.store.actions(p.id, open_only=True)]  # Deck shows the open actions
     payload = json.dumps(
         [
@@ -178,7 +178,8 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     before = History(applied.phase, applied.phase_changes) if applied else History()
     moved = applied is not None and applied.phase != p.phase
     after = History(p.phase, before.phase_changes + (1 if moved else 0))
-    fingerprint = inputs_hash(p, rt, after, now)
+    rounds = reflection_rounds(p, rt)
+    fingerprint = inputs_hash(p, rt, after, now, rounds)
     platforms, missing = chat_platforms(p, rt)
     warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
     files = rt.files_for(p)
@@ -193,7 +194,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
         if all(state is not None for state in snapshot.values()):
             return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings, unchanged=True)
 
-    desired = render_workspace(p, rt, before)
+    desired = render_workspace(p, rt, before, rounds)
     paths = [d.path for d in desired.documents]
     snapshot = await files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
@@ -252,7 +253,7 @@ def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -
     return rt.store.has_pending(partnership_id, platforms)
 
 
-def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWorkspace:
+def render_workspace(p: Partnership, rt: Runtime, history: History, rounds: list[dict[str, Any]]) -> DesiredWorkspace:
     return desired_workspace(
         p,
         rt.library,
@@ -260,7 +261,7 @@ def render_workspace(p: Partnership, rt: Runtime, history: History) -> DesiredWo
         rt.clock(),
         history,
         href=lambda path: rt.files_for(p).href(p.id, path),
-        rounds=reflection_rounds(p, rt),
+        rounds=rounds,
     )
 
 
