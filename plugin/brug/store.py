@@ -207,6 +207,60 @@ document_versions = Table(  # earlier versions of documents worth a history (the
 )
 
 
+# --- version 4: the barometer ----------------------------------------------------------------------------
+
+barometer_rounds = Table(  # a stretch of time (or of prompts) whose ratings are shown together
+    "barometer_rounds",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("round_id", String(64), primary_key=True),
+    Column("starts", String(32), nullable=False),  # ISO 8601 UTC
+    Column("ends", String(32)),  # ISO 8601 UTC; NULL for a round counted in prompts
+    Column("status", String(16), nullable=False),  # open | closed
+    Column("min_respondents", Integer, nullable=False, default=3),
+    Column("respondents", Integer),  # set when the round closes
+    Column("closed_at", DateTime(timezone=True)),
+    Column("agenda_meeting", String(32)),  # the meeting whose agenda took up its attention item
+)
+
+barometer_polls = Table(  # every barometer poll brug posted, to know what a vote answers
+    "barometer_polls",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("ref", String(300), primary_key=True),  # the platform's id of the poll
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("key", String(300), nullable=False),
+    Column("round_id", String(64), nullable=False),
+    Column("bouwsteen", String(32), nullable=False),
+)
+
+barometer_votes = Table(  # the latest rating per person while a round is open; deleted when it closes
+    "barometer_votes",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("round_id", String(64), primary_key=True),
+    Column("bouwsteen", String(32), primary_key=True),
+    Column("voter", String(200), primary_key=True),  # the member's key: one person on two platforms is one
+    Column("score", Integer, nullable=False),
+    Column("grp", String(200), nullable=False),
+    Column("at", String(32), nullable=False),  # when the vote was cast (platform time), ISO 8601 UTC
+)
+
+barometer_counts = Table(  # what a closed round keeps: counts per score, only for the cells that may be shown
+    "barometer_counts",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("round_id", String(64), primary_key=True),
+    Column("bouwsteen", String(32), primary_key=True),
+    Column("cell", String(200), primary_key=True),  # "" = everyone, else a group (organisation or sector)
+    Column("c1", Integer, nullable=False),
+    Column("c2", Integer, nullable=False),
+    Column("c3", Integer, nullable=False),
+    Column("c4", Integer, nullable=False),
+    Column("c5", Integer, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -221,7 +275,11 @@ def _v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[slots, schedule_marks, document_versions])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[barometer_rounds, barometer_polls, barometer_votes, barometer_counts])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -383,6 +441,10 @@ class Store:
                 slots,
                 schedule_marks,
                 document_versions,
+                barometer_rounds,
+                barometer_polls,
+                barometer_votes,
+                barometer_counts,
             ):
                 conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
             conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
@@ -805,6 +867,173 @@ class Store:
         with self._tx() as conn:
             row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.ref == ref)).first()
         return dict(row._mapping) if row else None
+
+
+    # --- barometer -------------------------------------------------------------------------------------
+
+    def ensure_round(
+        self, partnership_id: str, round_id: str, starts: datetime, ends: datetime | None, min_respondents: int
+    ) -> BarometerRoundRecord:
+        """The round, created open when it is not known yet."""
+        ident = {"partnership_id": partnership_id, "round_id": round_id}
+        with self._tx() as conn:
+            row = conn.execute(select(barometer_rounds).filter_by(**ident)).first()
+            if row is None:
+                conn.execute(
+                    insert(barometer_rounds).values(
+                        **ident,
+                        starts=_utc(starts),
+                        ends=_utc(ends) if ends else None,
+                        status="open",
+                        min_respondents=min_respondents,
+                    )
+                )
+                row = conn.execute(select(barometer_rounds).filter_by(**ident)).first()
+        return _round_record(row)
+
+    def barometer_round(self, partnership_id: str, round_id: str) -> BarometerRoundRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(barometer_rounds).filter_by(partnership_id=partnership_id, round_id=round_id)
+            ).first()
+        return _round_record(row) if row else None
+
+    def barometer_rounds(self, partnership_id: str, status: str | None = None) -> list[BarometerRoundRecord]:
+        """A partnership's rounds, oldest first."""
+        query = select(barometer_rounds).where(barometer_rounds.c.partnership_id == partnership_id)
+        if status is not None:
+            query = query.where(barometer_rounds.c.status == status)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(barometer_rounds.c.starts, barometer_rounds.c.round_id)).all()
+        return [_round_record(r) for r in rows]
+
+    def register_poll(
+        self, platform: str, ref: str, partnership_id: str, key: str, round_id: str, bouwsteen: str
+    ) -> None:
+        ident = {"platform": platform, "ref": ref}
+        values = dict(partnership_id=partnership_id, key=key, round_id=round_id, bouwsteen=bouwsteen)
+        with self._tx() as conn:
+            _upsert(conn, barometer_polls, ident, values)
+
+    def barometer_poll(self, platform: str, ref: str) -> dict[str, str] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(barometer_polls).filter_by(platform=platform, ref=ref)).first()
+        return dict(row._mapping) if row else None
+
+    def barometer_polls(self, partnership_id: str, round_id: str, platform: str) -> list[dict[str, str]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(barometer_polls).filter_by(partnership_id=partnership_id, round_id=round_id, platform=platform)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def record_vote(
+        self, partnership_id: str, round_id: str, bouwsteen: str, voter: str, score: int, group: str, at: datetime
+    ) -> str:
+        """Keep a person's latest rating: 'new', 'replaced', 'older' (a later one is kept) or 'closed'."""
+        ident = {"partnership_id": partnership_id, "round_id": round_id, "bouwsteen": bouwsteen, "voter": voter}
+        when = _utc(at)
+        with self._tx() as conn:
+            status = conn.execute(
+                select(barometer_rounds.c.status).filter_by(partnership_id=partnership_id, round_id=round_id)
+            ).scalar()
+            if status != "open":
+                return "closed"
+            earlier = conn.execute(select(barometer_votes.c.at).filter_by(**ident)).scalar()
+            if earlier is None:
+                conn.execute(insert(barometer_votes).values(**ident, score=score, grp=group, at=when))
+                return "new"
+            if earlier > when:
+                return "older"
+            conn.execute(update(barometer_votes).filter_by(**ident).values(score=score, grp=group, at=when))
+            return "replaced"
+
+    def open_votes(self, partnership_id: str, round_id: str) -> list[tuple[str, str, int, str]]:
+        """(voter, bouwsteen, score, group) of an open round: only for aggregating it."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(barometer_votes.c.voter, barometer_votes.c.bouwsteen, barometer_votes.c.score, barometer_votes.c.grp)
+                .filter_by(partnership_id=partnership_id, round_id=round_id)
+            ).all()
+        return [(r.voter, r.bouwsteen, r.score, r.grp) for r in rows]
+
+    def respondents(self, partnership_id: str, round_id: str) -> int:
+        """How many people answered in an open round (or did in a closed one)."""
+        record = self.barometer_round(partnership_id, round_id)
+        if record is not None and record.status == "closed":
+            return record.respondents or 0
+        return len({v[0] for v in self.open_votes(partnership_id, round_id)})
+
+    def close_round(
+        self,
+        partnership_id: str,
+        round_id: str,
+        respondents: int,
+        cells: dict[tuple[str, str], Sequence[int]],
+    ) -> bool:
+        """Close a round in one go: keep the counts of the cells that may be shown, forget who voted.
+
+        Returns False when it was closed already (nothing changes then).
+        """
+        ident = {"partnership_id": partnership_id, "round_id": round_id}
+        with self._tx() as conn:
+            status = conn.execute(select(barometer_rounds.c.status).filter_by(**ident)).scalar()
+            if status != "open":
+                return False
+            for (bouwsteen, cell), counts in cells.items():
+                c1, c2, c3, c4, c5 = counts
+                conn.execute(
+                    insert(barometer_counts).values(
+                        **ident, bouwsteen=bouwsteen, cell=cell, c1=c1, c2=c2, c3=c3, c4=c4, c5=c5
+                    )
+                )
+            conn.execute(delete(barometer_votes).filter_by(**ident))
+            conn.execute(
+                update(barometer_rounds)
+                .filter_by(**ident)
+                .values(status="closed", respondents=respondents, closed_at=_now())
+            )
+        return True
+
+    def round_counts(self, partnership_id: str, round_id: str) -> dict[tuple[str, str], tuple[int, ...]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(barometer_counts).filter_by(partnership_id=partnership_id, round_id=round_id)
+            ).all()
+        return {(r.bouwsteen, r.cell): (r.c1, r.c2, r.c3, r.c4, r.c5) for r in rows}
+
+    def take_attention(self, partnership_id: str, round_id: str, meeting: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(barometer_rounds)
+                .filter_by(partnership_id=partnership_id, round_id=round_id)
+                .values(agenda_meeting=_utc(meeting))
+            )
+
+
+@dataclass(frozen=True)
+class BarometerRoundRecord:
+    partnership_id: str
+    round_id: str
+    starts: datetime
+    ends: datetime | None
+    status: str
+    min_respondents: int
+    respondents: int | None
+    agenda_meeting: str | None
+
+
+def _round_record(row: Any) -> BarometerRoundRecord:
+    return BarometerRoundRecord(
+        row.partnership_id,
+        row.round_id,
+        datetime.fromisoformat(row.starts),
+        datetime.fromisoformat(row.ends) if row.ends else None,
+        row.status,
+        row.min_respondents,
+        row.respondents,
+        row.agenda_meeting,
+    )
 
 
 def _upsert(

@@ -132,6 +132,10 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "nl": "verwacht een start (eerste overleg) naast de rrule",
         "en": "expected a start (first meeting) next to the rrule",
     },
+    "brug_barometer_rhythm": {
+        "nl": "kies rrule (met start) of every_prompts, niet allebei",
+        "en": "choose rrule (with a start) or every_prompts, not both",
+    },
     "brug_duplicate_id": {
         "nl": "'{value}' komt twee keer voor; ids moeten uniek zijn",
         "en": "'{value}' is used twice; ids must be unique",

@@ -120,10 +120,7 @@ class Meetings(Strict):
     def _rule_or_dates(self) -> Meetings:
         if self.rrule is None and not self.dates:
             raise PydanticCustomError("brug_meetings_empty", "an rrule with a start, or a list of dates", {})
-        if self.rrule is not None and self.start is None:
-            raise PydanticCustomError("brug_rrule_needs_start", "a start next to the rrule", {})
-        if self.rrule is not None:
-            _check_rrule(self.rrule, self.start)
+        _check_rule_and_start(self.rrule, self.start)
         return self
 
     def recurrence(self) -> Recurrence:
@@ -152,11 +149,44 @@ class Reflection(Strict):
         return Recurrence(rule=self.rrule, start=self.start)
 
 
+def _check_rule_and_start(rule: str | None, start: datetime | None) -> None:
+    """A rule needs its first moment next to it, and must be a valid RRULE."""
+    if rule is not None and start is None:
+        raise PydanticCustomError("brug_rrule_needs_start", "a start next to the rrule", {})
+    if rule is not None:
+        _check_rrule(rule, start)
+
+
 def _check_rrule(rule: str, start: datetime | None) -> None:
     try:
         parse_rrule(rule, start or datetime(2000, 1, 1))
     except RecurrenceError as err:
         raise PydanticCustomError("brug_rrule", "a valid RFC 5545 RRULE ({reason})", {"reason": str(err)}) from None
+
+
+class BarometerSettings(Strict):
+    """Barometer rounds: by school term (default), by an RRULE from a start, or every N prompts."""
+
+    rrule: NonEmpty | None = None
+    start: LocalDateTime | None = None
+    every_prompts: int | None = Field(default=None, ge=1, le=52)
+    min_respondents: int = Field(default=3, ge=3, le=100, description="never lower than 3")
+    split: Literal["sector", "organisation", "none"] = "sector"
+    full: bool = Field(default=True, description="all six bouwstenen as polls at the start of a round")
+
+    @model_validator(mode="after")
+    def _one_rhythm(self) -> BarometerSettings:
+        if self.rrule is not None and self.every_prompts is not None:
+            raise PydanticCustomError("brug_barometer_rhythm", "either rrule or every_prompts, not both", {})
+        _check_rule_and_start(self.rrule, self.start)
+        return self
+
+    @property
+    def by_term(self) -> bool:
+        return self.rrule is None and self.every_prompts is None
+
+    def recurrence(self) -> Recurrence:
+        return Recurrence(rule=self.rrule, start=self.start)
 
 
 ChatPlatform = Literal["local", "matrix", "nextcloud"]
@@ -192,6 +222,7 @@ class Partnership(Strict):
     meetings: Meetings | None = None
     reflection: Reflection | None = None
     agreement: Agreement = Field(default_factory=Agreement)
+    barometer: BarometerSettings = Field(default_factory=BarometerSettings)
     platforms: Platforms = Field(default_factory=Platforms)
 
     @model_validator(mode="after")

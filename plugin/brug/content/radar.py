@@ -1,0 +1,137 @@
+"""The barometer's picture: a radar of the six bouwstenen, this round against the previous one.
+
+Plain SVG 1.1 (no script, no external fonts or images), so it shows the same in Nextcloud Text,
+Element, a browser and on paper. Colour-blind safe: the two rounds differ in colour (Okabe–Ito blue
+and orange), in line style (solid / dashed) and in marker shape (dot / square), so they stay apart
+in grey print too. Labels are in the partnership's language.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from xml.sax.saxutils import escape
+
+from brug.domain.types import Bouwsteen, Language
+
+SHORT: dict[Bouwsteen, dict[Language, str]] = {
+    Bouwsteen.doel: {"nl": "Gemeenschappelijk doel", "en": "Common goal"},
+    Bouwsteen.relatie: {"nl": "Relatie", "en": "Relationship"},
+    Bouwsteen.betrokkenheid: {"nl": "Betrokkenheid", "en": "Involvement"},
+    Bouwsteen.vertrouwen: {"nl": "Respect en vertrouwen", "en": "Respect and trust"},
+    Bouwsteen.afstemming: {"nl": "Afstemming en taken", "en": "Alignment and tasks"},
+    Bouwsteen.communicatie: {"nl": "Communicatie", "en": "Communication"},
+}
+CURRENT = "#0072B2"  # Okabe–Ito blue
+PREVIOUS = "#E69F00"  # Okabe–Ito orange
+TOO_FEW = {"nl": "te weinig antwoorden", "en": "too few answers"}
+WIDTH, HEIGHT = 780, 620
+CX, CY, R = 390.0, 290.0, 170.0
+AXES = list(Bouwsteen)
+# cos/sin of each axis, clockwise from the top: computed once
+_DIRECTIONS = [
+    (math.cos(math.radians(-90 + 60 * i)), math.sin(math.radians(-90 + 60 * i))) for i in range(len(AXES))
+]
+
+
+def number(value: float, language: Language) -> str:
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if language == "nl" else text
+
+
+def _point(i: int, value: float) -> tuple[float, float]:
+    dx, dy = _DIRECTIONS[i]
+    r = R * value / 5
+    return CX + dx * r, CY + dy * r
+
+
+def _series(values: Mapping[Bouwsteen, float | None], colour: str, dashed: bool, square: bool) -> list[str]:
+    points = [(_point(i, v) if (v := values.get(b)) is not None else None) for i, b in enumerate(AXES)]
+    out: list[str] = []
+    style = f'stroke="{colour}" stroke-width="3" stroke-linejoin="round"' + (' stroke-dasharray="9 6"' if dashed else "")
+    if all(p is not None for p in points):
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)  # type: ignore[misc]
+        fill = f'fill="{colour}" fill-opacity="0.18"' if not dashed else 'fill="none"'
+        out.append(f'<polygon points="{coords}" {fill} {style}/>')
+    else:  # only the sides between two known values
+        for i, p in enumerate(points):
+            q = points[(i + 1) % len(points)]
+            if p is not None and q is not None:
+                out.append(f'<line x1="{p[0]:.1f}" y1="{p[1]:.1f}" x2="{q[0]:.1f}" y2="{q[1]:.1f}" {style}/>')
+    for p in points:
+        if p is None:
+            continue
+        if square:
+            out.append(f'<rect x="{p[0] - 5:.1f}" y="{p[1] - 5:.1f}" width="10" height="10" fill="{colour}"/>')
+        else:
+            out.append(f'<circle cx="{p[0]:.1f}" cy="{p[1]:.1f}" r="6" fill="{colour}" stroke="#fff" stroke-width="1.5"/>')
+    return out
+
+
+def radar_svg(
+    title: str,
+    language: Language,
+    current: Mapping[Bouwsteen, float | None],
+    current_label: str,
+    previous: Mapping[Bouwsteen, float | None] | None = None,
+    previous_label: str = "",
+) -> str:
+    """The radar as an SVG document (UTF-8 text)."""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" role="img">',
+        f"<title>{escape(title)}</title>",
+        "<desc>"
+        + escape(
+            "; ".join(
+                f"{SHORT[b][language]}: {number(v, language) if (v := current.get(b)) is not None else '—'}"
+                for b in AXES
+            )
+        )
+        + "</desc>",
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<text x="{CX:.0f}" y="34" font-size="20" font-weight="bold" text-anchor="middle" fill="#222">'
+        f"{escape(title)}</text>",
+    ]
+    for ring in range(1, 6):  # the scale 1..5
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_point(i, ring) for i in range(len(AXES))))
+        parts.append(f'<polygon points="{coords}" fill="none" stroke="#c8c8c8" stroke-width="1"/>')
+        parts.append(
+            f'<text x="{CX + 4:.1f}" y="{CY - R * ring / 5 + 13:.1f}" font-size="11" fill="#777">{ring}</text>'
+        )
+    for i, b in enumerate(AXES):
+        x, y = _point(i, 5)
+        parts.append(f'<line x1="{CX:.1f}" y1="{CY:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#9a9a9a" stroke-width="1"/>')
+        dx, dy = _DIRECTIONS[i]
+        lx, ly = CX + dx * (R + 26), CY + dy * (R + 26)
+        anchor = "middle" if abs(dx) < 0.2 else ("start" if dx > 0 else "end")
+        ly += 6 if abs(dy) < 0.6 else (-4 if dy < 0 else 16)
+        value = current.get(b)
+        under = number(value, language) if value is not None else TOO_FEW[language]
+        parts.append(
+            f'<text class="axis" x="{lx:.1f}" y="{ly:.1f}" font-size="15" font-weight="bold" text-anchor="{anchor}" '
+            f'fill="#222">{escape(SHORT[b][language])}</text>'
+        )
+        parts.append(
+            f'<text x="{lx:.1f}" y="{ly + 18:.1f}" font-size="13" text-anchor="{anchor}" fill="{CURRENT if value is not None else "#666"}">'
+            f"{escape(under)}</text>"
+        )
+    if previous is not None:
+        parts.extend(_series(previous, PREVIOUS, dashed=True, square=True))
+    parts.extend(_series(current, CURRENT, dashed=False, square=False))
+    legend_x, legend_y = CX - 140, HEIGHT - 58
+    parts.append(
+        f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 40}" y2="{legend_y}" stroke="{CURRENT}" '
+        f'stroke-width="3"/><circle cx="{legend_x + 20}" cy="{legend_y}" r="6" fill="{CURRENT}"/>'
+        f'<text x="{legend_x + 50}" y="{legend_y + 5}" font-size="14" fill="#222">{escape(current_label)}</text>'
+    )
+    if previous is not None:
+        legend_y += 26
+        parts.append(
+            f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 40}" y2="{legend_y}" stroke="{PREVIOUS}" '
+            f'stroke-width="3" stroke-dasharray="9 6"/>'
+            f'<rect x="{legend_x + 15}" y="{legend_y - 5}" width="10" height="10" fill="{PREVIOUS}"/>'
+            f'<text x="{legend_x + 50}" y="{legend_y + 5}" font-size="14" fill="#222">{escape(previous_label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

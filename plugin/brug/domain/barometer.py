@@ -1,0 +1,238 @@
+"""The barometer: partners rate the six bouwstenen 1–5, brug gives back what the group says.
+
+Modelled on the *empowermentroos* of seed 004 (a 1–5 self-rating per axis, drawn as a radar,
+repeated over time, then one axis and one concrete action), applied to the six bouwstenen of seed
+001. Ratings rate the collaboration and one's own contribution, never people.
+
+Anonymity rules (pure functions, no I/O):
+- nothing of a round shows until at least `min_respondents` (never fewer than 3) people answered;
+- a bouwsteen shows only when at least `min_respondents` rated it;
+- a group (an organisation or a sector) shows only when it has at least `min_respondents`
+  respondents AND the rest of the partnership too; and the respondents of all groups that are not
+  shown together are either none or at least `min_respondents` — otherwise a hidden small group
+  could be worked out by subtracting the shown groups from the total.
+What a round keeps after closing is exactly what may be shown: counts per score, per shown cell.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from brug.domain.holidays import first_school_day, kerstvakantie_start, paasvakantie_start
+from brug.domain.types import Bouwsteen
+
+FLOOR = 3  # min_respondents is never lower than this
+SCORES = (1, 2, 3, 4, 5)
+DROP = 0.75  # a fall of the mean since the previous round that needs attention
+GAP = 1.0  # a difference between groups that needs attention
+ALL = ""  # the cell of everyone
+
+
+class Split(StrEnum):
+    """How results are split (one way only: two overlapping splits would allow subtraction)."""
+
+    sector = "sector"
+    organisation = "organisation"
+    none = "none"
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's rating of one bouwsteen in an open round. Never leaves store and aggregation."""
+
+    voter: str
+    bouwsteen: Bouwsteen
+    score: int
+    group: str  # the voter's organisation id or sector, per the partnership's split ("" = none)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many gave each score 1..5."""
+
+    counts: tuple[int, int, int, int, int]
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def mean(self) -> float:
+        return sum(s * c for s, c in zip(SCORES, self.counts, strict=True)) / self.n
+
+    @property
+    def spread(self) -> float:
+        """The standard deviation (population): how far apart the answers are."""
+        mean = self.mean
+        return math.sqrt(sum(c * (s - mean) ** 2 for s, c in zip(SCORES, self.counts, strict=True)) / self.n)
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    bouwsteen: Bouwsteen
+    total: Tally | None  # None: fewer than min_respondents rated it
+    groups: dict[str, Tally] = field(default_factory=dict)  # only the groups that may be shown
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    round_id: str
+    respondents: int
+    min_respondents: int
+    blocks: dict[Bouwsteen, BlockResult] = field(default_factory=dict)  # empty unless published
+
+    @property
+    def published(self) -> bool:
+        return self.respondents >= self.min_respondents
+
+    def mean(self, b: Bouwsteen) -> float | None:
+        block = self.blocks.get(b)
+        return block.total.mean if block is not None and block.total is not None else None
+
+
+def shown_groups(sizes: Mapping[str, int], n: int, minimum: int) -> set[str]:
+    """The groups that may be shown: each >= minimum, its rest >= minimum, the hidden rest 0 or >= minimum."""
+    shown = {g for g, size in sizes.items() if g != ALL and size >= minimum and n - size >= minimum}
+    while shown:
+        hidden = n - sum(sizes[g] for g in shown)
+        if hidden == 0 or hidden >= minimum:
+            break
+        shown.remove(min(shown, key=lambda g: (sizes[g], g)))  # show one group less, the smallest
+    return shown
+
+
+def aggregate(round_id: str, votes: Iterable[Vote], min_respondents: int = FLOOR) -> RoundResult:
+    """What a round may show. Expects at most one vote per voter and bouwsteen (the latest)."""
+    minimum = max(FLOOR, min_respondents)
+    counts: dict[Bouwsteen, dict[str, list[int]]] = {}
+    voters: set[str] = set()
+    for vote in votes:
+        voters.add(vote.voter)
+        cells = counts.get(vote.bouwsteen)
+        if cells is None:
+            cells = counts[vote.bouwsteen] = {}
+        cell = cells.get(vote.group)
+        if cell is None:
+            cell = cells[vote.group] = [0, 0, 0, 0, 0]
+        cell[vote.score - 1] += 1
+    return result_from_counts(round_id, len(voters), counts, minimum)
+
+
+def result_from_counts(
+    round_id: str, respondents: int, counts: Mapping[Bouwsteen, Mapping[str, Sequence[int]]], minimum: int
+) -> RoundResult:
+    """Apply the anonymity rules to counts per bouwsteen and group."""
+    minimum = max(FLOOR, minimum)
+    if respondents < minimum:
+        return RoundResult(round_id, respondents, minimum)
+    blocks: dict[Bouwsteen, BlockResult] = {}
+    for b in Bouwsteen:
+        cells = counts.get(b)
+        if not cells:
+            blocks[b] = BlockResult(b, None)
+            continue
+        sizes = {g: sum(c) for g, c in cells.items()}
+        n = sum(sizes.values())
+        if n < minimum:
+            blocks[b] = BlockResult(b, None)
+            continue
+        total = [sum(c[i] for c in cells.values()) for i in range(5)]
+        groups = {
+            g: Tally(tuple(cells[g]))  # type: ignore[arg-type]
+            for g in sorted(shown_groups(sizes, n, minimum))
+        }
+        blocks[b] = BlockResult(b, Tally(tuple(total)), groups)  # type: ignore[arg-type]
+    return RoundResult(round_id, respondents, minimum, blocks)
+
+
+# --- what needs attention --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attention:
+    """The bouwsteen that needs attention most, and why."""
+
+    bouwsteen: Bouwsteen
+    mean: float
+    drop: float | None = None  # how far the mean fell since the previous round (>= DROP)
+    gap: tuple[str, str, float] | None = None  # (highest group, lowest group, difference >= GAP)
+    lowest: bool = False  # it has the lowest mean of this round
+
+
+def needs_attention(current: RoundResult, previous: RoundResult | None) -> Attention | None:
+    """A notable drop first, then a gap between groups, then the lowest mean."""
+    candidates: list[tuple[tuple[float, float, float], Attention]] = []
+    means = {b: m for b in Bouwsteen if (m := current.mean(b)) is not None}
+    if not means:
+        return None
+    lowest = min(means.values())
+    for b, mean in means.items():
+        before = previous.mean(b) if previous is not None else None
+        drop = before - mean if before is not None and before - mean >= DROP - 1e-9 else None
+        gap = None
+        groups = current.blocks[b].groups
+        if len(groups) >= 2:
+            hi = max(groups, key=lambda g: (groups[g].mean, g))
+            lo = min(groups, key=lambda g: (groups[g].mean, g))
+            difference = groups[hi].mean - groups[lo].mean
+            if difference >= GAP - 1e-9:
+                gap = (hi, lo, difference)
+        is_lowest = mean == lowest
+        if drop is None and gap is None and not is_lowest:
+            continue
+        rank = (drop or 0.0, gap[2] if gap else 0.0, -mean)
+        candidates.append((rank, Attention(b, mean, drop, gap, is_lowest)))
+    order = list(Bouwsteen)
+    candidates.sort(key=lambda c: (c[0], -order.index(c[1].bouwsteen)), reverse=True)
+    return candidates[0][1]
+
+
+# --- rounds in time ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Round:
+    id: str
+    start: datetime  # aware
+    end: datetime | None  # aware; None for a round counted in prompts (it ends with its last prompt)
+
+
+def term_starts(year: int) -> list[date]:
+    """The first days of the three terms of Flemish school year year–year+1 (after the holidays)."""
+    return [
+        first_school_day(year),
+        kerstvakantie_start(year) + timedelta(days=14),
+        paasvakantie_start(year + 1) + timedelta(days=14),
+    ]
+
+
+def term_round(moment: datetime, zone: ZoneInfo, at_hour: int = 9) -> Round:
+    """The school term that `moment` falls in (a term runs until the next one starts)."""
+    local = moment.astimezone(zone)
+    boundaries: list[tuple[str, datetime]] = []
+    for year in (local.year - 2, local.year - 1, local.year, local.year + 1):
+        for n, day in enumerate(term_starts(year), start=1):
+            boundaries.append((f"{year}-{year + 1}-{n}", datetime(day.year, day.month, day.day, at_hour, tzinfo=zone)))
+    boundaries.sort(key=lambda b: b[1])
+    for (rid, start), (_, end) in zip(boundaries, boundaries[1:], strict=False):
+        if start <= local < end:
+            return Round(rid, start, end)
+    raise ValueError(f"no school term around {moment}")  # pragma: no cover - the window always covers it
+
+
+def rule_round(moment: datetime, starts: Sequence[datetime]) -> Round | None:
+    """The round between two consecutive occurrences of the partnership's barometer rule."""
+    for start, end in zip(starts, starts[1:], strict=False):
+        if start <= moment < end:
+            return Round(start.astimezone(start.tzinfo).strftime("%Y-%m-%d"), start, end)
+    return None
+
+
+def prompt_round(index: int, every: int, first_prompt: datetime) -> str:
+    """The id of the round that prompt number `index` (0-based) belongs to, counted in prompts."""
+    return f"{index // every + 1:03d}-{first_prompt:%Y-%m-%d}"
