@@ -12,7 +12,9 @@ from brug.commands import COMMANDS
 from brug.content.context import common_context, with_extra
 from brug.content.partnerships import load_partnership
 from brug.content.render import Renderer, markdown_to_html, md_escape
+from brug.domain.agenda import AddedItem, Missed, OpenAction, Unreadable, build_agenda
 from brug.domain.questions import QuestionKind
+from brug.meetings import agenda_context
 from brug.workspace.desired import History, desired_workspace
 from tests.conftest import EXAMPLES
 
@@ -61,15 +63,21 @@ def test_every_template_renders_for_every_example(library, renderer: Renderer, p
         "phase-guide": dict(phase=phase, phase_number=2, next_phase=None),
         "document": dict(document=next(d for ph in model.phases for d in ph.documents), phase=phase, phase_number=1),
         "agreement": {},
-        "agenda": dict(
-            meeting={"start": start, "end": start, "location": None, "number": 4},
-            items=phase.agenda,
-            open_actions=[{"number": 1, "text": "Brief opstellen", "who": "An", "due": NOW.date()}],
-            added_items=[{"text": "Zomerwerking", "by": "Bert"}],
-            review_due=True,
-            reflection_bouwsteen=library.bouwstenen[question.bouwsteen],
-            missed=[{"what": "reflectievraag", "when": NOW}],
-            unreadable=[{"document": "overleg/x.md", "line_number": 3, "text": "- iets <b>"}],
+        "agenda": agenda_context(
+            build_agenda(
+                p,
+                phase,
+                start,
+                4,
+                [OpenAction(1, "Brief opstellen", "An", NOW.date())],
+                [AddedItem("Zomerwerking", "Bert")],
+                question.bouwsteen,
+                [Missed("reflectievraag", NOW)],
+                [Unreadable("overleg/x.md", 3, "- iets <b>")],
+            ),
+            p,
+            library,
+            NOW,
         ),
         "reflection-prompt": dict(question=question, bouwsteen=library.bouwstenen[question.bouwsteen], late=True),
         "pulse": dict(question=pulse, bouwsteen=library.bouwstenen[pulse.bouwsteen], late=False),
@@ -89,21 +97,9 @@ def test_agenda_uses_the_action_line_format(library, renderer: Renderer) -> None
     p = example(library, EXAMPLES[0])
     phase = library.phase_models[p.workflow].phase(p.phase)
     start = p.meeting_times(NOW, 1)[0]
-    text = renderer.render(
-        "agenda",
-        "nl",
-        **with_extra(
-            common_context(p, library, NOW, []),
-            meeting={"start": start, "end": start, "location": None, "number": 1},
-            items=phase.agenda,
-            open_actions=[{"number": 3, "text": "Lokaal boeken", "who": "Els", "due": datetime(2026, 12, 1).date()}],
-            added_items=[],
-            review_due=False,
-            reflection_bouwsteen=None,
-            missed=[],
-            unreadable=[],
-        ),
-    )
+    actions = [OpenAction(3, "Lokaal boeken", "Els", datetime(2026, 12, 1).date())]
+    agenda = build_agenda(p, phase, start, 1, actions, [])
+    text = renderer.render("agenda", "nl", **agenda_context(agenda, p, library, NOW))
     assert "- [ ] Lokaal boeken — Els — 2026-12-01" in text
 
 

@@ -77,15 +77,15 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
     unreadable = await read_minutes(p, rt)
     skipped = [s for s in rt.store.slots(p.id) if s.status == "skipped" and not s.reported]
     missed = [Missed(MISSED_WHAT[p.language][s.kind], s.at) for s in skipped]
-    agenda = agenda_for(p, start, rt.store, rt.library, missed)
-    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock(), [vars(u) for u in unreadable])
+    agenda = agenda_for(p, start, rt.store, rt.library, missed, unreadable)
+    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock())
     layout = Layout(p.language)
     day = start.astimezone(p.zone).strftime("%Y-%m-%d")
     path = layout.meetings / AGENDA_FILE[p.language].format(day=day)
     await _create_document(rt, p, f"meeting/{day}", path, markdown)
     await deliver(rt, p, key, "overleg", "agenda", (LATE_NOTE[p.language] if late else "") + markdown)
-    taken = {a.text for a in agenda.added_items}
-    rt.store.assign_agenda_items(p.id, [i.id for i in rt.store.open_agenda_items(p.id) if i.text in taken], start)
+    taken = [a.id for a in agenda.taken_added_items if a.id is not None]  # the others stay for the next meeting
+    rt.store.assign_agenda_items(p.id, taken, start)
     rt.store.mark_reported(p.id, skipped)
     return key
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
+from typing import Any
 
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
-from brug.content.render import Renderer
-from brug.domain.agenda import AddedItem, Agenda, Missed, OpenAction, build_agenda
+from brug.content.render import Renderer, Trusted
+from brug.domain.agenda import AddedItem, Agenda, Item, Missed, OpenAction, TimeBox, Unreadable, build_agenda
 from brug.domain.partnership import Partnership
-from brug.domain.types import Bouwsteen
+from brug.domain.types import Bouwsteen, Language, Text
 from brug.store import Store
 
 
@@ -46,10 +47,15 @@ def meeting_number(p: Partnership, start: datetime) -> int:
 
 
 def agenda_for(
-    p: Partnership, start: datetime, store: Store, library: Library, missed: list[Missed] | None = None
+    p: Partnership,
+    start: datetime,
+    store: Store,
+    library: Library,
+    missed: list[Missed] | None = None,
+    unreadable: list[Unreadable] | None = None,
 ) -> Agenda:
     model = library.phase_models[p.workflow]
-    added = [AddedItem(text=i.text, by=i.added_by) for i in store.open_agenda_items(p.id)]
+    added = [AddedItem(text=i.text, by=i.added_by, id=i.id) for i in store.open_agenda_items(p.id)]
     return build_agenda(
         p,
         model.phase(p.phase),
@@ -59,38 +65,55 @@ def agenda_for(
         added,
         latest_reflection_bouwsteen(store, library, p.id),
         missed,
+        unreadable,
     )
 
 
-def render_agenda(
-    agenda: Agenda,
-    p: Partnership,
-    library: Library,
-    renderer: Renderer,
-    now: datetime,
-    unreadable: list[dict[str, object]] | None = None,
-) -> str:
+def _words(value: Text | str | None, language: Language) -> str | None:
+    """The product's own words are trusted Markdown; what a person typed stays a plain string (escaped)."""
+    if isinstance(value, Text):
+        return Trusted(value(language))
+    return value
+
+
+def _entry(item: Item, language: Language, zone: tzinfo, box: TimeBox | None = None) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "title": _words(item.title, language),
+        "note": _words(item.note, language),
+        "minutes": box.minutes if box else item.minutes,
+        "start": box.start.astimezone(zone) if box else None,
+        "end": box.end.astimezone(zone) if box else None,
+        **item.data,
+    }
+
+
+def agenda_context(agenda: Agenda, p: Partnership, library: Library, now: datetime) -> dict[str, Any]:
+    """The variables of the agenda template (see docs/templates.md)."""
     context = common_context(p, library, now, links=[])
     meeting = agenda.meeting
-    return renderer.render(
-        "agenda",
-        p.language,
-        **with_extra(
-            context,
-            meeting={
-                "start": meeting.start.astimezone(p.zone),
-                "end": meeting.end.astimezone(p.zone),
-                "location": meeting.location,
-                "number": meeting.number,
-            },
-            items=agenda.items,
-            open_actions=[vars(a) for a in agenda.open_actions],
-            added_items=[vars(i) for i in agenda.added_items],
-            review_due=agenda.review_due,
-            reflection_bouwsteen=library.bouwstenen.get(agenda.reflection_bouwsteen)
-            if agenda.reflection_bouwsteen
-            else None,
-            missed=[{"what": m.what, "when": m.when.astimezone(p.zone)} for m in agenda.missed],
-            unreadable=unreadable or [],
-        ),
+    schedule = agenda.schedule
+    language, zone = p.language, p.zone
+    return with_extra(
+        context,
+        meeting={
+            "start": meeting.start.astimezone(zone),
+            "end": meeting.end.astimezone(zone),
+            "location": meeting.location,
+            "number": meeting.number,
+            "minutes": int((meeting.end - meeting.start).total_seconds() // 60),
+        },
+        boxes=[_entry(b.item, language, zone, b) for b in schedule.boxes],
+        if_time=[_entry(i, language, zone) for i in schedule.if_time],
+        next_meeting=[_entry(i, language, zone) for i in schedule.next_meeting],
+        open_actions=[vars(a) for a in agenda.open_actions],
+        reflection_bouwsteen=library.bouwstenen.get(agenda.reflection_bouwsteen)
+        if agenda.reflection_bouwsteen
+        else None,
+        missed=[{"what": m.what, "when": m.when.astimezone(zone)} for m in agenda.missed],
+        unreadable=[vars(u) for u in agenda.unreadable],
     )
+
+
+def render_agenda(agenda: Agenda, p: Partnership, library: Library, renderer: Renderer, now: datetime) -> str:
+    return renderer.render("agenda", p.language, **agenda_context(agenda, p, library, now))

@@ -9,10 +9,10 @@ next agenda can list them: a person's note is never dropped silently.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from brug.domain.actions import parse_action_line, read_actions
+from brug.domain.agenda import Unreadable
 from brug.domain.partnership import Partnership
 from brug.service import Runtime
 from brug.workspace.desired import sha256
@@ -21,16 +21,9 @@ ACTION_SECTIONS = ("Acties", "Actions")
 MEETING_DOCUMENT = "meeting/"
 
 
-@dataclass(frozen=True)
-class UnreadableLine:
-    document: str
-    line_number: int
-    text: str
-
-
-async def read_minutes(p: Partnership, rt: Runtime) -> list[UnreadableLine]:
+async def read_minutes(p: Partnership, rt: Runtime) -> list[Unreadable]:
     today = rt.clock().astimezone(p.zone).date()
-    unreadable: list[UnreadableLine] = []
+    unreadable: list[Unreadable] = []
     files = rt.files_for(p)
     records = rt.store.documents(p.id, files.platform)
     for key, record in sorted(records.items()):
@@ -52,5 +45,5 @@ async def read_minutes(p: Partnership, rt: Runtime) -> list[UnreadableLine]:
             carried = parse_action_line(line, today)
             if carried is not None and carried.done and carried.text in open_by_text:
                 rt.store.complete_action(p.id, open_by_text[carried.text])
-        unreadable += [UnreadableLine(record.path, u.line_number, u.text) for u in bad]
+        unreadable += [Unreadable(record.path, u.line_number, u.text) for u in bad]
     return unreadable

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -33,6 +35,8 @@ class AgendaItem(Strict):
     title: Text
     minutes: int | None = Field(default=None, ge=1, le=240)
     note: Text | None = None
+    # when a meeting is too short for every item: high ones keep their place first, low ones go first
+    priority: Literal["high", "normal", "low"] = "normal"
 
 
 class Room(Strict):
