@@ -13,7 +13,7 @@ import pytest
 from brug.bot import Bot
 from brug.domain.holidays import load_school_calendar
 from brug.domain.recurrence import Recurrence
-from brug.scheduler import AGENDA, REFLECTION, agenda_slots
+from brug.scheduler import AGENDA, REFLECTION, agenda_slots, overdue_agendas
 from tests.runtime import local_runtime
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -282,7 +282,8 @@ async def test_agendas_right_after_a_dst_change_are_not_lost_with_frequent_ticks
         await scheduler.tick()
     agendas = [s for s in bot.rt.store.slots("week", AGENDA) if s.status == "done"]
     p = bot.partnerships()["week"]
-    expected = agenda_slots(p, around - timedelta(days=6), end)
+    # the agenda of the meeting the first day's lead time had already passed for is posted at once, late
+    expected = overdue_agendas(p, around - timedelta(days=6)) + agenda_slots(p, around - timedelta(days=6), end)
     assert len(agendas) == len(expected) >= 2
     assert {s.at.astimezone(BRUSSELS).hour for s in agendas} == {14}
 
@@ -319,3 +320,38 @@ def test_a_touched_but_unchanged_document_is_still_updated_in_place(cli, in_tmp:
     assert "Leren in de Vlierboom" in overview.read_text(encoding="utf-8")
     assert not (overview.parent / "overzicht (nieuwe versie).md").exists()
     assert oct(overview.stat().st_mode & 0o777) != "0o600"  # readable for the team, not only for brug
+
+
+async def test_an_agenda_whose_lead_time_passed_before_the_start_is_posted_at_once_marked_late(
+    tmp_path: Path, library
+) -> None:  # type: ignore[no-untyped-def]
+    # the meeting is on Tuesday 13 October at 14:00; its agenda was due on Saturday; brug starts on Monday
+    clock = Clock(datetime(2026, 10, 12, 9, 0, tzinfo=BRUSSELS))
+    bot = make_bot(tmp_path, library, clock)
+    report = await bot.scheduler().tick()
+    assert [(s.kind, s.meeting) for s in report.late] == [(AGENDA, datetime(2026, 10, 13, 14, 0, tzinfo=BRUSSELS))]
+    posts = transcript(tmp_path, "overleg")
+    assert len(posts) == 1 and posts[0]["markdown"].startswith("_Deze agenda komt later dan gepland (normaal 3 dagen")
+    assert (tmp_path / "ws" / "jaar" / "overleg" / "2026-10-13 agenda en verslag.md").exists()
+    assert transcript(tmp_path, "reflectie") == []  # a past reflection prompt is still not posted
+    assert (await bot.scheduler().tick()).late == [] and len(transcript(tmp_path, "overleg")) == 1  # once
+
+
+async def test_no_agenda_for_a_meeting_that_has_already_begun(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock(datetime(2026, 10, 13, 14, 30, tzinfo=BRUSSELS))  # half an hour into the meeting
+    bot = make_bot(tmp_path, library, clock)
+    report = await bot.scheduler().tick()
+    assert report.done == report.late == [] and transcript(tmp_path, "overleg") == []
+
+
+async def test_after_long_downtime_an_agenda_for_a_meeting_ahead_is_posted_late_not_skipped(
+    tmp_path: Path, library
+) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock(datetime(2026, 10, 8, 12, 0, tzinfo=BRUSSELS))
+    bot = make_bot(tmp_path, library, clock)
+    scheduler = bot.scheduler()
+    await scheduler.tick()
+    clock.now = datetime(2026, 10, 12, 20, 0, tzinfo=BRUSSELS)  # down from Thursday to Monday evening
+    report = await scheduler.tick()
+    assert [s.kind for s in report.late] == [AGENDA] and AGENDA not in [s.kind for s in report.skipped]
+    assert "later dan gepland" in transcript(tmp_path, "overleg")[0]["markdown"]

@@ -62,9 +62,17 @@ MISSED_WHAT = {
     "en": {"agenda": "agenda", "reflection": "reflection prompt"},
 }
 LATE_NOTE = {
-    "nl": "_Deze agenda komt later dan gepland: brug was even niet bereikbaar._\n\n",
-    "en": "_This agenda comes later than planned: brug was unreachable for a while._\n\n",
+    "nl": "_Deze agenda komt later dan gepland (normaal {days} voor het overleg): brug was niet "
+    "bereikbaar of is pas net gestart._\n\n",
+    "en": "_This agenda comes later than planned (normally {days} before the meeting): brug was "
+    "unreachable or has only just started._\n\n",
 }
+
+
+def late_note(p: Partnership) -> str:
+    days = p.meetings.agenda_lead_days if p.meetings else 0
+    unit = {"nl": ("dag", "dagen"), "en": ("day", "days")}[p.language][days != 1]
+    return LATE_NOTE[p.language].format(days=f"{days} {unit}")
 
 
 async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: bool = False) -> str:
@@ -83,7 +91,7 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
     day = start.astimezone(p.zone).strftime("%Y-%m-%d")
     path = layout.meetings / AGENDA_FILE[p.language].format(day=day)
     await _create_document(rt, p, f"meeting/{day}", path, markdown)
-    await deliver(rt, p, key, "overleg", "agenda", (LATE_NOTE[p.language] if late else "") + markdown)
+    await deliver(rt, p, key, "overleg", "agenda", (late_note(p) if late else "") + markdown)
     taken = [a.id for a in agenda.taken_added_items if a.id is not None]  # the others stay for the next meeting
     rt.store.assign_agenda_items(p.id, taken, start)
     rt.store.mark_reported(p.id, skipped)

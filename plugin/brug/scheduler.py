@@ -7,7 +7,10 @@ crashes and downtime:
 - after downtime, a slot missed by less than the grace period (default 12 hours) is posted late
   with a note; an older one is skipped, logged, and named in the next agenda — never a burst of
   stale prompts;
-- a partnership seen for the first time starts "now": its past is not posted.
+- a partnership seen for the first time starts "now": its past is not posted, except the agenda of
+  a meeting that has not begun yet although its lead time has passed: that one is posted at once,
+  marked late (also after downtime longer than the grace period: an agenda is never skipped while
+  its meeting is still ahead).
 Time comes from an injected clock, so tests can run a year in seconds.
 """
 
@@ -55,6 +58,18 @@ def agenda_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
         if start < at <= end:
             out.append(Slot(at, p.id, AGENDA, meeting))
     return out
+
+
+def overdue_agendas(p: Partnership, now: datetime) -> list[Slot]:
+    """Agendas whose moment has passed while their meeting has not begun yet (at most the lead time ago)."""
+    if p.meetings is None:
+        return []
+    lead = timedelta(days=p.meetings.agenda_lead_days + 1)
+    return [s for s in agenda_slots(p, now - lead, now) if meeting_ahead(s, now)]
+
+
+def meeting_ahead(slot: Slot, now: datetime) -> bool:
+    return slot.kind == AGENDA and slot.meeting is not None and slot.meeting > now
 
 
 def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
@@ -132,9 +147,12 @@ class Scheduler:
         self, p: Partnership, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
     ) -> None:
         mark = self.store.schedule_mark(p.id, kind)
-        if mark is None:  # a new partnership starts now: its past is not posted
-            self.store.set_schedule_mark(p.id, kind, now)
-            return
+        if mark is None:  # a new partnership starts now: its past is not posted ...
+            overdue = overdue_agendas(p, now) if kind == AGENDA else []
+            if not overdue:
+                self.store.set_schedule_mark(p.id, kind, now)
+                return
+            mark = overdue[0].at - timedelta(microseconds=1)  # ... but an agenda for a meeting ahead is, late
         slots = agenda_slots(p, mark, now) if kind == AGENDA else reflection_slots(p, mark, now, self.calendar)
         for slot in slots:
             if stop is not None and stop.is_set():
@@ -156,7 +174,7 @@ class Scheduler:
             report.paused.append(slot)
             log.info("%s: reflection prompt of %s not posted: paused", p.id, slot.at.isoformat())
             return
-        if age > self.grace[slot.kind]:
+        if age > self.grace[slot.kind] and not meeting_ahead(slot, now):
             self.store.record_slot(p.id, slot.kind, slot.at, "skipped")
             report.skipped.append(slot)
             log.warning(
