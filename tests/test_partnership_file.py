@@ -75,7 +75,7 @@ BROKEN = [
     (lambda t: t.replace("phase: vind-elkaar", "phase: vindelkaar"), "phase", "bedoel je 'vind-elkaar'"),
     (lambda t: t.replace("workflow: samenwerken", "workflow: onbekend"), "workflow", "fasemodel"),
     (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MONTLY"), "meetings", "RRULE"),
-    (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MINUTELY"), "meetings", "at most once a day"),
+    (lambda t: t.replace("FREQ=MONTHLY;BYDAY=+2TU", "FREQ=MINUTELY"), "meetings", "hoogstens één keer per dag"),
     (lambda t: t + "timezone: Europe/Brussel\n", "timezone", "IANA"),
     (
         lambda t: t.replace("        role: CLB-medewerker", "        role: CLB-medewerker\n        rol: typo"),

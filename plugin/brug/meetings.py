@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -10,6 +11,7 @@ from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
 from brug.domain.agenda import AddedItem, Agenda, Item, Missed, OpenAction, TimeBox, Unreadable, build_agenda
 from brug.domain.partnership import Partnership
+from brug.domain.recurrence import MAX_OCCURRENCES
 from brug.domain.types import Bouwsteen, Language, Text
 from brug.store import Store
 
@@ -39,7 +41,7 @@ def meeting_number(p: Partnership, start: datetime) -> int:
     first = p.meetings.recurrence().local_times()
     local = start.astimezone(p.zone).replace(tzinfo=None)
     n = 0
-    for moment in first:
+    for moment in itertools.islice(first, MAX_OCCURRENCES):
         n += 1
         if moment >= local:
             return n

@@ -106,6 +106,7 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "nl": 'verwacht een lokale tijd zoals "2026-09-08 14:00" (zonder tijdzone)',
         "en": 'expected a local time like "2026-09-08 14:00" (without a time zone)',
     },
+    "brug_year": {"nl": "verwacht een jaar van {low} tot {high}", "en": "expected a year from {low} to {high}"},
     "brug_date": {"nl": 'verwacht een datum zoals "2027-06-30"', "en": 'expected a date like "2027-06-30"'},
     "brug_matrix_id": {
         "nl": "verwacht een Matrix-id zoals @naam:server.be",
@@ -178,6 +179,52 @@ EXPECTED: dict[str, dict[Language, str]] = {
     "brug_unreadable": {"nl": "kan het bestand niet lezen: {reason}", "en": "cannot read the file: {reason}"},
 }
 
+RRULE_REASONS: dict[str, dict[Language, str]] = {
+    "too_long": {"nl": "hoogstens {max} tekens", "en": "at most {max} characters"},
+    "dtstart": {
+        "nl": "zet de eerste datum in 'start', niet in de regel",
+        "en": "give the first date as 'start', not inside the rule",
+    },
+    "syntax": {"nl": "onleesbaar deel '{part}'", "en": "unreadable part '{part}'"},
+    "unsupported": {
+        "nl": "'{part}' kent brug niet; gebruik {parts}",
+        "en": "brug does not support '{part}'; use {parts}",
+    },
+    "twice": {"nl": "{part} staat er twee keer in", "en": "{part} appears twice"},
+    "too_often": {
+        "nl": "hoogstens één keer per dag (FREQ=DAILY, WEEKLY, MONTHLY of YEARLY)",
+        "en": "at most once a day (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)",
+    },
+    "freq": {
+        "nl": "FREQ moet DAILY, WEEKLY, MONTHLY of YEARLY zijn, niet '{value}'",
+        "en": "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY, not '{value}'",
+    },
+    "range": {
+        "nl": "{part} moet tussen {low} en {high} liggen, niet {value}",
+        "en": "{part} must be between {low} and {high}, not {value}",
+    },
+    "count_and_until": {"nl": "COUNT of UNTIL, niet allebei", "en": "COUNT or UNTIL, not both"},
+    "until_before_start": {"nl": "UNTIL ligt vóór de start", "en": "UNTIL is before the start"},
+    "several_a_day": {
+        "nl": "één waarde in {part}: brug stuurt hoogstens één agenda of vraag per dag",
+        "en": "one value in {part}: brug sends at most one agenda or prompt a day",
+    },
+    "value": {"nl": "'{value}' past niet in {part}", "en": "'{value}' does not fit {part}"},
+    "nth_day": {
+        "nl": "een genummerde dag (zoals +2TU) kan alleen bij FREQ=MONTHLY of YEARLY",
+        "en": "a numbered day (like +2TU) needs FREQ=MONTHLY or YEARLY",
+    },
+    "setpos": {"nl": "BYSETPOS kan alleen bij FREQ=MONTHLY of YEARLY", "en": "BYSETPOS needs FREQ=MONTHLY or YEARLY"},
+    "no_dates": {
+        "nl": "de regel geeft geen enkele datum binnen twee jaar na de start",
+        "en": "the rule gives no date within two years of the start",
+    },
+    "too_rare": {
+        "nl": "de regel geeft minder dan één datum per twee jaar",
+        "en": "the rule gives fewer than one date every two years",
+    },
+}
+
 GOT: dict[Language, str] = {"nl": "gekregen", "en": "got"}
 DID_YOU_MEAN: dict[Language, str] = {"nl": "bedoel je '{0}'?", "en": "did you mean '{0}'?"}
 ALLOWED: dict[Language, str] = {"nl": "toegelaten: {0}", "en": "allowed: {0}"}
@@ -205,10 +252,12 @@ def problems_from_validation(
     for err in error.errors(include_url=False):
         ctx = dict(err.get("ctx") or {})
         loc: Loc = tuple(ctx.pop("loc", None) or err["loc"])
+        if "field" in ctx:  # a check across fields that is about one of them
+            loc = (*loc, ctx.pop("field"))
         # pydantic puts union/function-validator tags in the path; they mean nothing to a reader
         loc = tuple(p for p in loc if isinstance(p, int) or not _is_validator_tag(p))
         kind = err["type"]
-        text = message(kind, language, fallback=err["msg"], **_ctx_for(kind, ctx))
+        text = message(kind, language, fallback=err["msg"], **_ctx_for(kind, ctx, language))
         if kind == "extra_forbidden":
             text += _suggestion(model, loc, language)
         elif kind not in ("missing",) and "input" in err and not isinstance(err["input"], dict | list):
@@ -222,7 +271,10 @@ def _is_validator_tag(part: str) -> bool:
     return part.startswith(("function-", "literal[", "nullable[", "union[", "json-or-python[", "lax-or-strict["))
 
 
-def _ctx_for(kind: str, ctx: dict[str, Any]) -> dict[str, Any]:
+def _ctx_for(kind: str, ctx: dict[str, Any], language: Language) -> dict[str, Any]:
+    if kind == "brug_rrule":
+        reason = RRULE_REASONS.get(str(ctx.get("reason")), {}).get(language)
+        ctx["reason"] = reason.format(**ctx) if reason else ctx.get("reason")
     if "expected" in ctx:
         ctx["expected"] = str(ctx["expected"]).replace(" or ", ", ").replace("'", "")
     return ctx

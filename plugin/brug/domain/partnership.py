@@ -161,7 +161,9 @@ def _check_rrule(rule: str, start: datetime | None) -> None:
     try:
         parse_rrule(rule, start or datetime(2000, 1, 1))
     except RecurrenceError as err:
-        raise PydanticCustomError("brug_rrule", "a valid RFC 5545 RRULE ({reason})", {"reason": str(err)}) from None
+        raise PydanticCustomError(
+            "brug_rrule", "a valid RFC 5545 RRULE ({reason})", {**err.ctx, "reason": err.code, "field": "rrule"}
+        ) from None
 
 
 class BarometerSettings(Strict):

@@ -61,19 +61,31 @@ def slugify(text: str) -> str:
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
+YEARS = range(2000, 2200)  # a rhythm's start or a date outside these is a typo, and costly to expand
+
+
 def _parse_local_datetime(value: object) -> object:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             raise PydanticCustomError("brug_local_datetime", "local time without a UTC offset", {"value": str(value)})
-        return value
+        return _in_years(value)
     if isinstance(value, str):
         for fmt in _DATETIME_FORMATS:
             try:
-                return datetime.strptime(value.strip(), fmt)
+                parsed = datetime.strptime(value.strip(), fmt)
             except ValueError:
                 continue
+            return _in_years(parsed)
         raise PydanticCustomError("brug_local_datetime", "local time like 2026-09-08 14:00", {"value": value})
     return value
+
+
+def _in_years(moment: datetime) -> datetime:
+    if moment.year not in YEARS:
+        raise PydanticCustomError(
+            "brug_year", "a year from {low} to {high}", {"low": YEARS.start, "high": YEARS.stop - 1}
+        )
+    return moment
 
 
 def _parse_date(value: object) -> object:
