@@ -90,7 +90,11 @@ def test_every_template_renders_for_every_example(library, renderer: Renderer, p
         assert text.strip(), name
         assert "{{" not in text and "{%" not in text, name
     one = renderer.render("help", language, **with_extra(base, commands=COMMANDS, command=COMMANDS[4]))
-    assert "!actie" in one and "!klaar" not in one
+    word, other = ("!actie", "!klaar") if language == "nl" else ("!action", "!done")
+    assert word in one and other not in one
+    if language == "en":  # English partnerships see English commands and placeholders
+        listing = renderer.render("help", language, **with_extra(base, commands=COMMANDS, command=None))
+        assert "!phase" in listing and "\\<text\\>" in listing and "tekst" not in listing and "!fase volgende" not in listing
 
 
 def test_agenda_uses_the_action_line_format(library, renderer: Renderer) -> None:  # type: ignore[no-untyped-def]

@@ -178,7 +178,22 @@ def test_english_partnership_gets_english_names(cli, project: Path) -> None:  # 
     run(cli, "apply")
     ws = project / "werkruimte" / "cbe-vlierboom"
     assert (ws / "overview.md").is_file() and (ws / "agreement.md").is_file()
-    assert (ws / "phases" / "02-ja-graag" / "guide.md").is_file()
+    assert (ws / "phases" / "02-partnering-yes-please" / "guide.md").is_file()
+    assert (ws / "phases" / "01-find-each-other" / "introduction-sheet.md").is_file()
+    assert not list(ws.rglob("*vind-elkaar*")) and not list(ws.rglob("*kennismakingsfiche*"))
+    guide = (ws / "phases" / "02-partnering-yes-please" / "guide.md").read_text(encoding="utf-8")
+    assert "!phase next" in guide and "!fase" not in guide
+
+
+def test_language_in_brug_toml_sets_the_language_of_messages(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    (project / "brug.toml").write_text('workspace = "werkruimte"\nlanguage = "en"\n', encoding="utf-8")
+    edit_partnership(project, "cbe-armoede.yaml", lambda d: d.update(phase="nergens"))
+    result = cli("validate")
+    assert result.exit_code == 1 and "phase" in result.stderr and "fase" not in result.stderr, result.stderr
+    assert "organisations" in result.stdout and "organisaties" not in result.stdout
+    # the environment still wins over the file
+    result = cli("validate", env={"BRUG_LANGUAGE": "nl"})
+    assert "organisaties" in result.stdout
 
 
 def test_plan_with_matrix_configured_shows_provisioning_without_contacting_it(cli, project: Path) -> None:  # type: ignore[no-untyped-def]

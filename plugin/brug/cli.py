@@ -49,7 +49,7 @@ LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
 
 
 def t(nl: str, en: str) -> str:
-    """Pick the text in brug's own language (BRUG_LANGUAGE=en for English; Dutch by default)."""
+    """Pick the text in brug's own language (`language` in brug.toml or BRUG_LANGUAGE; Dutch by default)."""
     return en if LANG == "en" else nl
 
 
@@ -181,10 +181,15 @@ def fail(problems: Sequence[Problem], code: int = 1) -> NoReturn:
 
 
 def settings() -> Settings:
+    """brug.toml; its `language` sets the language of brug's messages (BRUG_LANGUAGE, when set, wins)."""
+    global LANG
     try:
-        return load_settings(state.config, LANG)
+        loaded = load_settings(state.config, LANG)
     except ProblemsFound as found:
         fail(found.problems)
+    chosen = os.environ.get("BRUG_LANGUAGE")
+    LANG = chosen if chosen in ("nl", "en") else loaded.language  # type: ignore[assignment]
+    return loaded
 
 
 def library(s: Settings) -> Library:

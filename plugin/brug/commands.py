@@ -5,21 +5,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brug.domain.types import Text
+from brug.domain.types import Language, Text
 
 
 @dataclass(frozen=True)
 class CommandSpec:
+    """One command. `name`, `args` and `example` are Dutch; English partnerships see the English name
+    (the first alias unless `english` says otherwise), `args_en` and `example_en`. Every name works
+    in either language."""
+
     name: str
     aliases: tuple[str, ...]
     args: str
     summary: Text
     example: str
     coordinator_only: bool = False
+    english: str | None = None
+    args_en: str | None = None
+    example_en: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def word(self, language: Language) -> str:
+        """The name to show in this language."""
+        if language == "en":
+            return self.english or (self.aliases[0] if self.aliases else self.name)
+        return self.name
+
+    def other_names(self, language: Language) -> list[str]:
+        return [n for n in self.names if n != self.word(language)]
+
+    def args_in(self, language: Language) -> str:
+        return self.args_en if language == "en" and self.args_en is not None else self.args
+
+    def example_in(self, language: Language) -> str:
+        return self.example_en if language == "en" and self.example_en is not None else self.example
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -29,6 +51,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "",
         Text(nl="Toont alle commando's en hoe je ze gebruikt.", en="Shows all commands and how to use them."),
         "!hulp",
+        example_en="!help",
     ),
     CommandSpec(
         "status",
@@ -56,6 +79,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             en="Adds an item to the agenda of the next meeting.",
         ),
         "!agendapunt Afspraken over de zomervakantie",
+        args_en="<text>",
+        example_en="!item Arrangements for the summer holidays",
     ),
     CommandSpec(
         "actie",
@@ -66,6 +91,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             en="Records an action, who takes it on and by when.",
         ),
         "!actie Uitnodiging opstellen @an 2026-10-01",
+        args_en="<text> [@who] [date]",
+        example_en="!action Draft the invitation @an 2026-10-01",
     ),
     CommandSpec(
         "klaar",
@@ -75,6 +102,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             nl="Vinkt een actie af met haar nummer uit !status.", en="Ticks off an action by its number from !status."
         ),
         "!klaar 3",
+        args_en="<no>",
+        example_en="!done 3",
     ),
     CommandSpec(
         "fase",
@@ -82,12 +111,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "[volgende]",
         Text(
             nl="Toont de huidige fase; met 'volgende' zet een coördinator de samenwerking een fase verder.",
-            en="Shows the current phase; with 'volgende' (next) a coordinator moves the partnership on.",
+            en="Shows the current phase; with 'next' a coordinator moves the partnership on.",
         ),
         "!fase volgende",
+        args_en="[next]",
+        example_en="!phase next",
     ),
     CommandSpec(
-        "pauze", ("pause",), "", Text(nl="Pauzeert de reflectievragen.", en="Pauses the reflection prompts."), "!pauze"
+        "pauze",
+        ("pause",),
+        "",
+        Text(nl="Pauzeert de reflectievragen.", en="Pauses the reflection prompts."),
+        "!pauze",
+        example_en="!pause",
     ),
     CommandSpec(
         "hervat",
@@ -95,6 +131,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "",
         Text(nl="Hervat de reflectievragen.", en="Resumes the reflection prompts."),
         "!hervat",
+        example_en="!resume",
     ),
 )
 

@@ -91,7 +91,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_actions": "Open actions:",
         "status_no_actions": "No open actions.",
         "phase_now": "We are in phase {number}/{count}: **{phase}**. {next}",
-        "phase_next": "A coordinator moves the partnership on with `!phase volgende`.",
+        "phase_next": "A coordinator moves the partnership on with `!phase next`.",
         "phase_last": "This is the model's last phase.",
         "paused": "Reflection prompts are paused. `!resume` brings them back.",
         "resumed": "Reflection prompts are back on their usual rhythm.",

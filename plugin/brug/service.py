@@ -277,7 +277,7 @@ async def apply_plan(
             p.id,
             layout.folders()
             + [
-                layout.phase_folder(i + 1, ph.id)
+                layout.phase_folder(i + 1, ph)
                 for i, ph in enumerate(rt.library.phase_models[p.workflow].reached(p.phase))
             ],
         )

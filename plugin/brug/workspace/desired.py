@@ -70,7 +70,7 @@ def desired_workspace(
     language, layout = p.language, Layout(p.language)
     model = library.phase_models[p.workflow]
     reached = model.reached(p.phase)
-    guide_paths = {ph.id: layout.phase_guide(i + 1, ph.id) for i, ph in enumerate(reached)}
+    guide_paths = {ph.id: layout.phase_guide(i + 1, ph) for i, ph in enumerate(reached)}
 
     # titles and places of brug's own documents: the product's text, not people's, so not escaped
     links = [
@@ -109,7 +109,7 @@ def desired_workspace(
     folders = layout.folders()
     for i, ph in enumerate(reached):
         number = i + 1
-        folders.append(layout.phase_folder(number, ph.id))
+        folders.append(layout.phase_folder(number, ph))
         nxt = model.phases[i + 1] if i + 1 < len(model.phases) else None
         docs.append(
             DesiredDocument(
@@ -124,7 +124,7 @@ def desired_workspace(
             docs.append(
                 DesiredDocument(
                     f"phase/{ph.id}/{spec.id}",
-                    layout.phase_document(number, ph.id, spec.id),
+                    layout.phase_document(number, ph, spec),
                     renderer.render(
                         "document", language, **with_extra(base, document=spec, phase=ph, phase_number=number)
                     ),

@@ -1,7 +1,9 @@
 """Names of folders and documents in a workspace, in the partnership's language.
 
 Documents are identified by a stable key ("agreement", "phase/ja-graag/guide") that does not depend
-on the language, so brug recognises its own documents whatever they are called.
+on the language, so brug recognises its own documents whatever they are called. Folder and file
+names are in the partnership's language: a Dutch workspace uses the (Dutch) ids of phases and
+documents, an English one names them after their English titles ("01-find-each-other/guide.md").
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from brug.domain.types import Language
+from brug.domain.types import Language, Text, slugify
+from brug.domain.workflow import DocumentSpec, Phase
 
 _NAMES: dict[Language, dict[str, str]] = {
     "nl": {
@@ -50,14 +53,18 @@ class Layout:
     def agreement(self) -> PurePosixPath:
         return PurePosixPath(self._n("agreement"))
 
-    def phase_folder(self, number: int, phase_id: str) -> PurePosixPath:
-        return PurePosixPath(self._n("phases"), f"{number:02d}-{phase_id}")
+    def _slug(self, item_id: str, title: Text) -> str:
+        """Dutch names are the (Dutch) ids; other languages name a folder or file after its title."""
+        return item_id if self.language == "nl" else slugify(title(self.language))
 
-    def phase_guide(self, number: int, phase_id: str) -> PurePosixPath:
-        return self.phase_folder(number, phase_id) / self._n("guide")
+    def phase_folder(self, number: int, phase: Phase) -> PurePosixPath:
+        return PurePosixPath(self._n("phases"), f"{number:02d}-{self._slug(phase.id, phase.title)}")
 
-    def phase_document(self, number: int, phase_id: str, document_id: str) -> PurePosixPath:
-        return self.phase_folder(number, phase_id) / f"{document_id}.md"
+    def phase_guide(self, number: int, phase: Phase) -> PurePosixPath:
+        return self.phase_folder(number, phase) / self._n("guide")
+
+    def phase_document(self, number: int, phase: Phase, document: DocumentSpec) -> PurePosixPath:
+        return self.phase_folder(number, phase) / f"{self._slug(document.id, document.title)}.md"
 
     @property
     def meetings(self) -> PurePosixPath:
