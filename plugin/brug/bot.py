@@ -132,7 +132,7 @@ class Bot:
         self.language = language
         self.loaded: dict[str, LoadedPartnership] = {}
         self.conversation = Conversation(
-            rt.store, rt.library, rt.renderer, self.partnerships, rt.clock, self.move_phase
+            rt.store, rt.library, rt.renderer, self.partnerships, rt.clock, self.move_phase, self.refresh_signals
         )
         self._lock = asyncio.Lock()  # one apply at a time: the listener and the reconciler share the store
 
@@ -190,6 +190,13 @@ class Bot:
                 number=model.index(nxt.id) + 1, count=len(model.phases), phase=nxt.title(p.language)
             ),
         )
+
+    async def refresh_signals(self, partnership_id: str) -> None:
+        """A signal changed in chat: bring `signalen.md` up to date now rather than at the next reconcile."""
+        try:
+            await self.apply(only=partnership_id)
+        except Exception:  # noqa: BLE001 - the signal is stored; the log follows at the next reconcile
+            log.exception("%s: updating the signals log failed; it is retried at the next reconcile", partnership_id)
 
     def scheduler(self, calendar: SchoolCalendar | None = None, grace: dict[str, timedelta] | None = None) -> Scheduler:
         """Agendas and reflection prompts for the loaded partnerships, on their own rhythms."""

@@ -118,6 +118,35 @@ COMMANDS: tuple[CommandSpec, ...] = (
         example_en="!phase next",
     ),
     CommandSpec(
+        "signaal",
+        ("signal",),
+        "<tekst> [#thema] [#niveau]",
+        Text(
+            nl="Noteert een signaal voor het beleid: iets wat je bij meerdere gezinnen of kinderen ziet, zonder "
+            "namen of gegevens. Met het nummer volg je het op: `!signaal 3 besproken`, `!signaal 3 doorgegeven "
+            "aan <instantie>`, `!signaal 3 antwoord <tekst>`, `!signaal 3 afgesloten`; ook `thema`, `niveau` "
+            "(micro, meso, macro) en `vraag` (de vraag aan het beleid).",
+            en="Notes a signal for policy makers: something you see with several families or children, without "
+            "names or personal details. Follow it up by its number: `!signal 3 discussed`, `!signal 3 forwarded "
+            "to <body>`, `!signal 3 answer <text>`, `!signal 3 closed`; also `theme`, `level` (micro, meso, "
+            "macro) and `question` (the question to policy).",
+        ),
+        "!signaal Gezinnen vinden in de zomer geen betaalbare opvang #kinderopvang #meso",
+        args_en="<text> [#theme] [#level]",
+        example_en="!signal Families find no affordable childcare in the summer #kinderopvang #meso",
+    ),
+    CommandSpec(
+        "signalen",
+        ("signals",),
+        "",
+        Text(
+            nl="Toont de open signalen, met wie op een antwoord wacht.",
+            en="Shows the open signals, and which wait for an answer.",
+        ),
+        "!signalen",
+        example_en="!signals",
+    ),
+    CommandSpec(
         "pauze",
         ("pause",),
         "",

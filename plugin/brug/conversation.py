@@ -19,7 +19,9 @@ from brug.content.library import Library
 from brug.content.render import Renderer, format_date, format_datetime, md_escape
 from brug.domain.actions import parse_action_command
 from brug.domain.partnership import Member, Partnership
+from brug.domain.signals import NewSignal, parse_signal_args
 from brug.meetings import agenda_for, open_actions, render_agenda
+from brug.signals import open_signals_message, organisation_of, raise_signal, update_signal
 from brug.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class PhaseMove:
 
 
 PhaseMover = Callable[[str, str, str], Awaitable[PhaseMove]]  # (partnership id, who, origin event) -> result
+Changed = Callable[[str], Awaitable[None]]  # a partnership's signals changed: refresh what shows them
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -116,7 +119,9 @@ class Conversation:
         partnerships: Callable[[], dict[str, Partnership]],
         clock: Callable[[], datetime],
         move_phase: PhaseMover,
+        signals_changed: Changed | None = None,
     ) -> None:
+        self.signals_changed = signals_changed
         self.store = store
         self.library = library
         self.renderer = renderer
@@ -209,6 +214,10 @@ class Conversation:
                 return say["coordinators_only"]
             moved = await self.move_phase(p.id, member.name, f"{msg.platform}:{msg.event_id}")
             return moved.message
+        if name == "signaal":
+            return await self._signal(command, args, p, member, msg)
+        if name == "signalen":
+            return open_signals_message(self.store, self.library, p, now)
         if name == "pauze":
             self.store.set_paused(p.id, True, member.name)
             return say["paused"]
@@ -216,6 +225,32 @@ class Conversation:
             self.store.set_paused(p.id, False)
             return say["resumed"]
         return self._help(p, command)  # pragma: no cover - every command is handled above
+
+    async def _signal(self, command: CommandSpec, args: str, p: Partnership, member: Member, msg: Incoming) -> str:
+        """`!signaal <tekst>` raises a signal (unless it looks like a personal case); `!signaal <nr> …` follows up."""
+        parsed = parse_signal_args(args, self.library.signals)
+        if parsed is None:
+            return self._help(p, command)
+        now, origin = self.clock(), f"{msg.platform}:{msg.event_id}"
+        if isinstance(parsed, NewSignal):
+            org = organisation_of(p, member)
+            outcome = raise_signal(
+                self.store,
+                self.library,
+                p,
+                parsed,
+                by=member.name,
+                organisation=org.name if org else None,
+                at=now,
+                origin=origin,
+            )
+        else:
+            outcome = update_signal(self.store, self.library, p, parsed, by=member.name, at=now, origin=origin)
+        if outcome.refused:
+            log.info("%s: refused a signal that looked like a personal case (nothing stored)", p.id)
+        if outcome.changed and self.signals_changed is not None:
+            await self.signals_changed(p.id)
+        return outcome.reply
 
     def _who(self, p: Partnership, text: str) -> str:
         """'@an', 'an-peeters' or '@an:server' -> the member's name when it is one of ours."""

@@ -25,6 +25,7 @@ from brug.content.resources import data_dir
 from brug.domain.partnership import Partnership
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
 from brug.ports import ChatProvisioner, ChatSpace, FileSpace, PlatformError, WriteCondition, WriteConflict
+from brug.signals import signals_log_context
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace, chat_workspace
 from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, document_title, pinned_overview, sha256
@@ -149,6 +150,7 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime, re
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
     rounds = [[r["key"], r["answers"]] for r in reflection]
     actions = [a.number for a in rt.store.actions(p.id, open_only=True)]  # Deck shows the open actions
+    signals = rt.store.signals_digest(p.id)  # signalen.md shows every signal
     payload = json.dumps(
         [
             rt.content_digest,
@@ -157,6 +159,7 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime, re
             meetings,
             rounds,
             actions,
+            signals,
             rt.files_for(p).platform,
             sorted(rt.chats),
         ],
@@ -262,6 +265,7 @@ def render_workspace(p: Partnership, rt: Runtime, history: History, rounds: list
         history,
         href=lambda path: rt.files_for(p).href(p.id, path),
         rounds=rounds,
+        signals_log=signals_log_context(rt.store, rt.library, p),
     )
 
 

@@ -28,11 +28,13 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
 )
 
+from brug.domain.signals import Level, SignalEvent, SignalRecord, Status
 from brug.planner import DocumentRecord
 
 metadata = MetaData()
@@ -261,6 +263,43 @@ barometer_counts = Table(  # what a closed round keeps: counts per score, only f
 )
 
 
+# --- version 5: signals to policy ----------------------------------------------------------------------
+
+signals = Table(  # what partners see that no single organisation can solve (a pattern, never a case)
+    "signals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False),  # shown to people; per partnership
+    Column("text", Text, nullable=False),
+    Column("theme", String(100), nullable=False),  # a theme id of workflows/signals.yaml, or free text
+    Column("level", String(8)),  # micro | meso | macro; NULL = still to choose
+    Column("status", String(16), nullable=False),  # nieuw | besproken | doorgegeven | antwoord | afgesloten
+    Column("raised_by", String(200), nullable=False),
+    Column("organisation", String(200)),
+    Column("raised_at", String(32), nullable=False),  # ISO 8601 in UTC
+    Column("forwarded_to", String(300)),
+    Column("forwarded_at", String(32)),
+    Column("answer", Text),
+    Column("answered_at", String(32)),
+    Column("question", Text),  # the question to policy
+    Column("origin", String(300), nullable=False),  # "matrix:<event>" or "minutes:<path>:<hash>": once
+)
+
+signal_events = Table(  # each step of a signal: raised, discussed, passed on, answered, closed
+    "signal_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("note", Text),  # to whom it was passed on, the answer
+    Column("by", String(200), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("origin", String(300), nullable=False),  # the message or minutes line it came from: once
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -279,7 +318,11 @@ def _v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[barometer_rounds, barometer_polls, barometer_votes, barometer_counts])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[signals, signal_events])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -445,6 +488,8 @@ class Store:
                 barometer_polls,
                 barometer_votes,
                 barometer_counts,
+                signals,
+                signal_events,
             ):
                 conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
             conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
@@ -697,17 +742,9 @@ class Store:
     def add_action(self, partnership_id: str, text: str, who: str | None, due: str | None, origin: str) -> int:
         """Record an action; returns its number within the partnership (1, 2, …). Once per origin."""
         with self._tx() as conn:
-            existing = conn.execute(
-                select(actions.c.number).where(actions.c.partnership_id == partnership_id, actions.c.origin == origin)
-            ).scalar()
-            if existing is not None:
-                return int(existing)
-            last = conn.execute(
-                select(actions.c.number)
-                .where(actions.c.partnership_id == partnership_id)
-                .order_by(actions.c.number.desc())
-            ).scalar()
-            number = (last or 0) + 1
+            number, new = _number_for(conn, actions, partnership_id, origin)
+            if not new:
+                return number
             conn.execute(
                 insert(actions).values(
                     partnership_id=partnership_id,
@@ -857,6 +894,143 @@ class Store:
             ).all()
         return [(r.at, r.content) for r in rows]
 
+    # --- signals ---------------------------------------------------------------------------------------
+
+    def add_signal(
+        self,
+        partnership_id: str,
+        *,
+        text: str,
+        theme: str,
+        level: str | None,
+        raised_by: str,
+        organisation: str | None,
+        at: datetime,
+        origin: str,
+    ) -> tuple[int, bool]:
+        """Record a new signal; returns its number and whether it is new (the same origin adds it once)."""
+        with self._tx() as conn:
+            number, new = _number_for(conn, signals, partnership_id, origin)
+            if not new:
+                return number, False
+            conn.execute(
+                insert(signals).values(
+                    partnership_id=partnership_id,
+                    number=number,
+                    text=text,
+                    theme=theme,
+                    level=level,
+                    status=Status.nieuw.value,
+                    raised_by=raised_by,
+                    organisation=organisation,
+                    raised_at=_utc(at),
+                    origin=origin,
+                )
+            )
+            conn.execute(
+                insert(signal_events).values(
+                    partnership_id=partnership_id,
+                    number=number,
+                    status=Status.nieuw.value,
+                    by=raised_by,
+                    at=_utc(at),
+                    origin=origin,
+                )
+            )
+        return number, True
+
+    def update_signal(
+        self,
+        partnership_id: str,
+        number: int,
+        values: dict[str, object],
+        *,
+        event: str | None,
+        note: str | None,
+        by: str,
+        at: datetime,
+        origin: str,
+    ) -> bool:
+        """Change a signal and add the step to its history; False when this origin was applied already."""
+        stored = {k: (_utc(v) if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in values.items()}
+        with self._tx() as conn:
+            done = conn.execute(
+                select(signal_events.c.id).where(
+                    signal_events.c.partnership_id == partnership_id, signal_events.c.origin == origin
+                )
+            ).first()
+            if done is not None:
+                return False
+            if stored:
+                conn.execute(
+                    update(signals)
+                    .where(signals.c.partnership_id == partnership_id, signals.c.number == number)
+                    .values(**stored)
+                )
+            conn.execute(
+                insert(signal_events).values(
+                    partnership_id=partnership_id,
+                    number=number,
+                    status=event or "edit",
+                    note=note,
+                    by=by,
+                    at=_utc(at),
+                    origin=origin,
+                )
+            )
+        return True
+
+    def signals(self, partnership_id: str, *, open_only: bool = False) -> list[SignalRecord]:
+        """A partnership's signals in number order, each with the steps of its history."""
+        query = select(signals).where(signals.c.partnership_id == partnership_id)
+        if open_only:
+            query = query.where(signals.c.status != Status.afgesloten.value)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(signals.c.number)).all()
+            steps = conn.execute(
+                select(signal_events)
+                .where(signal_events.c.partnership_id == partnership_id, signal_events.c.status != "edit")
+                .order_by(signal_events.c.id)
+            ).all()
+        history: dict[int, list[SignalEvent]] = {}
+        for e in steps:
+            history.setdefault(e.number, []).append(
+                SignalEvent(Status(e.status), e.note, e.by, datetime.fromisoformat(e.at))
+            )
+        return [
+            SignalRecord(
+                partnership=r.partnership_id,
+                number=r.number,
+                text=r.text,
+                theme=r.theme,
+                level=Level(r.level) if r.level else None,
+                status=Status(r.status),
+                raised_by=r.raised_by,
+                organisation=r.organisation,
+                raised_at=datetime.fromisoformat(r.raised_at),
+                forwarded_to=r.forwarded_to,
+                forwarded_at=datetime.fromisoformat(r.forwarded_at) if r.forwarded_at else None,
+                answer=r.answer,
+                answered_at=datetime.fromisoformat(r.answered_at) if r.answered_at else None,
+                question=r.question,
+                events=tuple(history.get(r.number, ())),
+            )
+            for r in rows
+        ]
+
+    def signal(self, partnership_id: str, number: int) -> SignalRecord | None:
+        return next((s for s in self.signals(partnership_id) if s.number == number), None)
+
+    def signals_digest(self, partnership_id: str) -> list[object]:
+        """A small fingerprint of a partnership's signals: changes whenever the log would change."""
+        with self._tx() as conn:
+            count, last = conn.execute(
+                select(func.count(signal_events.c.id), func.max(signal_events.c.id)).where(
+                    signal_events.c.partnership_id == partnership_id
+                )
+            ).one()
+        return [int(count or 0), int(last or 0)]
+
     def sent_post_by_key(self, platform: str, key: str) -> str | None:
         """The platform's id of a sent post."""
         with self._tx() as conn:
@@ -867,7 +1041,6 @@ class Store:
         with self._tx() as conn:
             row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.ref == ref)).first()
         return dict(row._mapping) if row else None
-
 
     # --- barometer -------------------------------------------------------------------------------------
 
@@ -1034,6 +1207,17 @@ def _round_record(row: Any) -> BarometerRoundRecord:
         row.respondents,
         row.agenda_meeting,
     )
+def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str) -> tuple[int, bool]:
+    """The number of the row this origin made before, or the partnership's next number (1, 2, …) and True."""
+    existing = conn.execute(
+        select(table.c.number).where(table.c.partnership_id == partnership_id, table.c.origin == origin)
+    ).scalar()
+    if existing is not None:
+        return int(existing), False
+    last = conn.execute(
+        select(table.c.number).where(table.c.partnership_id == partnership_id).order_by(table.c.number.desc())
+    ).scalar()
+    return (last or 0) + 1, True
 
 
 def _upsert(

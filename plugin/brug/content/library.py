@@ -18,7 +18,9 @@ from brug.content.problems import Problem, ProblemsFound, display_path, message,
 from brug.content.resources import data_dir
 from brug.content.yamlfile import YamlDocument, YamlError, load_yaml_file
 from brug.domain.catalogue import OrganisationKind, OrganisationKindFile
+from brug.domain.privacy import PrivacyRules
 from brug.domain.questions import BouwsteenFile, BouwsteenInfo, Question, QuestionFile
+from brug.domain.signals import SignalCatalogue
 from brug.domain.types import Bouwsteen, Language
 from brug.domain.workflow import PhaseModel
 
@@ -71,6 +73,8 @@ class Library:
     questions: tuple[Question, ...]
     bouwstenen: dict[Bouwsteen, BouwsteenInfo]
     kinds: dict[str, OrganisationKind]
+    signals: SignalCatalogue  # themes and levels of signals to policy
+    privacy: PrivacyRules  # what looks like a personal case and is refused
 
     def questions_for(self, bouwsteen: Bouwsteen) -> list[Question]:
         return [q for q in self.questions if q.bouwsteen == bouwsteen]
@@ -130,14 +134,18 @@ def load_library(
 
     blocks = take(root / "bouwstenen.yaml", BouwsteenFile)
     kinds = take(root / "organisation-kinds.yaml", OrganisationKindFile)
+    signals = take(root / "signals.yaml", SignalCatalogue)
+    privacy = take(root / "privacy-rules.yaml", PrivacyRules)
     if problems:
         raise ProblemsFound(problems)
-    assert blocks is not None and kinds is not None
+    assert blocks is not None and kinds is not None and signals is not None and privacy is not None
     return Library(
         phase_models=models,
         questions=tuple(questions),
         bouwstenen={b.id: b for b in blocks.bouwstenen},
         kinds={k.id: k for k in kinds.kinds},
+        signals=signals,
+        privacy=privacy,
     )
 
 

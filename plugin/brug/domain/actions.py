@@ -7,6 +7,7 @@ In chat:          !actie Lokaal boeken @els 1/12
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -75,6 +76,18 @@ _EMPTY_BOX = re.compile(r"^\s*[-*+]\s+\[[ xX]?\]\s*$")
 _LIST_ITEM = re.compile(r"^\s*[-*+]\s+\S")
 
 
+def section_lines(markdown: str, section_titles: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every line under a heading named like one of `section_titles`."""
+    inside = False
+    titles = {t.lower() for t in section_titles}
+    for number, line in enumerate(markdown.splitlines(), 1):
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if heading:
+            inside = heading[1].strip().lower() in titles
+        elif inside:
+            yield number, line
+
+
 def read_actions(
     markdown: str, today: date, section_titles: tuple[str, ...]
 ) -> tuple[list[ActionLine], list[Unreadable]]:
@@ -85,14 +98,8 @@ def read_actions(
     """
     found: list[ActionLine] = []
     unreadable: list[Unreadable] = []
-    inside = False
-    titles = {t.lower() for t in section_titles}
-    for number, line in enumerate(markdown.splitlines(), 1):
-        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if heading:
-            inside = heading[1].strip().lower() in titles
-            continue
-        if not inside or not line.strip() or _EMPTY_BOX.match(line):
+    for number, line in section_lines(markdown, section_titles):
+        if not line.strip() or _EMPTY_BOX.match(line):
             continue
         action = parse_action_line(line, today)
         if action is not None:

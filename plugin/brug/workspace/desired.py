@@ -65,6 +65,7 @@ def desired_workspace(
     history: History = History(),
     href=lambda path: str(path),
     rounds: list[dict] | None = None,
+    signals_log: dict | None = None,
 ) -> DesiredWorkspace:
     """Render everything the workspace of `p` should hold at `now`; pure apart from reading templates."""
     language, layout = p.language, Layout(p.language)
@@ -104,6 +105,17 @@ def desired_workspace(
             "reflection-log",
             layout.reflection_log,
             renderer.render("reflection-log", language, **with_extra(base, rounds=rounds or [])),
+        )
+    )
+    docs.append(
+        DesiredDocument(
+            "signals-log",
+            layout.signals_log,
+            renderer.render(
+                "signals-log",
+                language,
+                **with_extra(base, **(signals_log or {"signal_groups": [], "signal_count": 0, "waiting_weeks": 6})),
+            ),
         )
     )
     folders = layout.folders()

@@ -23,6 +23,7 @@ _NAMES: dict[Language, dict[str, str]] = {
         "meetings": "overleg",
         "reflection": "reflectie",
         "reflection_log": "reflectielog.md",
+        "signals_log": "signalen.md",
         "new_version": "nieuwe versie",
     },
     "en": {
@@ -33,6 +34,7 @@ _NAMES: dict[Language, dict[str, str]] = {
         "meetings": "meetings",
         "reflection": "reflection",
         "reflection_log": "reflection-log.md",
+        "signals_log": "signals.md",
         "new_version": "new version",
     },
 }
@@ -77,6 +79,11 @@ class Layout:
     @property
     def reflection_log(self) -> PurePosixPath:
         return self.reflection / self._n("reflection_log")
+
+    @property
+    def signals_log(self) -> PurePosixPath:
+        """The signals to policy and their follow-up, at the top of the workspace."""
+        return PurePosixPath(self._n("signals_log"))
 
     def sibling(self, path: PurePosixPath, n: int = 1) -> PurePosixPath:
         """Where a new version goes when a person edited the document: 'gids (nieuwe versie).md'."""
