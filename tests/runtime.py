@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from brug.adapters.local import LocalChat, LocalFiles
@@ -14,12 +14,14 @@ from brug.store import Store
 
 
 def local_runtime(folder: Path, library: Library, clock: Callable[[], datetime]) -> Runtime:
+    zones: dict[str, tzinfo] = {}
     return Runtime(
         library=library,
         renderer=Renderer(),
         store=Store.at(folder / "state.db"),
         files=LocalFiles(folder / "ws"),
-        chats={"local": LocalChat(folder / "ws", clock)},
+        chats={"local": LocalChat(folder / "ws", clock, zones)},
         clock=clock,
         content_digest=content_digest(),
+        zones=zones,
     )

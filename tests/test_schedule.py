@@ -333,6 +333,8 @@ async def test_an_agenda_whose_lead_time_passed_before_the_start_is_posted_at_on
     posts = transcript(tmp_path, "overleg")
     assert len(posts) == 1 and posts[0]["markdown"].startswith("_Deze agenda komt later dan gepland (normaal 3 dagen")
     assert (tmp_path / "ws" / "jaar" / "overleg" / "2026-10-13 agenda en verslag.md").exists()
+    readable = (tmp_path / "ws" / "jaar" / "chat" / "overleg.md").read_text(encoding="utf-8")
+    assert "**brug** · 2026-10-12 09:00 CEST · agenda" in readable  # local time, with the zone
     assert transcript(tmp_path, "reflectie") == []  # a past reflection prompt is still not posted
     assert (await bot.scheduler().tick()).late == [] and len(transcript(tmp_path, "overleg")) == 1  # once
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -161,8 +162,9 @@ def test_status_shows_phase_and_next_meeting(cli, project: Path) -> None:  # typ
     assert "nog nooit" in result.stdout and "2/6" in result.stdout
     run(cli, "apply")
     result = run(cli, "status")
-    assert "donderdag 10 december 2026 om 13:30" in result.stdout  # second Thursday of December
+    assert "donderdag 10 december 2026 om 13:30 CET" in result.stdout  # second Thursday, local, with the zone
     assert "nog nooit" not in result.stdout
+    assert re.search(r"laatst toegepast: \w+ \d+ \w+ \d{4} om \d\d:\d\d CES?T", result.stdout), result.stdout
 
 
 def test_apply_refuses_a_broken_file_and_provisions_nothing(cli, project: Path) -> None:  # type: ignore[no-untyped-def]

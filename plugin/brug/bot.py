@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from brug.adapters.local import LocalChat, LocalFiles
@@ -51,15 +51,17 @@ def build_runtime(
     """The store and the platform adapters that brug.toml configures."""
     extra = [*settings.phase_models, *([settings.templates] if settings.templates else [])]
     store = Store.at(settings.state)
+    zones: dict[str, tzinfo] = {}
     rt = Runtime(
         library=library,
         renderer=Renderer(settings.templates),
         store=store,
         files=LocalFiles(settings.workspace),
-        chats={"local": LocalChat(settings.workspace, clock)},
+        chats={"local": LocalChat(settings.workspace, clock, zones)},
         clock=clock,
         content_digest=content_digest(extra),
         remove_members=remove_members,
+        zones=zones,
     )
     if settings.nextcloud is not None:
         password = required_secret(settings.nextcloud.password, "nextcloud", "app_password")
@@ -144,6 +146,7 @@ class Bot:
             del self.loaded[pid]
         for item in loaded:
             self.loaded[item.partnership.id] = item
+            self.rt.zones[item.partnership.id] = item.partnership.zone
         for problem in problems:
             log.error("%s", problem)
         return problems

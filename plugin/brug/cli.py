@@ -26,7 +26,7 @@ from brug.bot import Bot, build_runtime
 from brug.content.library import Library, load_library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, display_path, sort_problems
-from brug.content.render import format_datetime
+from brug.content.render import format_local
 from brug.content.resources import data_dir
 from brug.domain.holidays import load_school_calendar
 from brug.domain.types import Language
@@ -539,10 +539,12 @@ def status(paths: PathsArg = None) -> None:
         applied = rt.store.applied(p.id)
         rows = [
             (t("fase", "phase"), f"{model.index(p.phase) + 1}/{len(model.phases)} {model.phase(p.phase).title(LANG)}"),
-            (t("volgend overleg", "next meeting"), format_datetime(nxt[0].astimezone(p.zone), LANG) if nxt else "—"),
+            (t("volgend overleg", "next meeting"), format_local(nxt[0], p.zone, LANG) if nxt else "—"),
             (
                 t("laatst toegepast", "last applied"),
-                f"{applied.applied_at:%Y-%m-%d %H:%M}" if applied and applied.applied_at else t("nog nooit", "never"),
+                format_local(applied.applied_at, p.zone, LANG)
+                if applied and applied.applied_at
+                else t("nog nooit", "never"),
             ),
             (
                 t("te doen", "pending"),

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -60,6 +60,7 @@ class Runtime:
     # what surrounds a platform's folder (Nextcloud: Team, share, Deck, calendar), by files platform
     surroundings: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    zones: dict[str, tzinfo] = field(default_factory=dict)  # each known partnership's time zone, by id
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""
@@ -328,6 +329,7 @@ async def apply_partnerships(
     errors: list[str] = []
     for item in loaded:
         p = item.partnership
+        rt.zones[p.id] = p.zone
         try:
             plan = await plan_partnership(p, display_path(item.path), rt)
             await apply_plan(plan, rt, report)

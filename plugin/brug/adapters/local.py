@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path, PurePosixPath
 
 from brug.planner import DocumentRecord, FileState
@@ -132,9 +132,11 @@ class LocalChat:
 
     platform = "local"
 
-    def __init__(self, root: Path, clock: Callable[[], datetime]) -> None:
+    def __init__(self, root: Path, clock: Callable[[], datetime], zones: Mapping[str, tzinfo] | None = None) -> None:
         self.root = root
         self.clock = clock
+        # each partnership's time zone (shared with the runtime): transcripts show local time and the zone
+        self.zones: Mapping[str, tzinfo] = zones if zones is not None else {}
         self._keys: dict[Path, dict[str, str]] = {}
 
     def transcript(self, partnership: str, room: str, suffix: str) -> Path:
@@ -163,11 +165,11 @@ class LocalChat:
         if key in posted:
             return posted[key]
         machine.parent.mkdir(parents=True, exist_ok=True)
-        at = self.clock()
+        at = self.clock().astimezone(self.zones.get(partnership, UTC))
         ref = f"{room}#{len(posted) + 1}"
         entry = {"key": key, "ref": ref, "kind": kind, "room": room, "at": at.isoformat(), "markdown": markdown}
         await asyncio.to_thread(_append_durably, machine, json.dumps(entry, ensure_ascii=False) + "\n")
         with self.transcript(partnership, room, ".md").open("a", encoding="utf-8") as handle:
-            handle.write(f"---\n\n**brug** · {at:%Y-%m-%d %H:%M} · {kind}\n\n{markdown.rstrip()}\n\n")
+            handle.write(f"---\n\n**brug** · {at:%Y-%m-%d %H:%M %Z} · {kind}\n\n{markdown.rstrip()}\n\n")
         posted[key] = ref
         return ref

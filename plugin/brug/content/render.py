@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -113,6 +113,14 @@ def format_time(value: datetime) -> str:
 def format_datetime(value: datetime, language: Language) -> str:
     joiner = "om" if language == "nl" else "at"
     return f"{format_date(value, language)} {joiner} {format_time(value)}"
+
+
+def format_local(value: datetime, zone: tzinfo, language: Language) -> str:
+    """A moment as local time in `zone`, with the zone's name: 'dinsdag 8 september 2026 om 14:00 CEST'.
+
+    A moment without a zone (as the store may return one) is taken to be UTC."""
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
+    return f"{format_datetime(local, language)} {local.tzname() or zone}"
 
 
 @pass_context
