@@ -52,7 +52,7 @@ def test_export_writes_actions_answers_and_agreement_history(cli, project: Path)
     assert answers[0]["author"] == "Marc" and answers[0]["answer"] == "We groeien."
     assert answers[0]["question"] and "doel-01" not in answers[0]["question"]  # the question's text
     history = (folder / "agreement-history.md").read_text(encoding="utf-8")
-    assert history.count("## 20") == 1 and "Centrum voor Basiseducatie Leieland" in history
+    assert history.count("## Versie ") == 1 and "Centrum voor Basiseducatie Leieland" in history
 
 
 def test_export_leaves_names_out_when_the_partnership_asks(cli, project: Path) -> None:  # type: ignore[no-untyped-def]

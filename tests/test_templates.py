@@ -9,10 +9,12 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from brug.commands import COMMANDS
+from brug.content.agreement import AgreementState, agreement_context, status_context
 from brug.content.context import common_context, with_extra
 from brug.content.partnerships import load_partnership
 from brug.content.render import Renderer, markdown_to_html, md_escape
 from brug.domain.agenda import AddedItem, Missed, OpenAction, Unreadable, build_agenda
+from brug.domain.agreement import Renewal, agreement_status
 from brug.domain.questions import QuestionKind
 from brug.meetings import agenda_context
 from brug.workspace.desired import History, desired_workspace
@@ -62,7 +64,11 @@ def test_every_template_renders_for_every_example(library, renderer: Renderer, p
         ),
         "phase-guide": dict(phase=phase, phase_number=2, next_phase=None),
         "document": dict(document=next(d for ph in model.phases for d in ph.documents), phase=phase, phase_number=1),
-        "agreement": {},
+        "agreement": agreement_context(p, library, base, "akkoord-status.md"),
+        "agreement-status": dict(
+            **status_context(p, AgreementState(agreement_status(p, [], []), [], Renewal.yearly, None, False), "a.md"),
+            agreement_title=library.forms[p.form.value].agreement.title,
+        ),
         "agenda": agenda_context(
             build_agenda(
                 p,

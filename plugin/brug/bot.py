@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from brug import agreements
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.content.edit import set_phase
 from brug.content.library import Library
@@ -18,8 +19,9 @@ from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound
 from brug.content.render import Renderer
 from brug.conversation import Conversation, Incoming, PhaseMove, Reply
+from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
-from brug.domain.partnership import Partnership
+from brug.domain.partnership import Member, Partnership
 from brug.domain.types import Language
 from brug.jobs import post_agenda, post_reflection
 from brug.scheduler import AGENDA, REFLECTION, Scheduler, Slot
@@ -134,7 +136,14 @@ class Bot:
         self.language = language
         self.loaded: dict[str, LoadedPartnership] = {}
         self.conversation = Conversation(
-            rt.store, rt.library, rt.renderer, self.partnerships, rt.clock, self.move_phase, self.refresh_signals
+            rt.store,
+            rt.library,
+            rt.renderer,
+            self.partnerships,
+            rt.clock,
+            self.move_phase,
+            self.refresh_signals,
+            self.sign_agreement,
         )
         self._lock = asyncio.Lock()  # one apply at a time: the listener and the reconciler share the store
 
@@ -200,6 +209,16 @@ class Bot:
             await self.apply(only=partnership_id)
         except Exception:  # noqa: BLE001 - the signal is stored; the log follows at the next reconcile
             log.exception("%s: updating the signals log failed; it is retried at the next reconcile", partnership_id)
+
+    async def sign_agreement(
+        self, p: Partnership, member: Member, request: SignRequest, origin: str
+    ) -> tuple[SignDecision, AgreementStatus]:
+        """`!akkoord`: sign what the document holds now; then the status document and chat follow at once."""
+        async with self._lock:
+            decision, state = await agreements.sign(p, member, request, origin, self.rt)
+        if decision.signoff is not None:
+            await self.apply(only=p.id)
+        return decision, state
 
     def scheduler(self, calendar: SchoolCalendar | None = None, grace: dict[str, timedelta] | None = None) -> Scheduler:
         """Agendas and reflection prompts for the loaded partnerships, on their own rhythms."""

@@ -678,6 +678,109 @@ def export(
     )
 
 
+@app.command(
+    help=t(
+        "Toon de versies van het akkoord van één samenwerking, wie welke versie goedkeurde, en met --diff A B "
+        "wat er tussen twee versies veranderde. brug ziet een nieuwe versie bij elke apply en in 'brug run'.",
+        "Show the versions of one partnership's agreement, who approved which version, and with --diff A B "
+        "what changed between two versions. brug notices a new version at every apply and in 'brug run'.",
+    )
+)
+def akkoord(
+    partnership_id: Annotated[str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The id."))],
+    diff: Annotated[
+        tuple[int, int] | None,
+        typer.Option(
+            "--diff", metavar="A B", help=t("Toon de wijzigingen van versie A naar B.", "Show changes from A to B.")
+        ),
+    ] = None,
+) -> None:
+    from rich.text import Text
+
+    from brug import agreements
+
+    s = settings()
+    lib = library(s)
+    store = Store.at(s.state)
+    stored = store.agreement_versions(partnership_id)
+    if not stored:
+        err.print(
+            t(
+                f"brug kent nog geen versie van het akkoord van '{partnership_id}' (voer eerst 'brug apply' uit).",
+                f"brug knows no version of the agreement of '{partnership_id}' yet (run 'brug apply' first).",
+            ),
+            markup=False,
+        )
+        raise typer.Exit(1)
+    by_number = {v.number: v for v in stored}
+    if diff is not None:
+        missing = [n for n in diff if n not in by_number]
+        if missing:
+            err.print(
+                t(
+                    f"Versie {missing[0]} bestaat niet; er zijn versies 1 tot {len(stored)}.",
+                    f"Version {missing[0]} does not exist; there are versions 1 to {len(stored)}.",
+                )
+            )
+            raise typer.Exit(1)
+        a, b = (by_number[n] for n in diff)
+        from brug.domain.agreement import changed_sections, readable_diff
+
+        label = t("versie", "version")
+        sections = changed_sections(a.content, b.content)
+        out.print(Text(t("Gewijzigde onderdelen: ", "Sections changed: ") + (", ".join(sections) or "—")))
+        for line in readable_diff(a.content, b.content, f"{label} {a.number}", f"{label} {b.number}").splitlines():
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            style = "bold" if line.startswith(("+++", "---", "@@")) else style
+            out.print(Text(line, style=style or ""), soft_wrap=True)
+        return
+    loaded = {item.partnership.id: item.partnership for item in load_partnerships(s.partnerships, lib, LANG)[0]}
+    p = loaded.get(partnership_id)
+    zone = p.zone if p else UTC
+    table = Table(title=t(f"Akkoord van {partnership_id}", f"Agreement of {partnership_id}"))
+    for heading in (
+        t("versie", "version"),
+        t("wanneer", "when"),
+        t("door", "by"),
+        "sha256",
+        t("gewijzigde onderdelen", "sections changed"),
+    ):
+        table.add_column(heading)
+    for v in stored:
+        when = v.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        changed = t("eerste versie", "first version") if v.number == 1 else ", ".join(v.sections) or "—"
+        table.add_row(str(v.number), when, v.who or "?", v.sha256[:12], Text(changed))
+    out.print(table)
+    if p is not None:
+        state = agreements.status(p, store)
+        labels = {
+            "signed": t("goedgekeurd", "approved"),
+            "presented": t("voorgelegd", "presented"),
+            "open": t("open", "open"),
+            "no-decider": t("duidt nog aan wie mag beslissen", "still has to name who may decide"),
+        }
+        signoffs = Table(title=t("Goedkeuring per organisatie", "Approval per organisation"))
+        for heading in (t("organisatie", "organisation"), t("stand", "state"), t("wie", "who"), t("versie", "version")):
+            signoffs.add_column(heading)
+        for o in state.organisations:
+            shown = o.signed or o.presented
+            what = labels[o.state] if o.must_sign else t("omkaderend", "supporting")
+            signoffs.add_row(
+                Text(o.name), what, Text(shown.member_name if shown else ""), str(shown.version) if shown else ""
+            )
+        out.print(signoffs)
+        overall = {
+            "signed": t(f"Ondertekend: versie {state.signed_version}.", f"Signed: version {state.signed_version}."),
+            "changed": t(
+                f"Gewijzigd na ondertekening (versie {state.last_signed} was goedgekeurd).",
+                f"Changed after signing (version {state.last_signed} was approved).",
+            ),
+            "draft": t("Ontwerp: nog niet door iedereen goedgekeurd.", "Draft: not approved by everyone yet."),
+            "none": "",
+        }[state.overall.value]
+        out.print(overall)
+
+
 STARTER_CONFIG = """\
 # brug.toml — settings of this brug installation. Paths are relative to this file.
 # Secrets never go in here: see the README (environment variables or *_file settings).

@@ -147,6 +147,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
         example_en="!signals",
     ),
     CommandSpec(
+        "akkoord",
+        ("agree",),
+        "[versie | voorgelegd]",
+        Text(
+            nl="Keurt de huidige versie van het akkoord goed voor je organisatie (als je mag beslissen); "
+            "'voorgelegd' meldt dat je het in je organisatie hebt voorgelegd.",
+            en="Approves the current version of the agreement for your organisation (if you may decide); "
+            "'voorgelegd' (presented) says you put it to your organisation.",
+        ),
+        "!akkoord",
+        args_en="[version | voorgelegd]",
+        example_en="!agree",
+    ),
+    CommandSpec(
         "pauze",
         ("pause",),
         "",

@@ -18,6 +18,7 @@ from brug.content.context import common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, format_date, format_datetime, md_escape
 from brug.domain.actions import parse_action_command
+from brug.domain.agreement import AgreementStatus, Outcome, SignDecision, SignRequest, parse_sign_request
 from brug.domain.partnership import Member, Partnership
 from brug.domain.signals import NewSignal, parse_signal_args
 from brug.meetings import agenda_for, open_actions, render_agenda
@@ -55,6 +56,8 @@ class PhaseMove:
 
 PhaseMover = Callable[[str, str, str], Awaitable[PhaseMove]]  # (partnership id, who, origin event) -> result
 Changed = Callable[[str], Awaitable[None]]  # a partnership's signals changed: refresh what shows them
+# (partnership, member, what they asked, origin event) -> the decision and the agreement's state after it
+AgreementDesk = Callable[[Partnership, Member, SignRequest, str], Awaitable[tuple[SignDecision, AgreementStatus]]]
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -77,6 +80,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "phase_last": "Dit is de laatste fase van het model.",
         "paused": "De reflectievragen zijn gepauzeerd. Met `!hervat` komen ze terug.",
         "resumed": "De reflectievragen komen weer op het gewone ritme.",
+        "sign_signed": "Genoteerd: {org} keurt versie {version} van het akkoord goed ({name}).",
+        "sign_complete": "Daarmee keurde elke organisatie die moet goedkeuren deze versie goed: "
+        "het akkoord is ondertekend.",
+        "sign_open": "Nog niet goedgekeurd: {orgs}.",
+        "sign_already": "{org} keurde versie {version} al goed. Er is niets meer te doen.",
+        "sign_presented": "Genoteerd: versie {version} is voorgelegd aan {org}. {deciders}",
+        "sign_presented_deciders": "Wie daar mag beslissen ({names}), keurt goed met `!akkoord`.",
+        "sign_presented_nobody": "{org} moet nog aanduiden wie mag beslissen.",
+        "sign_stale": "Versie {current} is de huidige; versie {asked} is intussen gewijzigd{sections}. "
+        "Lees eerst de wijzigingen, en keur dan versie {current} goed met `!akkoord {current}`.",
+        "sign_unknown": "Er is geen versie {asked} van het akkoord; de huidige versie is {current}.",
+        "sign_no_mandate": "Dank je! Jij koppelt terug naar {org}; daar mag {names} beslissen. Leg het akkoord "
+        "aan hen voor: zij keuren het goed met `!akkoord`. Is het voorgelegd? Typ dan `!akkoord voorgelegd`.",
+        "sign_no_decider": "Dank je! Jij koppelt terug naar {org}, maar {org} heeft nog niemand aangeduid die mag "
+        "beslissen. Vraag in je organisatie wie dat doet; een coördinator zet die persoon met "
+        "`mandate: beslissing` in het partnerschapsbestand. Is het voorgelegd? Typ dan `!akkoord voorgelegd`.",
+        "sign_no_document": "Er is nog geen akkoord om goed te keuren: brug heeft het document nog niet gezien.",
+        "sign_unavailable": "Goedkeuren kan hier niet: brug draait zonder toegang tot de documenten.",
+        "changed_sections": " (gewijzigd: {sections})",
     },
     "en": {
         "refuse": "Sorry, I only answer members of this partnership. Ask a coordinator to add you.",
@@ -98,6 +120,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "phase_last": "This is the model's last phase.",
         "paused": "Reflection prompts are paused. `!resume` brings them back.",
         "resumed": "Reflection prompts are back on their usual rhythm.",
+        "sign_signed": "Noted: {org} approves version {version} of the agreement ({name}).",
+        "sign_complete": "With that, every organisation that must approve has approved this version: "
+        "the agreement is signed.",
+        "sign_open": "Not approved yet: {orgs}.",
+        "sign_already": "{org} already approved version {version}. Nothing more to do.",
+        "sign_presented": "Noted: version {version} was presented to {org}. {deciders}",
+        "sign_presented_deciders": "Whoever may decide there ({names}) approves with `!akkoord`.",
+        "sign_presented_nobody": "{org} still has to name who may decide.",
+        "sign_stale": "Version {current} is the current one; version {asked} has changed since{sections}. "
+        "Read the changes first, then approve version {current} with `!akkoord {current}`.",
+        "sign_unknown": "There is no version {asked} of the agreement; the current version is {current}.",
+        "sign_no_mandate": "Thank you! You report back to {org}; there {names} may decide. Put the agreement "
+        "to them: they approve it with `!akkoord`. Has it been presented? Then type `!akkoord voorgelegd`.",
+        "sign_no_decider": "Thank you! You report back to {org}, but {org} has not named anyone who may decide yet. "
+        "Ask in your organisation who does; a coordinator gives that person `mandate: beslissing` in the "
+        "partnership file. Has it been presented? Then type `!akkoord voorgelegd`.",
+        "sign_no_document": "There is no agreement to approve yet: brug has not seen the document.",
+        "sign_unavailable": "Approving is not possible here: brug runs without access to the documents.",
+        "changed_sections": " (changed: {sections})",
     },
 }
 
@@ -120,6 +161,7 @@ class Conversation:
         clock: Callable[[], datetime],
         move_phase: PhaseMover,
         signals_changed: Changed | None = None,
+        sign_agreement: AgreementDesk | None = None,
     ) -> None:
         self.signals_changed = signals_changed
         self.store = store
@@ -128,6 +170,7 @@ class Conversation:
         self.partnerships = partnerships
         self.clock = clock
         self.move_phase = move_phase
+        self.sign_agreement = sign_agreement
 
     async def handle(self, msg: Incoming) -> list[Reply]:
         p = self.partnerships().get(msg.partnership)
@@ -218,6 +261,14 @@ class Conversation:
             return await self._signal(command, args, p, member, msg)
         if name == "signalen":
             return open_signals_message(self.store, self.library, p, now)
+        if name == "akkoord":
+            request = parse_sign_request(args)
+            if request is None:
+                return self._help(p, command)
+            if self.sign_agreement is None:
+                return say["sign_unavailable"]
+            decision, state = await self.sign_agreement(p, member, request, f"{msg.platform}:{msg.event_id}")
+            return _sign_answer(say, decision, state, request)
         if name == "pauze":
             self.store.set_paused(p.id, True, member.name)
             return say["paused"]
@@ -300,6 +351,41 @@ class Conversation:
             phase=model.phase(p.phase).title(p.language),
             next=say["phase_next"] if nxt else say["phase_last"],
         )
+
+
+def _names(names: tuple[str, ...] | list[str]) -> str:
+    return md_escape(", ".join(names))
+
+
+def _sign_answer(say: dict[str, str], d: SignDecision, state: AgreementStatus, request: SignRequest) -> str:
+    org = md_escape(d.organisation.name)
+    current = d.current.number if d.current else 0
+    if d.outcome is Outcome.signed:
+        text = say["sign_signed"].format(org=org, version=current, name=md_escape(d.signoff.member_name))  # type: ignore[union-attr]
+        if state.complete:
+            return f"{text} {say['sign_complete']}"
+        waiting = [o.name for o in state.open_organisations]
+        return f"{text} {say['sign_open'].format(orgs=_names(waiting))}" if waiting else text
+    if d.outcome is Outcome.already:
+        return say["sign_already"].format(org=org, version=current)
+    if d.outcome is Outcome.presented:
+        follow = (
+            say["sign_presented_deciders"].format(names=_names(d.deciders))
+            if d.deciders
+            else say["sign_presented_nobody"].format(org=org)
+        )
+        return say["sign_presented"].format(version=current, org=org, deciders=follow)
+    if d.outcome is Outcome.stale:
+        sections = state.current.sections if state.current else ()
+        extra = say["changed_sections"].format(sections=_names(sections)) if sections else ""
+        return say["sign_stale"].format(current=current, asked=request.version, sections=extra)
+    if d.outcome is Outcome.unknown_version:
+        return say["sign_unknown"].format(current=current, asked=request.version)
+    if d.outcome is Outcome.no_mandate:
+        return say["sign_no_mandate"].format(org=org, names=_names(d.deciders))
+    if d.outcome is Outcome.no_decider:
+        return say["sign_no_decider"].format(org=org)
+    return say["sign_no_document"]
 
 
 def _code(word: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path, PurePosixPath
 
 from brug.domain.partnership import Partnership
 from brug.service import Runtime
+from brug.store import Store
 
 
 def cell(text: object) -> str:
@@ -57,10 +59,62 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
             )
     written.append(answers)
 
-    history = folder / "agreement-history.md"
-    parts = [f"# {p.name if p else partnership_id}: samenwerkingsakkoord, versies door brug\n"]
-    for at, content in store.versions(partnership_id, "agreement"):
-        parts.append(f"\n---\n\n## {at:%Y-%m-%d %H:%M}\n\n{content}")
-    history.write_text("".join(parts), encoding="utf-8")
-    written.append(history)
+    written += write_agreement_history(partnership_id, p, store, folder)
     return written
+
+
+def write_agreement_history(partnership_id: str, p: Partnership | None, store: Store, folder: Path) -> list[Path]:
+    """Every version brug saw of the agreement, with who approved which one: Markdown to read, JSON to keep."""
+    nl = p is None or p.language == "nl"
+    signoffs = store.signoffs(partnership_id)
+    versions = store.agreement_versions(partnership_id)
+    title = p.name if p else partnership_id
+    parts = [f"# {title}: {'het akkoord, versie per versie' if nl else 'the agreement, version by version'}\n"]
+    for v in versions:
+        zone = p.zone if p else None
+        when = v.at.astimezone(zone) if zone else v.at
+        who = v.who or ("onbekend" if nl else "unknown")
+        signed = [
+            f"- {s['organisation']}: {s['member_name']} ({s['kind']}, {s['at']:%Y-%m-%d %H:%M})"
+            for s in signoffs
+            if s["version"] == v.number
+        ]
+        head = "Versie" if nl else "Version"
+        changed = ", ".join(v.sections) or "—"
+        parts.append(
+            f"\n---\n\n## {head} {v.number} · {when:%Y-%m-%d %H:%M} · {who}\n\n"
+            f"sha256 `{v.sha256}` · {'gewijzigd' if nl else 'changed'}: {changed}\n\n"
+            + ("\n".join(signed) + "\n\n" if signed else "")
+            + f"{v.content}"
+        )
+    history = folder / "agreement-history.md"
+    history.write_text("".join(parts), encoding="utf-8")
+    machine = folder / "agreement-history.json"
+    payload = {
+        "versions": [
+            {
+                "number": v.number,
+                "at": v.at.isoformat(),
+                "sha256": v.sha256,
+                "who": v.who,
+                "platform": v.platform,
+                "sections_changed": v.sections,
+                "content": v.content,
+            }
+            for v in versions
+        ],
+        "signoffs": [
+            {
+                "organisation": s["organisation"],
+                "member": s["member"],
+                "name": s["member_name"],
+                "kind": s["kind"],
+                "version": s["version"],
+                "sha256": s["sha256"],
+                "at": s["at"].isoformat(),
+            }
+            for s in signoffs
+        ],
+    }
+    machine.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return [history, machine]

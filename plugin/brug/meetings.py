@@ -6,6 +6,7 @@ import itertools
 from datetime import datetime, tzinfo
 from typing import Any
 
+from brug.agreements import review_for
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
@@ -68,6 +69,7 @@ def agenda_for(
         latest_reflection_bouwsteen(store, library, p.id),
         missed,
         unreadable,
+        review_on=review_for(p, store, library),
     )
 
 

@@ -16,13 +16,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import brug
+from brug import agreements
+from brug.content.agreement import AgreementState
 from brug.content.context import Link
 from brug.content.library import Library
 from brug.content.partnerships import LoadedPartnership
 from brug.content.problems import display_path
 from brug.content.render import Renderer
 from brug.content.resources import data_dir
-from brug.domain.partnership import Partnership
+from brug.domain.agreement import reminder_due
+from brug.domain.partnership import Partnership, today_in
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
 from brug.ports import ChatProvisioner, ChatSpace, FileSpace, PlatformError, WriteCondition, WriteConflict
 from brug.signals import signals_log_context
@@ -146,7 +149,24 @@ def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
     return rounds
 
 
-def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime, reflection: list[dict[str, Any]]) -> str:
+def agreement_state(p: Partnership, rt: Runtime, now: datetime) -> AgreementState:
+    """The agreement's versions and sign-offs as brug knows them, its review date, and whether it is near."""
+    versions = agreements.versions(rt.store, p.id)
+    status = agreements.agreement_status(p, versions, agreements.signoffs(rt.store, p.id))
+    review = agreements.review_of(p, rt.library, status)
+    return AgreementState(
+        status, versions, agreements.renewal_of(p, rt.library), review, reminder_due(review, today_in(p.zone, now))
+    )
+
+
+def inputs_hash(
+    p: Partnership,
+    rt: Runtime,
+    history: History,
+    now: datetime,
+    reflection: list[dict[str, Any]],
+    agreement: AgreementState | None = None,
+) -> str:
     """Everything the rendered workspace depends on; equal hashes mean equal documents."""
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
     rounds = [[r["key"], r["answers"]] for r in reflection]
@@ -163,10 +183,19 @@ def inputs_hash(p: Partnership, rt: Runtime, history: History, now: datetime, re
             signals,
             rt.files_for(p).platform,
             sorted(rt.chats),
+            _agreement_key(agreement),
         ],
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _agreement_key(state: AgreementState | None) -> list[Any]:
+    if state is None:
+        return []
+    s = state.status
+    signed = [[o.id, o.state, o.signed.version if o.signed else None, len(o.earlier)] for o in s.organisations]
+    return [[v.number for v in state.versions], signed, s.overall.value, str(state.review), state.remind]
 
 
 def chat_platforms(p: Partnership, rt: Runtime) -> tuple[list[str], list[str]]:
@@ -183,7 +212,8 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     moved = applied is not None and applied.phase != p.phase
     after = History(p.phase, before.phase_changes + (1 if moved else 0))
     rounds = reflection_rounds(p, rt)
-    fingerprint = inputs_hash(p, rt, after, now, rounds)
+    agreement = agreement_state(p, rt, now)
+    fingerprint = inputs_hash(p, rt, after, now, rounds, agreement)
     platforms, missing = chat_platforms(p, rt)
     warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
     files = rt.files_for(p)
@@ -198,7 +228,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
         if all(state is not None for state in snapshot.values()):
             return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings, unchanged=True)
 
-    desired = render_workspace(p, rt, before, rounds)
+    desired = render_workspace(p, rt, before, rounds, agreement)
     paths = [d.path for d in desired.documents]
     snapshot = await files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
@@ -257,7 +287,13 @@ def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -
     return rt.store.has_pending(partnership_id, platforms)
 
 
-def render_workspace(p: Partnership, rt: Runtime, history: History, rounds: list[dict[str, Any]]) -> DesiredWorkspace:
+def render_workspace(
+    p: Partnership,
+    rt: Runtime,
+    history: History,
+    rounds: list[dict[str, Any]],
+    agreement: AgreementState | None = None,
+) -> DesiredWorkspace:
     return desired_workspace(
         p,
         rt.library,
@@ -267,6 +303,7 @@ def render_workspace(p: Partnership, rt: Runtime, history: History, rounds: list
         href=lambda path: rt.files_for(p).href(p.id, path),
         rounds=rounds,
         signals_log=signals_log_context(rt.store, rt.library, p),
+        agreement=agreement if agreement is not None else agreement_state(p, rt, rt.clock()),
     )
 
 
@@ -331,8 +368,15 @@ async def apply_partnerships(
         p = item.partnership
         rt.zones[p.id] = p.zone
         try:
+            await agreements.observe(p, rt)  # a partner's edit of the agreement is a version: see it first
             plan = await plan_partnership(p, display_path(item.path), rt)
             await apply_plan(plan, rt, report)
+            written = agreements.versions(rt.store, p.id)
+            seen = await agreements.observe(p, rt)
+            if seen is not None and (not written or written[-1].number != seen.number):
+                # brug's own write was a new version (the first draft): the status document follows at once
+                plan = await plan_partnership(p, display_path(item.path), rt)
+                await apply_plan(plan, rt, report)
             plans.append(plan)
         except PlatformError as err:
             log.error("%s: %s", p.id, err)

@@ -8,6 +8,7 @@ actions and reflections.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -300,6 +301,38 @@ signal_events = Table(  # each step of a signal: raised, discussed, passed on, a
 )
 
 
+# --- version 6: the agreement's versions and sign-offs ---------------------------------------------------
+
+agreement_versions = Table(  # every content of the agreement document brug saw (issue 9)
+    "agreement_versions",
+    metadata,
+    Column("partnership_id", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("fingerprint", String(200), nullable=False),  # what the platform showed (mtime:size, ETag)
+    Column("platform", String(32), nullable=False),
+    Column("who", String(200)),
+    Column("sections", Text, nullable=False, default="[]"),  # JSON list of headings changed
+    Column("content", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+agreement_signoffs = Table(  # who signed (or presented) which version for which organisation
+    "agreement_signoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("organisation", String(64), nullable=False),
+    Column("member", String(64), nullable=False),
+    Column("member_name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # signed | presented
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("origin", String(300), nullable=False, unique=True),  # the chat event: recorded once
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -322,7 +355,11 @@ def _v5(conn: Connection) -> None:
     metadata.create_all(conn, tables=[signals, signal_events])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[agreement_versions, agreement_signoffs])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -490,6 +527,8 @@ class Store:
                 barometer_counts,
                 signals,
                 signal_events,
+                agreement_versions,
+                agreement_signoffs,
             ):
                 conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
             conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
@@ -1031,6 +1070,97 @@ class Store:
             ).one()
         return [int(count or 0), int(last or 0)]
 
+    # --- the agreement: versions and sign-offs ----------------------------------------------------------
+
+    def agreement_versions(self, partnership_id: str) -> list[StoredVersion]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(agreement_versions)
+                .where(agreement_versions.c.partnership_id == partnership_id)
+                .order_by(agreement_versions.c.number)
+            ).all()
+        return [_stored_version(r) for r in rows]
+
+    def add_agreement_version(
+        self,
+        partnership_id: str,
+        *,
+        sha256: str,
+        fingerprint: str,
+        platform: str,
+        who: str | None,
+        sections: Sequence[str],
+        content: str,
+        at: datetime,
+    ) -> int:
+        """Record a new version; returns its number (1, 2, …)."""
+        with self._tx() as conn:
+            number = _next_number(conn, agreement_versions, partnership_id)
+            conn.execute(
+                insert(agreement_versions).values(
+                    partnership_id=partnership_id,
+                    number=number,
+                    sha256=sha256,
+                    fingerprint=fingerprint,
+                    platform=platform,
+                    who=who,
+                    sections=json.dumps(list(sections), ensure_ascii=False),
+                    content=content,
+                    at=at,
+                )
+            )
+        return number
+
+    def set_agreement_fingerprint(self, partnership_id: str, number: int, fingerprint: str) -> None:
+        """The platform shows another fingerprint for the same content (a touch, a copy): remember it."""
+        with self._tx() as conn:
+            conn.execute(
+                update(agreement_versions)
+                .where(agreement_versions.c.partnership_id == partnership_id, agreement_versions.c.number == number)
+                .values(fingerprint=fingerprint)
+            )
+
+    def add_signoff(
+        self,
+        partnership_id: str,
+        *,
+        organisation: str,
+        member: str,
+        member_name: str,
+        kind: str,
+        version: int,
+        sha256: str,
+        origin: str,
+        at: datetime,
+    ) -> bool:
+        """Record a sign-off once per origin (a chat event delivered twice counts once)."""
+        with self._tx() as conn:
+            if conn.execute(select(agreement_signoffs.c.id).where(agreement_signoffs.c.origin == origin)).first():
+                return False
+            conn.execute(
+                insert(agreement_signoffs).values(
+                    partnership_id=partnership_id,
+                    organisation=organisation,
+                    member=member,
+                    member_name=member_name,
+                    kind=kind,
+                    version=version,
+                    sha256=sha256,
+                    origin=origin,
+                    at=at,
+                )
+            )
+        return True
+
+    def signoffs(self, partnership_id: str) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(agreement_signoffs)
+                .where(agreement_signoffs.c.partnership_id == partnership_id)
+                .order_by(agreement_signoffs.c.id)
+            ).all()
+        return [{**r._mapping, "at": _aware(r.at)} for r in rows]
+
     def sent_post_by_key(self, platform: str, key: str) -> str | None:
         """The platform's id of a sent post."""
         with self._tx() as conn:
@@ -1125,8 +1255,9 @@ class Store:
         """(voter, bouwsteen, score, group) of an open round: only for aggregating it."""
         with self._tx() as conn:
             rows = conn.execute(
-                select(barometer_votes.c.voter, barometer_votes.c.bouwsteen, barometer_votes.c.score, barometer_votes.c.grp)
-                .filter_by(partnership_id=partnership_id, round_id=round_id)
+                select(
+                    barometer_votes.c.voter, barometer_votes.c.bouwsteen, barometer_votes.c.score, barometer_votes.c.grp
+                ).filter_by(partnership_id=partnership_id, round_id=round_id)
             ).all()
         return [(r.voter, r.bouwsteen, r.score, r.grp) for r in rows]
 
@@ -1207,6 +1338,31 @@ def _round_record(row: Any) -> BarometerRoundRecord:
         row.respondents,
         row.agenda_meeting,
     )
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    number: int
+    sha256: str
+    fingerprint: str
+    platform: str
+    who: str | None
+    sections: list[str]
+    content: str
+    at: datetime
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; brug stores UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _stored_version(r: Any) -> StoredVersion:
+    return StoredVersion(
+        r.number, r.sha256, r.fingerprint, r.platform, r.who, json.loads(r.sections), r.content, _aware(r.at)
+    )
+
+
 def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str) -> tuple[int, bool]:
     """The number of the row this origin made before, or the partnership's next number (1, 2, …) and True."""
     existing = conn.execute(
@@ -1214,10 +1370,15 @@ def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str
     ).scalar()
     if existing is not None:
         return int(existing), False
+    return _next_number(conn, table, partnership_id), True
+
+
+def _next_number(conn: Connection, table: Table, partnership_id: str) -> int:
+    """The number the next row of a partnership gets in a table numbered per partnership (1, 2, …)."""
     last = conn.execute(
         select(table.c.number).where(table.c.partnership_id == partnership_id).order_by(table.c.number.desc())
     ).scalar()
-    return (last or 0) + 1, True
+    return (last or 0) + 1
 
 
 def _upsert(

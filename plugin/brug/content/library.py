@@ -18,6 +18,7 @@ from brug.content.problems import Problem, ProblemsFound, display_path, message,
 from brug.content.resources import data_dir
 from brug.content.yamlfile import YamlDocument, YamlError, load_yaml_file
 from brug.domain.catalogue import OrganisationKind, OrganisationKindFile
+from brug.domain.forms import FormFile, FormSpec
 from brug.domain.privacy import PrivacyRules
 from brug.domain.questions import BouwsteenFile, BouwsteenInfo, Question, QuestionFile
 from brug.domain.signals import SignalCatalogue
@@ -75,6 +76,7 @@ class Library:
     kinds: dict[str, OrganisationKind]
     signals: SignalCatalogue  # themes and levels of signals to policy
     privacy: PrivacyRules  # what looks like a personal case and is refused
+    forms: dict[str, FormSpec]
 
     def questions_for(self, bouwsteen: Bouwsteen) -> list[Question]:
         return [q for q in self.questions if q.bouwsteen == bouwsteen]
@@ -134,11 +136,24 @@ def load_library(
 
     blocks = take(root / "bouwstenen.yaml", BouwsteenFile)
     kinds = take(root / "organisation-kinds.yaml", OrganisationKindFile)
+    forms = take(root / "forms.yaml", FormFile)
+    for form in forms.forms if forms else []:
+        if form.phase_model is not None and form.phase_model not in models:
+            problems.append(
+                Problem(
+                    "workflows/forms.yaml",
+                    ("forms", form.id.value, "phase_model"),
+                    f"fasemodel '{form.phase_model}' bestaat niet"
+                    if language == "nl"
+                    else f"phase model '{form.phase_model}' does not exist",
+                )
+            )
     signals = take(root / "signals.yaml", SignalCatalogue)
     privacy = take(root / "privacy-rules.yaml", PrivacyRules)
     if problems:
         raise ProblemsFound(problems)
     assert blocks is not None and kinds is not None and signals is not None and privacy is not None
+    assert forms is not None
     return Library(
         phase_models=models,
         questions=tuple(questions),
@@ -146,6 +161,7 @@ def load_library(
         kinds={k.id: k for k in kinds.kinds},
         signals=signals,
         privacy=privacy,
+        forms={f.id.value: f for f in forms.forms},
     )
 
 

@@ -46,6 +46,9 @@ def load_partnership(
     p, problems = read_model(path, Partnership, language)
     if p is None:
         return None, problems
+    form = library.forms[p.form.value]
+    if "workflow" not in p.model_fields_set and form.phase_model is not None:
+        p = p.model_copy(update={"workflow": form.phase_model})  # the form's phase path, e.g. ad-hoc: light
     findings = check_references(p, library.phase_models, library.kinds)
     if not findings:
         return p, []

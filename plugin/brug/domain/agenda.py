@@ -28,7 +28,7 @@ from brug.domain.partnership import Partnership
 from brug.domain.types import Bouwsteen, Text
 from brug.domain.workflow import AgendaItem, Phase
 
-REVIEW_WINDOW = timedelta(days=45)  # put the agreement on the agenda this long before its review date
+REVIEW_WINDOW = timedelta(weeks=4)  # put the agreement on the agenda this long before its review date
 DEFAULT_MEETING = timedelta(minutes=90)
 PHASE_ITEM_MINUTES = 10  # a phase agenda item without its own minutes
 
@@ -214,10 +214,9 @@ class Agenda:
         return [i.data["added"] for i in placed if i.kind == "added"]
 
 
-def review_due(p: Partnership, meeting_day: date) -> bool:
-    """The agreement's review date falls before the meeting after this one (or has passed)."""
-    review = p.agreement.review
-    return review is not None and meeting_day >= review - REVIEW_WINDOW
+def review_due(review: date | None, meeting_day: date) -> bool:
+    """The meeting falls in the four weeks before the agreement's review date (or the four after it)."""
+    return review is not None and review - REVIEW_WINDOW <= meeting_day <= review + REVIEW_WINDOW
 
 
 PHASE_PRIORITY = {"high": Priority.HIGH, "normal": Priority.NORMAL, "low": Priority.LOW}
@@ -233,7 +232,7 @@ def agenda_items(
     phase: Phase,
     open_actions: Sequence[OpenAction],
     added_items: Sequence[AddedItem],
-    review: bool,
+    review: date | None,
     reflection_bouwsteen: Bouwsteen | None,
     missed: Sequence[Missed],
     unreadable: Sequence[Unreadable],
@@ -257,8 +256,8 @@ def agenda_items(
         items.append(Item("unreadable", 5, Priority.HIGH, stretch=False, data={"unreadable": tuple(unreadable)}))
     for added in added_items:
         items.append(Item("added", 10, Priority.HIGH, Overflow.NEXT_MEETING, title=added.text, data={"added": added}))
-    if review:
-        items.append(Item("review", 20, Priority.HIGH))
+    if review is not None:  # evaluate and renew the agreement, against what the current phase asks
+        items.append(Item("review", 20, Priority.HIGH, data={"review_on": review, "criteria": phase.exit_criteria}))
     if reflection_bouwsteen is not None:
         items.append(Item("reflection", 10, Priority.LOW, data={"bouwsteen": reflection_bouwsteen}))
     items.extend(extra)
@@ -277,13 +276,23 @@ def build_agenda(
     missed: list[Missed] | None = None,
     unreadable: list[Unreadable] | None = None,
     extra: Iterable[Item] = (),
+    review_on: date | None = None,
 ) -> Agenda:
+    """`review_on`: the agreement's review date (the file's, or one (school) year after signing)."""
     duration = p.meetings.duration if p.meetings else DEFAULT_MEETING
     location = p.meetings.location if p.meetings else None
     local_day = start.astimezone(p.zone).date()
-    review = review_due(p, local_day)
+    review_on = review_on or p.agreement.review
+    review = review_due(review_on, local_day)
     items = agenda_items(
-        phase, open_actions, added_items, review, reflection_bouwsteen, missed or [], unreadable or [], extra
+        phase,
+        open_actions,
+        added_items,
+        review_on if review else None,
+        reflection_bouwsteen,
+        missed or [],
+        unreadable or [],
+        extra,
     )
     return Agenda(
         meeting=Meeting(start=start, end=start + duration, location=location, number=number),

@@ -19,6 +19,7 @@ class Sector(StrEnum):
 class OrganisationKind(Strict):
     id: Slug
     label: Text
+    plural: Text | None = Field(default=None, description="how a group of them is named in large partnerships")
     sector: Sector
     examples: Text | None = None
 

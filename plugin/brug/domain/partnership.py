@@ -206,6 +206,7 @@ class Agreement(Strict):
     signed: Day | None = None
     review: Day | None = Field(default=None, description="when the partners review the agreement")
     ends: Day | None = None
+    activity: Day | None = Field(default=None, description="the day of the activity (ad-hoc collaboration)")
 
 
 class Partnership(Strict):

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from brug.domain.agreement import Renewal
 from brug.domain.types import Bouwsteen, SeedRef, Slug, Strict, Text
 
 
@@ -91,6 +92,9 @@ class PhaseModel(Strict):
     description: Text
     source: list[SeedRef] = Field(min_length=1)
     rooms: list[Room] = Field(default_factory=lambda: list(DEFAULT_ROOMS))
+    agreement_renewal: Renewal | None = Field(
+        default=None, description="how the agreement is renewed when the form renews it (default: the form's rule)"
+    )
     phases: list[Phase] = Field(min_length=2)
 
     @model_validator(mode="after")

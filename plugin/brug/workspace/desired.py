@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from brug.commands import COMMANDS
+from brug.content.agreement import AgreementState, agreement_context, status_context
 from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
@@ -66,6 +67,7 @@ def desired_workspace(
     href=lambda path: str(path),
     rounds: list[dict] | None = None,
     signals_log: dict | None = None,
+    agreement: AgreementState | None = None,
 ) -> DesiredWorkspace:
     """Render everything the workspace of `p` should hold at `now`; pure apart from reading templates."""
     language, layout = p.language, Layout(p.language)
@@ -94,12 +96,42 @@ def desired_workspace(
         for i, ph in enumerate(model.phases)
     ]
 
+    agreement_href, status_href = href(layout.agreement), href(layout.agreement_status)
+    signing = status_context(p, agreement, Trusted(agreement_href)) if agreement is not None else None
     docs = [
         DesiredDocument(
-            "overview", layout.overview, renderer.render("overview", language, **with_extra(base, phases=phases_view))
+            "overview",
+            layout.overview,
+            renderer.render(
+                "overview",
+                language,
+                **with_extra(base, phases=phases_view, signing=signing, status_href=Trusted(status_href)),
+            ),
         ),
-        DesiredDocument("agreement", layout.agreement, renderer.render("agreement", language, **base)),
+        DesiredDocument(
+            "agreement",
+            layout.agreement,
+            renderer.render(
+                "agreement", language, **with_extra(base, **agreement_context(p, library, base, Trusted(status_href)))
+            ),
+        ),
     ]
+    if signing is not None:
+        docs.append(
+            DesiredDocument(
+                "agreement-status",
+                layout.agreement_status,
+                renderer.render(
+                    "agreement-status",
+                    language,
+                    **with_extra(
+                        base,
+                        **signing,
+                        agreement_title=library.forms[p.form.value].agreement.title,
+                    ),
+                ),
+            )
+        )
     docs.append(
         DesiredDocument(
             "reflection-log",
@@ -176,7 +208,25 @@ def desired_workspace(
                 ),
             )
         )
+    if agreement is not None and signing is not None:
+        posts += agreement_posts(p, agreement, renderer, with_extra(chat_base, **signing))
     return DesiredWorkspace(partnership=p, layout=layout, folders=folders, documents=docs, posts=posts)
+
+
+def agreement_posts(p: Partnership, state: AgreementState, renderer: Renderer, context: dict) -> list[DesiredPost]:
+    """Told once in chat: the agreement is signed; it changed after signing; its review is near."""
+    status, out = state.status, []
+    events = []
+    if status.overall.value == "signed":
+        events.append(("signed", f"{p.id}/akkoord/ondertekend/{status.signed_version}"))
+    if status.overall.value == "changed":
+        events.append(("changed", f"{p.id}/akkoord/gewijzigd/{status.last_signed}"))
+    if state.remind and state.review is not None:
+        events.append(("review", f"{p.id}/akkoord/herziening/{state.review.isoformat()}"))
+    for event, key in events:
+        markdown = renderer.render("agreement-message", p.language, **with_extra(context, event=event))
+        out.append(DesiredPost(key, "algemeen", "agreement", markdown))
+    return out
 
 
 def is_web(href: str) -> bool:

@@ -18,6 +18,7 @@ _NAMES: dict[Language, dict[str, str]] = {
     "nl": {
         "overview": "overzicht.md",
         "agreement": "samenwerkingsakkoord.md",
+        "agreement_status": "akkoord-status.md",
         "phases": "fasen",
         "guide": "gids.md",
         "meetings": "overleg",
@@ -29,6 +30,7 @@ _NAMES: dict[Language, dict[str, str]] = {
     "en": {
         "overview": "overview.md",
         "agreement": "agreement.md",
+        "agreement_status": "agreement-status.md",
         "phases": "phases",
         "guide": "guide.md",
         "meetings": "meetings",
@@ -54,6 +56,11 @@ class Layout:
     @property
     def agreement(self) -> PurePosixPath:
         return PurePosixPath(self._n("agreement"))
+
+    @property
+    def agreement_status(self) -> PurePosixPath:
+        """brug's own record of who approved which version; the agreement itself stays the partners'."""
+        return PurePosixPath(self._n("agreement_status"))
 
     def _slug(self, item_id: str, title: Text) -> str:
         """Dutch names are the (Dutch) ids; other languages name a folder or file after its title."""

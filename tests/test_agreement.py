@@ -1,0 +1,229 @@
+"""The agreement: versions brug sees, sign-off bound to a version, its status document, renewal, forms."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from brug.bot import Bot
+from brug.conversation import Incoming
+from brug.domain.agreement import (
+    Overall,
+    Renewal,
+    SignRequest,
+    Version,
+    changed_sections,
+    parse_sign_request,
+    reminder_due,
+    review_date,
+)
+from brug.export import export_partnership
+from tests.agreement_world import edit, write_partnership
+from tests.runtime import local_runtime
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+PID = "drie-partners"
+
+
+# --- the pure rules ------------------------------------------------------------------------------------
+
+
+def test_changed_sections_names_the_headings_whose_text_moved() -> None:
+    old = "# T\n\nintro\n\n## 1. Doel\n\nA\n\n## 2. Rollen\n\nB\n"
+    new = "# T\n\nintro\n\n## 1. Doel\n\nA, en meer\n\n## 2. Rollen\n\nB\n\n## 3. Nieuw\n\nC\n"
+    assert changed_sections(old, new) == ("1. Doel", "3. Nieuw")
+    assert changed_sections(new, old) == ("1. Doel", "3. Nieuw")  # a removed heading counts too
+    assert changed_sections(None, new) == ()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ("", SignRequest()),
+        ("3", SignRequest(version=3)),
+        ("v3", SignRequest(version=3)),
+        ("voorgelegd", SignRequest(presented=True)),
+        ("2 voorgelegd", SignRequest(version=2, presented=True)),
+        ("drie", None),
+        ("1 2", None),
+    ],
+)
+def test_sign_requests_are_read_strictly(args: str, expected: SignRequest | None) -> None:
+    assert parse_sign_request(args) == expected
+
+
+def test_review_dates_per_renewal_rule() -> None:
+    signed = date(2026, 10, 5)
+    assert review_date(Renewal.yearly, None, signed) == date(2027, 10, 5)
+    assert review_date(Renewal.school_year, None, signed) == date(2027, 6, 1)  # the next June
+    assert review_date(Renewal.school_year, None, date(2027, 5, 20)) == date(2028, 6, 1)  # signed late: next year
+    assert review_date(Renewal.none, None, signed) is None  # an activity is not renewed
+    assert review_date(Renewal.yearly, date(2027, 3, 1), signed) == date(2027, 3, 1)  # the file's date wins
+    assert review_date(Renewal.yearly, None, None) is None
+    assert not reminder_due(date(2027, 6, 1), date(2027, 5, 3))
+    assert reminder_due(date(2027, 6, 1), date(2027, 5, 4))  # four weeks before
+
+
+# --- the whole story on the local workspace -----------------------------------------------------------
+
+
+@pytest.fixture
+def bot(tmp_path: Path, library) -> Bot:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "partnerschappen"
+    folder.mkdir()
+    write_partnership(folder, PID)
+    b = Bot(local_runtime(tmp_path, library, lambda: NOW), [folder])
+    assert b.load() == []
+    return b
+
+
+events = iter(range(100_000))
+
+
+async def say(bot: Bot, who: str, text: str) -> str:
+    replies = await bot.handle(Incoming("local", PID, "algemeen", who, text, f"$a{next(events)}"))
+    assert len(replies) == 1
+    return replies[0].markdown
+
+
+def announcements(workspace: Path) -> list[str]:
+    lines = (workspace / "chat" / "algemeen.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["markdown"] for line in lines if json.loads(line)["kind"] == "agreement"]
+
+
+async def test_versions_and_sign_off_on_the_local_workspace(bot: Bot, tmp_path: Path) -> None:
+    ws = tmp_path / "ws" / PID
+    document = ws / "samenwerkingsakkoord.md"
+    status = ws / "akkoord-status.md"
+    await bot.apply()
+    assert [v.number for v in bot.rt.store.agreement_versions(PID)] == [1]
+    assert "Ontwerp, versie 1" in status.read_text(encoding="utf-8")
+    assert "versie 1" in (ws / "overzicht.md").read_text(encoding="utf-8")
+
+    # a partner edits: version 2, with the section they changed
+    mine = edit(document.read_text(encoding="utf-8"), "Wat we niet opnemen", "De school neemt geen huisbezoeken op.")
+    document.write_text(mine, encoding="utf-8")
+    await bot.apply()
+    v2 = bot.rt.store.agreement_versions(PID)[-1]
+    assert v2.number == 2 and v2.who is None and v2.sections == ["6. Wat we niet opnemen"]
+
+    # two organisations approve version 2; the CLB's member who reports back is redirected to who decides
+    assert "OCMW Ouderzele" in await say(bot, "hilde", "!akkoord")
+    answer = await say(bot, "bart", "!akkoord 2")
+    assert "OCMW Ouderzele keurt versie 2" in answer and "CLB Brakelveld" in answer  # still open
+    answer = await say(bot, "annelies", "!akkoord")
+    assert "Kris Claes" in answer and "!akkoord voorgelegd" in answer
+    assert "voorgelegd aan CLB Brakelveld" in await say(bot, "annelies", "!akkoord voorgelegd")
+    text = status.read_text(encoding="utf-8")
+    assert "2 van de 3 organisaties" in text and "📨 voorgelegd" in text
+    assert "Gemeente Ouderzele | omkaderend" in text  # only kept informed: does not sign
+    assert announcements(ws) == []
+
+    # another edit: changed after signing, announced once, earlier sign-offs kept against version 2
+    mine = edit(mine, "Signalen naar het beleid", "Signalen gaan elk trimester naar het lokaal overleg.")
+    document.write_text(mine, encoding="utf-8")
+    await bot.apply()
+    await bot.apply()
+    text = status.read_text(encoding="utf-8")
+    assert "Gewijzigd na ondertekening" in text and "Hilde Maes, versie 2" in text
+    said = announcements(ws)
+    assert len(said) == 1 and "gewijzigd na ondertekening" in said[0] and "Signalen naar het beleid" in said[0]
+
+    # a stale approval is refused; the current version is approved by all three
+    answer = await say(bot, "hilde", "!akkoord 2")
+    assert "Versie 3 is de huidige" in answer and "Signalen" in answer
+    assert "bestaat" not in answer
+    assert "geen versie 9" in await say(bot, "hilde", "!akkoord 9")
+    await say(bot, "hilde", "!akkoord 3")
+    await say(bot, "bart", "!akkoord")
+    assert "al goedgekeurd" not in await say(bot, "kris", "!akkoord 3")
+    assert "al goed" in await say(bot, "kris", "!akkoord")
+    text = status.read_text(encoding="utf-8")
+    assert "✅ Ondertekend op" in text and "versie 3" in text
+    assert "✅ Ondertekend op" in (ws / "overzicht.md").read_text(encoding="utf-8")
+    said = announcements(ws)
+    assert len(said) == 2 and "ondertekend" in said[1]
+
+    # no person's text was ever overwritten, and brug wrote nothing beside it either
+    assert document.read_text(encoding="utf-8") == mine
+    assert not list(ws.glob("samenwerkingsakkoord (*"))
+
+    # the history survives apply and goes into the export; forget removes it
+    await bot.apply()
+    assert len(bot.rt.store.agreement_versions(PID)) == 3
+    written = await export_partnership(PID, bot.partnerships()[PID], bot.rt, tmp_path / "uit")
+    data = json.loads(next(p for p in written if p.suffix == ".json").read_text(encoding="utf-8"))
+    assert [v["number"] for v in data["versions"]] == [1, 2, 3]
+    assert {(s["organisation"], s["version"], s["kind"]) for s in data["signoffs"]} >= {
+        ("school", 2, "signed"),
+        ("clb", 2, "presented"),
+        ("clb", 3, "signed"),
+    }
+    assert "Signalen gaan elk trimester" in data["versions"][2]["content"]
+    bot.rt.store.forget(PID)
+    assert bot.rt.store.agreement_versions(PID) == [] and bot.rt.store.signoffs(PID) == []
+
+
+async def test_the_same_chat_event_signs_once(bot: Bot) -> None:
+    await bot.apply()
+    for _ in range(2):
+        await bot.handle(Incoming("local", PID, "algemeen", "hilde", "!akkoord", "$same"))
+    assert len(bot.rt.store.signoffs(PID)) == 1
+
+
+async def test_a_document_edited_since_the_last_look_is_signed_as_it_is_now(bot: Bot, tmp_path: Path) -> None:
+    await bot.apply()
+    document = tmp_path / "ws" / PID / "samenwerkingsakkoord.md"
+    document.write_text(edit(document.read_text(encoding="utf-8"), "Doelgroep", "Ook grootouders."), encoding="utf-8")
+    answer = await say(bot, "hilde", "!akkoord")  # no apply in between: brug looks before it signs
+    assert "versie 2" in answer
+    assert bot.rt.store.signoffs(PID)[0]["version"] == 2
+
+
+async def test_a_review_four_weeks_away_is_on_the_agenda_and_reminded_once(bot: Bot, tmp_path: Path) -> None:
+    from brug.jobs import post_agenda
+
+    path = next((tmp_path / "partnerschappen").glob("*.yaml"))
+    path.write_text(path.read_text(encoding="utf-8") + "agreement: {review: 2027-01-20}\n", encoding="utf-8")
+    assert bot.load() == []
+    await bot.apply()
+    ws = tmp_path / "ws" / PID
+    assert announcements(ws) == []  # eight weeks before: nothing yet
+    later = NOW + timedelta(weeks=5)
+    bot.rt.clock = lambda: later  # type: ignore[method-assign]
+    await bot.apply()
+    await bot.apply()
+    said = announcements(ws)
+    assert len(said) == 1 and "herziening" in said[0]
+    p = bot.partnerships()[PID]
+    meeting = p.meeting_times(later, 1)[0]
+    await post_agenda(p, meeting, bot.rt)
+    agenda = next((ws / "overleg").glob("*agenda*")).read_text(encoding="utf-8")
+    assert "akkoord" in agenda.lower() and "20 januari 2027" in agenda
+
+
+def test_status_rules_for_a_partnership(library) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    from brug.content.partnerships import load_partnership
+    from brug.domain.agreement import SignKind, SignOff, agreement_status
+
+    with tempfile.TemporaryDirectory() as folder:
+        p, problems = load_partnership(write_partnership(Path(folder), PID), library)
+    assert p is not None, problems
+    v = [Version(n, NOW, f"h{n}", None, "local", ()) for n in (1, 2)]
+
+    def signed(org: str, version: int) -> SignOff:
+        return SignOff(org, "x", "X", SignKind.signed, version, f"h{version}", NOW)
+
+    assert agreement_status(p, v, []).overall is Overall.draft
+    all_on_2 = [signed("school", 2), signed("ocmw", 2), signed("clb", 2)]
+    assert agreement_status(p, v, all_on_2).overall is Overall.signed
+    assert agreement_status(p, v, all_on_2[:2]).overall is Overall.draft
+    v3 = [*v, Version(3, NOW, "h3", None, "local", ("2. Doel",))]
+    state = agreement_status(p, v3, all_on_2)
+    assert state.overall is Overall.changed and state.signed_version == 2 and state.last_signed == 2
+    assert [o.id for o in state.open_organisations] == ["school", "ocmw", "clb"]  # the municipality does not sign
