@@ -195,7 +195,8 @@ def _agreement_key(state: AgreementState | None) -> list[Any]:
         return []
     s = state.status
     signed = [[o.id, o.state, o.signed.version if o.signed else None, len(o.earlier)] for o in s.organisations]
-    return [[v.number for v in state.versions], signed, s.overall.value, str(state.review), state.remind]
+    versions = [[v.number, v.sha256] for v in state.versions]
+    return [versions, signed, s.overall.value, str(state.review), state.remind]
 
 
 def chat_platforms(p: Partnership, rt: Runtime) -> tuple[list[str], list[str]]:
@@ -371,12 +372,7 @@ async def apply_partnerships(
             await agreements.observe(p, rt)  # a partner's edit of the agreement is a version: see it first
             plan = await plan_partnership(p, display_path(item.path), rt)
             await apply_plan(plan, rt, report)
-            written = agreements.versions(rt.store, p.id)
-            seen = await agreements.observe(p, rt)
-            if seen is not None and (not written or written[-1].number != seen.number):
-                # brug's own write was a new version (the first draft): the status document follows at once
-                plan = await plan_partnership(p, display_path(item.path), rt)
-                await apply_plan(plan, rt, report)
+            await agreements.observe(p, rt)  # brug's own first draft is version 1
             plans.append(plan)
         except PlatformError as err:
             log.error("%s: %s", p.id, err)

@@ -7,7 +7,7 @@ What moves — versions, sign-offs, the review date — goes into the status doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from brug.domain.agreement import (
     Overall,
     Renewal,
     Version,
+    agreement_status,
     deciders,
     must_sign,
     parties,
@@ -55,6 +56,15 @@ class AgreementState:
     renewal: Renewal
     review: date | None
     remind: bool  # the review is four weeks away (or just passed): agenda item and one reminder
+
+
+def with_first_draft(p: Partnership, state: AgreementState, sha256: str, now: datetime) -> AgreementState:
+    """Before brug has seen any version, the draft it is about to write is version 1 (so the status
+    document is right the first time, not one apply later)."""
+    if state.versions:
+        return state
+    first = [Version(1, now, sha256, "brug", "", ())]
+    return replace(state, status=agreement_status(p, first, []), versions=first)
 
 
 def group_name(library: Library, language: str, kind: str, count: int) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from brug.commands import COMMANDS
-from brug.content.agreement import AgreementState, agreement_context, status_context
+from brug.content.agreement import AgreementState, agreement_context, status_context, with_first_draft
 from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
@@ -97,6 +97,15 @@ def desired_workspace(
     ]
 
     agreement_href, status_href = href(layout.agreement), href(layout.agreement_status)
+    agreement_doc = DesiredDocument(
+        "agreement",
+        layout.agreement,
+        renderer.render(
+            "agreement", language, **with_extra(base, **agreement_context(p, library, base, Trusted(status_href)))
+        ),
+    )
+    if agreement is not None:
+        agreement = with_first_draft(p, agreement, agreement_doc.sha256, now)
     signing = status_context(p, agreement, Trusted(agreement_href)) if agreement is not None else None
     docs = [
         DesiredDocument(
@@ -108,13 +117,7 @@ def desired_workspace(
                 **with_extra(base, phases=phases_view, signing=signing, status_href=Trusted(status_href)),
             ),
         ),
-        DesiredDocument(
-            "agreement",
-            layout.agreement,
-            renderer.render(
-                "agreement", language, **with_extra(base, **agreement_context(p, library, base, Trusted(status_href)))
-            ),
-        ),
+        agreement_doc,
     ]
     if signing is not None:
         docs.append(
