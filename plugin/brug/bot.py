@@ -6,6 +6,7 @@ This is the composition root shared by `brug run`, the demo and the integration 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
@@ -22,7 +23,7 @@ from brug.conversation import Conversation, Incoming, PhaseMove, Reply
 from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Member, Partnership
-from brug.domain.types import Language
+from brug.domain.types import Language, strip_controls
 from brug.jobs import post_agenda, post_reflection
 from brug.scheduler import AGENDA, REFLECTION, Scheduler, Slot
 from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
@@ -241,6 +242,7 @@ class Bot:
 
     async def handle(self, message: Incoming) -> list[Reply]:
         """Answer a chat message; whatever goes wrong, the listener goes on and the sender hears it."""
+        message = dataclasses.replace(message, text=strip_controls(message.text))  # the chat boundary
         try:
             return await self.conversation.handle(message)
         except Exception:  # noqa: BLE001 - one message must never stop brug from listening

@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import brug
 from brug.bot import Bot, build_runtime
+from brug.console import console, styled
 from brug.content.library import Library, load_library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
-from brug.content.problems import Problem, ProblemsFound, display_path, sort_problems
+from brug.content.problems import Problem, ProblemsFound, display_path, os_reason, sort_problems
 from brug.content.render import format_local
 from brug.content.resources import data_dir
 from brug.domain.holidays import load_school_calendar
@@ -53,8 +53,8 @@ def t(nl: str, en: str) -> str:
     return en if LANG == "en" else nl
 
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = console()
+err = console(stderr=True)
 
 app = typer.Typer(
     name="brug",
@@ -174,9 +174,10 @@ def main_options(
 
 def fail(problems: Sequence[Problem], code: int = 1) -> NoReturn:
     for problem in sort_problems(problems):
-        err.print(
-            f"[red]✗[/red] {problem}", markup=True, soft_wrap=True, highlight=False
-        ) if sys.stderr.isatty() else print(f"✗ {problem}", file=sys.stderr)
+        if sys.stderr.isatty():
+            err.print(styled("[red]✗[/red] {}", problem))
+        else:
+            print(f"✗ {problem}", file=sys.stderr)
     raise typer.Exit(code)
 
 
@@ -267,8 +268,8 @@ def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runti
                     CONFIG_NAME,
                     ("state",),
                     t(
-                        f"kan {where} niet gebruiken: {problem.strerror or problem}",
-                        f"cannot use {where}: {problem.strerror or problem}",
+                        f"kan {where} niet gebruiken: {os_reason(problem, LANG)}",
+                        f"cannot use {where}: {os_reason(problem, LANG)}",
                     ),
                 )
             ]
@@ -304,7 +305,7 @@ def print_plan(plans: list[PartnershipPlan]) -> int:
     changes = 0
     for plan in plans:
         for warning in plan.warnings:
-            err.print(f"[yellow]![/] {plan.partnership.id}: {warning}")
+            err.print(styled("[yellow]![/] {}: {}", plan.partnership.id, warning))
         if not plan.changes:
             continue
         table = Table(
@@ -321,7 +322,7 @@ def print_plan(plans: list[PartnershipPlan]) -> int:
             reason = REASONS[LANG][op.reason]
             if op.action is Action.sibling:
                 reason += f" ({op.origin})"
-            table.add_row(ACTION_LABEL[LANG][op.action], where, reason)
+            table.add_row(styled(ACTION_LABEL[LANG][op.action]), where, reason)
         out.print(table)
         out.print()
         changes += len(plan.changes)
@@ -490,18 +491,24 @@ def apply(
     print_plan(plans)
     for where in report.siblings:
         out.print(
-            t(
-                f"[magenta]![/] Iemand paste een document aan; de nieuwe versie staat ernaast: {where}",
-                f"[magenta]![/] Someone edited a document; the new version is beside it: {where}",
+            styled(
+                t(
+                    "[magenta]![/] Iemand paste een document aan; de nieuwe versie staat ernaast: {}",
+                    "[magenta]![/] Someone edited a document; the new version is beside it: {}",
+                ),
+                where,
             )
         )
     for line in report.chat:
-        out.print(f"[cyan]·[/] {line}")
+        out.print(styled("[cyan]·[/] {}", line))
     for line in report.failed_invites:
         out.print(
-            t(
-                f"[yellow]![/] Uitnodiging mislukt (volgende keer opnieuw): {line}",
-                f"[yellow]![/] Invite failed (tried again next time): {line}",
+            styled(
+                t(
+                    "[yellow]![/] Uitnodiging mislukt (volgende keer opnieuw): {}",
+                    "[yellow]![/] Invite failed (tried again next time): {}",
+                ),
+                line,
             )
         )
     changed = sum(1 for p in plans if p.changes)
@@ -551,7 +558,7 @@ def status(paths: PathsArg = None) -> None:
                 t(f"{len(plan.changes)} wijziging(en)", f"{len(plan.changes)} change(s)") if plan.changes else "—",
             ),
         ]
-        out.print(f"[bold]{p.name}[/] [dim]({p.id})[/]")
+        out.print(styled("[bold]{}[/] [dim]({})[/]", p.name, p.id))
         for label, value in rows:
             out.print(f"  {label}: {value}")
 
@@ -666,8 +673,23 @@ def export(
             t(f"brug kent geen samenwerking '{partnership_id}'.", f"brug knows no partnership '{partnership_id}'.")
         )
         raise typer.Exit(1)
+    if to.exists() and not to.is_dir():
+        err.print(
+            "✗ "
+            + t(
+                f"{display_path(to)} is een bestand; geef met --to een map (bestaand of nieuw).",
+                f"{display_path(to)} is a file; give --to a folder (existing or new).",
+            )
+        )
+        raise typer.Exit(1)
     loaded = {item.partnership.id: item.partnership for item in load_partnerships(s.partnerships, lib, LANG)[0]}
-    written = asyncio.run(export_partnership(partnership_id, loaded.get(partnership_id), rt, to))
+    try:
+        written = asyncio.run(export_partnership(partnership_id, loaded.get(partnership_id), rt, to))
+    except OSError as problem:
+        where = display_path(Path(problem.filename)) if problem.filename else display_path(to)
+        reason = os_reason(problem, LANG)
+        err.print("✗ " + t(f"kan niet schrijven in {where}: {reason}", f"cannot write to {where}: {reason}"))
+        raise typer.Exit(1) from None
     for path in written:
         out.print(f"  {display_path(path)}")
     out.print(

@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 from brug.bot import Bot, build_runtime
+from brug.console import console as plain_console
+from brug.console import styled
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse, SynapseAdminError
 from brug.domain.types import slugify
@@ -33,7 +34,7 @@ from brug.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "brug-demo"
-console = Console(highlight=False)
+console = plain_console()
 
 
 def copy_examples(folder: Path) -> list[str]:
@@ -94,9 +95,9 @@ def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str]) -> Pa
 
 
 def show_tree(root: Path, limit: int = 30) -> Tree:
-    tree = Tree(f"[bold]{root}[/]")
+    tree = Tree(styled("[bold]{}[/]", root))
     for partnership in sorted(p for p in root.iterdir() if p.is_dir()):
-        branch = tree.add(f"[bold]{partnership.name}/[/]")
+        branch = tree.add(styled("[bold]{}/[/]", partnership.name))
         files = sorted(p for p in partnership.rglob("*") if p.is_file())
         for path in files[:limit]:
             branch.add(str(path.relative_to(partnership)))
@@ -143,8 +144,11 @@ async def demo(folder: Path, once: bool) -> int:
                 f"(see {folder / 'accounts.json'})"
             )
         console.print(
-            "In chat, type [bold]!hulp[/] in a partnership's room. Documents: "
-            f"[bold]{settings.workspace}[/]. Edit one and run the demo again: your edit stays."
+            styled(
+                "In chat, type [bold]!hulp[/] in a partnership's room. Documents: "
+                "[bold]{}[/]. Edit one and run the demo again: your edit stays.",
+                settings.workspace,
+            )
         )
         if once:
             await bot.rt.close()
@@ -153,7 +157,7 @@ async def demo(folder: Path, once: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print("brug is listening to chat commands. [bold]Ctrl-C[/] stops brug and the homeserver.")
+        console.print(styled("brug is listening to chat commands. [bold]Ctrl-C[/] stops brug and the homeserver."))
         await bot.listen(stop)
         await bot.rt.close()
         return 0

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from brug.domain.actions import parse_action_line, read_actions
 from brug.domain.agenda import Unreadable
 from brug.domain.partnership import Partnership
+from brug.domain.types import strip_controls
 from brug.service import Runtime
 from brug.workspace.desired import sha256
 
@@ -32,6 +33,7 @@ async def read_minutes(p: Partnership, rt: Runtime) -> list[Unreadable]:
         text = await files.read(p.id, PurePosixPath(record.path))
         if text is None or sha256(text) == record.rendered:
             continue  # gone, or still exactly as brug wrote it: nothing written in it yet
+        text = strip_controls(text)  # what people typed goes into the store and the next agenda
         found, bad = read_actions(text, today, ACTION_SECTIONS)
         for action in found:
             origin = f"minutes:{record.path}:{hashlib.sha256(action.text.encode()).hexdigest()[:12]}"

@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from brug.content.problems import Problem, ProblemsFound, display_path, message, problems_from_validation
+from brug.content.problems import (
+    Problem,
+    ProblemsFound,
+    display_path,
+    message,
+    os_reason,
+    problems_from_validation,
+    yaml_reason,
+)
 from brug.content.resources import data_dir
 from brug.content.yamlfile import YamlDocument, YamlError, load_yaml_file
 from brug.domain.catalogue import OrganisationKind, OrganisationKindFile
@@ -22,7 +30,7 @@ from brug.domain.forms import FormFile, FormSpec
 from brug.domain.privacy import PrivacyRules
 from brug.domain.questions import BouwsteenFile, BouwsteenInfo, Question, QuestionFile
 from brug.domain.signals import SignalCatalogue
-from brug.domain.types import Bouwsteen, Language
+from brug.domain.types import Bouwsteen, Language, strip_controls
 from brug.domain.workflow import PhaseModel
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,11 +42,10 @@ def read_model(path: Path, model: type[M], language: Language = "nl") -> tuple[M
     try:
         document = load_yaml_file(path)
     except YamlError as err:
-        text = message(err.kind, language, reason=str(err), **err.ctx)
+        text = message(err.kind, language, reason=yaml_reason(str(err), language), **err.ctx)
         return None, [Problem(name, err.loc, text, err.line)]
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        return None, [Problem(name, (), message("brug_unreadable", language, reason=reason))]
+    except OSError as err:
+        return None, [Problem(name, (), message("brug_unreadable", language, reason=os_reason(err, language)))]
     return validate_document(document, name, model, language)
 
 
@@ -58,14 +65,23 @@ def validate_document(
 
 
 def _plain(value: Any) -> Any:
-    """YAML can hold what JSON cannot (binary, complex keys); such parts become visibly wrong values."""
+    """YAML can hold what JSON cannot (binary, complex keys); such parts become visibly wrong values.
+
+    Control characters written as escapes ("\\0", "\\e") are taken out here, like raw ones on reading.
+    """
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else f"<{type(k).__name__}>": _plain(v) for k, v in value.items()}
+        return {_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return strip_controls(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
     return f"<{type(value).__name__}>"
+
+
+def _key(key: Any) -> str:
+    return strip_controls(key) if isinstance(key, str) else f"<{type(key).__name__}>"
 
 
 @dataclass(frozen=True)

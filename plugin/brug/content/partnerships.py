@@ -100,6 +100,7 @@ def _finding_message(f: Finding, language: Language) -> str:
     ctx = dict(f.ctx)
     choices: list[str] = ctx.pop("choices", [])
     close = difflib.get_close_matches(str(ctx.get("value")), choices, n=1, cutoff=0.6)
-    hint = MEAN[language].format(close[0]) if close else CHOOSE[language].format(", ".join(choices))
+    shown = ", ".join(choices[:12]) + (", …" if len(choices) > 12 else "")
+    hint = MEAN[language].format(close[0]) if close else CHOOSE[language].format(shown)
     expected = WHAT[ctx.pop("what")][language].format(**ctx)
     return message(f.kind, language, expected=expected, hint=hint, **ctx)

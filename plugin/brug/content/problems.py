@@ -10,6 +10,7 @@ a `brug_*` type whose wording lives in the same table, so all messages read alik
 from __future__ import annotations
 
 import difflib
+import errno
 import types
 import typing
 from collections.abc import Iterable
@@ -33,8 +34,16 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         path = format_loc(self.loc)
-        text = " ".join(self.message.split())  # always one line, whatever a parser said
+        text = shorten(" ".join(self.message.split()), MAX_MESSAGE)  # always one short line, whatever was read
         return f"{where}: {path}: {text}" if path else f"{where}: {text}"
+
+
+MAX_MESSAGE = 300  # characters of one problem's message; a value quoted in it gets at most 60
+QUOTED = {"value", "key", "part"}  # what a message quotes from the file
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ProblemsFound(Exception):
@@ -141,6 +150,10 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "nl": "'{value}' komt twee keer voor; ids moeten uniek zijn",
         "en": "'{value}' is used twice; ids must be unique",
     },
+    "brug_too_many_members": {
+        "nl": "hoogstens {max} leden in totaal, niet {count}",
+        "en": "at most {max} members in all, not {count}",
+    },
     "brug_unknown_member": {
         "nl": "verwacht de id van een lid; '{value}' is er geen",
         "en": "expected the id of a member; '{value}' is not one",
@@ -172,6 +185,26 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "en": "not valid YAML: too large, or repeats itself through aliases",
     },
     "brug_yaml": {"nl": "geen geldige YAML: {reason}", "en": "not valid YAML: {reason}"},
+    "brug_yaml_tag": {
+        "nl": "geen geldige YAML: '{value}' is geen geldige !!{tag}",
+        "en": "not valid YAML: '{value}' is not a valid !!{tag}",
+    },
+    "brug_file_too_big": {
+        "nl": "te groot voor een partnerschapsbestand ({size} kB; hoogstens {max} kB)",
+        "en": "too large for a partnership file ({size} kB; at most {max} kB)",
+    },
+    "brug_not_utf8": {
+        "nl": "geen tekst in UTF-8 (sla het bestand op als UTF-8)",
+        "en": "not UTF-8 text (save the file as UTF-8)",
+    },
+    "brug_too_deep": {
+        "nl": "te diep genest (hoogstens {max} niveaus)",
+        "en": "nested too deep (at most {max} levels)",
+    },
+    "brug_text_too_long": {
+        "nl": "een tekst van meer dan {max} tekens",
+        "en": "a text of more than {max} characters",
+    },
     "brug_not_mapping": {
         "nl": "verwacht een YAML-bestand met velden (id, name, ...)",
         "en": "expected a YAML file with fields (id, name, ...)",
@@ -225,6 +258,59 @@ RRULE_REASONS: dict[str, dict[Language, str]] = {
     },
 }
 
+# What the YAML reader says, in Dutch: the most frequent cases in words a coordinator understands.
+YAML_REASONS_NL: list[tuple[str, str]] = [
+    ("could not find expected ':'", "na een veldnaam ontbreekt ':'"),
+    ("did not find expected key", "de inspringing klopt niet: een regel staat verder of minder ver in dan verwacht"),
+    ("expected <block end>", "de inspringing klopt niet: een regel staat verder of minder ver in dan verwacht"),
+    ("did not find expected '-' indicator", "de inspringing van een lijst klopt niet"),
+    ("tab character", "een tab in de inspringing (gebruik spaties)"),
+    ("'\\t' that cannot start", "een tab in de inspringing (gebruik spaties)"),
+    ("unexpected end of stream", "een aanhalingsteken of haakje wordt nergens gesloten"),
+    ("could not determine a constructor", "een onbekende tag (een woord dat met ! begint)"),
+    ("failed to decode base64", "een !!binary die niet te lezen is"),
+    ("maximum nesting depth", "te diep genest"),
+    ("mapping values are not allowed", "een ':' waar geen veld kan beginnen (zet de tekst tussen aanhalingstekens)"),
+    ("found undefined alias", "een alias (*naam) zonder anker (&naam)"),
+    ("cannot start any token", "een teken waarmee geen waarde kan beginnen (zet de tekst tussen aanhalingstekens)"),
+    ("expected ',' or ']'", "een lijst tussen [ ] wordt niet goed gesloten"),
+    ("expected ',' or '}'", "een blok tussen { } wordt niet goed gesloten"),
+    ("expected alphabetic or numeric character", "een & of * zonder naam erna"),
+    ("found unknown escape character", "een onbekende \\-code in een tekst tussen dubbele aanhalingstekens"),
+    ("expected a single document", "meer dan één document (---) in het bestand"),
+    ("found duplicate anchor", "een anker (&naam) dat twee keer voorkomt"),
+]
+
+
+def yaml_reason(reason: str, language: Language) -> str:
+    """The YAML reader's reason in the user's language (its own words quoted when there is no better)."""
+    if language == "en":
+        return reason
+    for phrase, dutch in YAML_REASONS_NL:
+        if phrase in reason:
+            return dutch
+    return f"de YAML-lezer stopt hier («{shorten(reason, 80)}»)"
+
+
+OS_REASONS: dict[int, dict[Language, str]] = {
+    errno.ENOENT: {"nl": "bestaat niet", "en": "does not exist"},
+    errno.EACCES: {"nl": "geen toestemming", "en": "permission denied"},
+    errno.EPERM: {"nl": "geen toestemming", "en": "permission denied"},
+    errno.ENOTDIR: {"nl": "een deel van het pad is geen map", "en": "a part of the path is not a folder"},
+    errno.EISDIR: {"nl": "is een map", "en": "is a folder"},
+    errno.EEXIST: {"nl": "bestaat al", "en": "already exists"},
+    errno.ENOSPC: {"nl": "de schijf is vol", "en": "the disk is full"},
+    errno.EROFS: {"nl": "alleen te lezen", "en": "read-only"},
+    errno.ENAMETOOLONG: {"nl": "naam te lang", "en": "name too long"},
+}
+
+
+def os_reason(err: OSError, language: Language) -> str:
+    """Why the system refused, in the user's language (the system's own words for rare cases)."""
+    known = OS_REASONS.get(err.errno or 0)
+    return known[language] if known else (err.strerror or type(err).__name__)
+
+
 GOT: dict[Language, str] = {"nl": "gekregen", "en": "got"}
 DID_YOU_MEAN: dict[Language, str] = {"nl": "bedoel je '{0}'?", "en": "did you mean '{0}'?"}
 ALLOWED: dict[Language, str] = {"nl": "toegelaten: {0}", "en": "allowed: {0}"}
@@ -235,7 +321,7 @@ def message(kind: str, language: Language, **ctx: Any) -> str:
     if template is None:
         return str(ctx.get("fallback", kind))
     try:
-        return template.format(**ctx)
+        return template.format(**{k: shorten(str(v), 60) if k in QUOTED else v for k, v in ctx.items()})
     except (KeyError, IndexError):
         return template
 

@@ -3,7 +3,9 @@
 Differences from `yaml.safe_load`, on purpose:
 - dates and times stay strings (the models parse them, with a clear message when they are wrong);
 - only `true`/`false` are booleans (`no`, `on`, `yes` stay text, so a value is never flipped silently);
-- a key written twice in one mapping is an error (otherwise the last one would silently win).
+- a key written twice in one mapping is an error (otherwise the last one would silently win);
+- a file is refused early when it is too large, nested too deep or holds an endless text, before it
+  costs time and memory; control characters are taken out of every text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from brug.domain.types import Loc
+from brug.domain.types import Loc, strip_controls
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~5x faster to read
 
@@ -64,14 +66,22 @@ class YamlDocument:
         return None
 
 
+MAX_FILE_BYTES = 512 * 1024  # a partnership of 40 organisations takes about 30 kB
+MAX_DEPTH = 24  # a partnership file nests 5 deep
+MAX_SCALAR = 20_000  # characters in one value: a long goal or a phase guide's paragraph is 1,000
+MAX_NODES = 50_000  # a partnership file has a few hundred; aliases must not multiply that
+
+
 def read_yaml(text: str) -> YamlDocument:
+    text = strip_controls(text)  # the lines stay where they were: newlines are kept
     try:
+        _check_shape(text)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as err:  # pragma: no cover - other reader errors carry no position
-        raise YamlError(str(err)) from None
+        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else 1) from None
+    except yaml.YAMLError as err:  # other reader errors carry no position
+        raise YamlError(str(err), 1) from None
     if node is None:
         return YamlDocument(data=None)
     lines: dict[Loc, int] = {}
@@ -81,17 +91,62 @@ def read_yaml(text: str) -> YamlDocument:
         data = loader.construct_document(node)
     except yaml.constructor.ConstructorError as err:
         mark = err.problem_mark
-        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else None) from None
+        raise YamlError(_yaml_problem(err), mark.line + 1 if mark else 1) from None
+    except (ValueError, TypeError, KeyError, OverflowError):  # e.g. !!int 'abc', !!timestamp '2026-02-30'
+        raise _unreadable_tag(node) from None
     finally:
         loader.dispose()
     return YamlDocument(data=data, lines=lines)
 
 
 def load_yaml_file(path: Path) -> YamlDocument:
-    return read_yaml(path.read_text(encoding="utf-8"))
+    """Read a file as YAML; a file too large to be a partnership is refused before it is read."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise YamlError("too large", 1, (), "brug_file_too_big", size=-(-size // 1024), max=MAX_FILE_BYTES // 1024)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise YamlError("not UTF-8", raw[: err.start].count(b"\n") + 1, (), "brug_not_utf8") from None
+    return read_yaml(text)
 
 
-MAX_NODES = 50_000  # a partnership file has a few hundred; aliases must not multiply that
+def _check_shape(text: str) -> None:
+    """Refuse deep nesting and endless texts while reading, before anything is built from them."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlError("nested too deep", event.start_mark.line + 1, (), "brug_too_deep", max=MAX_DEPTH)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR:
+            raise YamlError("text too long", event.start_mark.line + 1, (), "brug_text_too_long", max=MAX_SCALAR)
+
+
+def _unreadable_tag(root: yaml.Node) -> YamlError:
+    """The first value whose explicit tag cannot be read, with its line."""
+    stack = [root]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, yaml.ScalarNode):
+            loader = _Loader("")
+            try:
+                loader.construct_object(node, deep=True)
+            except (ValueError, TypeError, KeyError, OverflowError, yaml.YAMLError):
+                tag = node.tag.removeprefix("tag:yaml.org,2002:")
+                return YamlError(
+                    "unreadable tag", node.start_mark.line + 1, (), "brug_yaml_tag", value=node.value[:40], tag=tag
+                )
+            finally:
+                loader.dispose()
+        elif isinstance(node, yaml.MappingNode):
+            stack += [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return YamlError("unreadable value", root.start_mark.line + 1, (), "brug_yaml_tag", value="?", tag="?")
 
 
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: set[int], count: list[int]) -> None:

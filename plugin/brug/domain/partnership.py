@@ -19,6 +19,8 @@ from pydantic_core import PydanticCustomError
 from brug.domain.recurrence import Recurrence, RecurrenceError, parse_rrule
 from brug.domain.types import Day, Language, LocalDateTime, NonEmpty, ShortText, Slug, Strict, slugify
 
+MAX_ORGANISATIONS = 200  # the largest partnerships in the research have about 40
+MAX_MEMBERS = 500
 MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?$")
 NEXTCLOUD_ID = re.compile(r"^[A-Za-z0-9_.@\-' ]{1,64}$|^[A-Za-z0-9_.@\-' ]{1,64}@[A-Za-z0-9.-]+(?::\d{1,5})?(?:/\S*)?$")
 EMAIL = re.compile(r"^[^@\s<>]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
@@ -44,8 +46,10 @@ def _email(value: str) -> str:
 
 def _timezone(value: str) -> str:
     try:
+        if len(value) > 64:  # the longest IANA name has 32 characters; a longer one is not worth a lookup
+            raise ValueError(value)
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise PydanticCustomError("brug_timezone", "an IANA time zone", {"value": value}) from None
     return value
 
@@ -102,8 +106,8 @@ class Organisation(Strict):
     kind: Slug
     kind_other: ShortText | None = Field(default=None, description="what kind, when kind is 'andere'")
     added_value: NonEmpty | None = Field(default=None, description="what this partner brings")
-    engagements: list[NonEmpty] = Field(default_factory=list)
-    members: list[Member] = Field(min_length=1)
+    engagements: list[NonEmpty] = Field(default_factory=list, max_length=50)
+    members: list[Member] = Field(min_length=1, max_length=MAX_MEMBERS)
 
 
 class Meetings(Strict):
@@ -111,7 +115,7 @@ class Meetings(Strict):
 
     start: LocalDateTime | None = None
     rrule: NonEmpty | None = None
-    dates: list[LocalDateTime] = Field(default_factory=list)
+    dates: list[LocalDateTime] = Field(default_factory=list, max_length=500)
     duration_minutes: int = Field(default=90, ge=15, le=600)
     agenda_lead_days: int = Field(default=3, ge=0, le=30)
     location: ShortText | None = None
@@ -220,8 +224,10 @@ class Partnership(Strict):
     issue: NonEmpty | None = None
     goal: NonEmpty | None = None
     target_group: NonEmpty | None = None
-    organisations: list[Organisation] = Field(min_length=1)
-    tandems: list[Annotated[list[Slug], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    organisations: list[Organisation] = Field(min_length=1, max_length=MAX_ORGANISATIONS)
+    tandems: list[Annotated[list[Slug], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, max_length=MAX_MEMBERS
+    )
     meetings: Meetings | None = None
     reflection: Reflection | None = None
     agreement: Agreement = Field(default_factory=Agreement)
@@ -230,6 +236,12 @@ class Partnership(Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Partnership:
+        if len(self.members) > MAX_MEMBERS:
+            raise PydanticCustomError(
+                "brug_too_many_members",
+                "at most {max} members in all",
+                {"max": MAX_MEMBERS, "count": len(self.members), "loc": ("organisations",)},
+            )
         seen_orgs: set[str] = set()
         seen_members: dict[str, str] = {}
         for i, org in enumerate(self.organisations):

@@ -17,7 +17,7 @@ LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 # A reference into a seed document: "001:264" or "000:365-425" (seed file number : line or range).
@@ -50,6 +50,18 @@ class Bouwsteen(StrEnum):
     vertrouwen = "vertrouwen"
     afstemming = "afstemming"
     communicatie = "communicatie"
+
+
+# C0 and C1 control characters (but tab and newline) and the bidirectional overrides that can make a
+# text read differently from what it is: none belongs in a document, a chat message or a terminal.
+_CONTROLS = dict.fromkeys(
+    [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+
+
+def strip_controls(text: str) -> str:
+    """The text without control characters (tab and newline stay); for every text brug takes in."""
+    return text.translate(_CONTROLS)
 
 
 def slugify(text: str) -> str:
