@@ -829,6 +829,9 @@ phase_models = []
 # homeserver = "https://matrix.example.org"
 # user_id = "@brug:example.org"
 # device_id = "BRUG"
+# members are invited to the space only; its rooms admit them. For clients that cannot join a
+# room from a space, invite them to every room instead (more events, slower on rate limits):
+# invite_every_room = true
 # access token: environment variable BRUG_MATRIX__ACCESS_TOKEN, or:
 # access_token_file = "/run/secrets/brug-matrix-token"
 """

@@ -31,6 +31,11 @@ class MatrixSettings(BaseModel):
     homeserver: str = Field(description="base URL of the homeserver, e.g. https://matrix.example.org")
     user_id: str = Field(description="the bot's Matrix id, e.g. @brug:example.org")
     device_id: str = Field(default="BRUG", description="kept the same across restarts so retries are not doubled")
+    invite_every_room: bool = Field(
+        default=False,
+        description="invite members to every room, not only to the space whose members the rooms admit "
+        "(for clients that cannot join a room from a space)",
+    )
     access_token: SecretStr | None = None
     access_token_file: Path | None = None
 

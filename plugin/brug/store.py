@@ -333,6 +333,18 @@ agreement_signoffs = Table(  # who signed (or presented) which version for which
 )
 
 
+# --- version 7: what brug learned of a platform's rate limits --------------------------------------
+
+pacing = Table(  # per account: the homeserver's buckets as brug models them (JSON), kept across restarts
+    "pacing",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("account", String(300), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -359,7 +371,11 @@ def _v6(conn: Connection) -> None:
     metadata.create_all(conn, tables=[agreement_versions, agreement_signoffs])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[pacing])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -723,6 +739,17 @@ class Store:
     def put_sync_token(self, platform: str, account: str, token: str) -> None:
         with self._tx() as conn:
             _upsert(conn, sync_tokens, {"platform": platform, "account": account}, dict(token=token, updated_at=_now()))
+
+    def pacing(self, platform: str, account: str) -> str | None:
+        """The rate-limit state brug saved for this account (see adapters/pacing.py)."""
+        with self._tx() as conn:
+            return conn.execute(
+                select(pacing.c.state).where(pacing.c.platform == platform, pacing.c.account == account)
+            ).scalar()
+
+    def put_pacing(self, platform: str, account: str, state: str) -> None:
+        with self._tx() as conn:
+            _upsert(conn, pacing, {"platform": platform, "account": account}, dict(state=state, updated_at=_now()))
 
     def is_processed(self, platform: str, event_id: str) -> bool:
         with self._tx() as conn:

@@ -6,11 +6,20 @@ from __future__ import annotations
 import itertools
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nio import AsyncClient, JoinResponse, MessageDirection, RoomMessagesResponse, RoomSendResponse, SyncResponse
+from nio import (
+    AsyncClient,
+    JoinResponse,
+    LoginResponse,
+    MessageDirection,
+    RoomMessagesResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+from sqlalchemy import update
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.matrix import MatrixAccount, MatrixChat
@@ -19,7 +28,7 @@ from brug.content.library import Library
 from brug.content.render import Renderer
 from brug.devservers.synapse import Account, LocalSynapse
 from brug.service import Runtime, content_digest
-from brug.store import Store
+from brug.store import Store, outbox
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 _names = itertools.count(1)
@@ -107,12 +116,15 @@ class Partner:
         self.client = AsyncClient(synapse.base_url, account.user_id, device_id=account.device_id)
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
         self.token: str | None = None
+        self.invites = 0  # invites accepted so far
 
     @property
     def user_id(self) -> str:
         return self.account.user_id
 
     async def accept_invites(self) -> list[str]:
+        """Accept every invite; in an invited space, join its rooms too, as Element does (they admit
+        the space's members: no invite of their own). Returns the rooms joined."""
         response = await self.client.sync(timeout=0, since=self.token)
         assert isinstance(response, SyncResponse), response
         self.token = response.next_batch
@@ -120,7 +132,14 @@ class Partner:
         for room_id in response.rooms.invite:
             result = await self.client.join(room_id)
             assert isinstance(result, JoinResponse), result
+            self.invites += 1
             joined.append(room_id)
+            hierarchy = await self.client.space_get_hierarchy(room_id)
+            children = [r["room_id"] for r in getattr(hierarchy, "rooms", []) if r["room_id"] != room_id]
+            for child in children:
+                result = await self.client.join(child)
+                assert isinstance(result, JoinResponse), result
+                joined.append(child)
         return joined
 
     async def say(self, room_id: str, text: str, thread_root: str | None = None) -> str:
@@ -143,6 +162,18 @@ class Partner:
 
 def bot_messages(events: list[dict[str, Any]], bot_id: str) -> list[dict[str, Any]]:
     return [e for e in events if e["sender"] == bot_id and e["type"] == "m.room.message"]
+
+
+async def forgetful_bot(world: World, store: Store) -> MatrixChat:
+    """brug died two days ago before marking its posts sent, and comes back on a new device: the
+    homeserver no longer remembers its transaction ids (it keeps them about a day)."""
+    with store.engine.begin() as conn:
+        conn.execute(update(outbox).values(created_at=datetime.now(UTC) - timedelta(days=2)))
+    other = AsyncClient(world.synapse.base_url, world.bot_account.user_id)
+    login = await other.login("pw")
+    assert isinstance(login, LoginResponse), login
+    await other.close()
+    return MatrixChat(MatrixAccount(world.synapse.base_url, login.user_id, login.device_id, login.access_token), store)
 
 
 async def listening_bot(

@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +33,7 @@ from nio import (
     MessageDirection,
     RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomMemberEvent,
     RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
@@ -40,6 +41,7 @@ from nio import (
     SyncResponse,
 )
 
+from brug.adapters.pacing import Pacer
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.conversation import Incoming, Reply
 from brug.ports import PlatformError, ReconcileReport
@@ -49,11 +51,17 @@ from brug.workspace.chat import ChatWorkspace
 log = logging.getLogger(__name__)
 
 PLATFORM = "matrix"
-KEY_FIELD = "be.brug.key"  # the outbox key, carried in every post so a very late retry can find it
+KEY_FIELD = "be.brug.key"  # the outbox key, carried in every event brug sends so a very late retry finds it
 TXN_MEMORY = timedelta(hours=20)  # Synapse keeps transaction ids ~24 h; be safely inside that
+# A refused invite that asks for a longer wait than this is about the invitee's own invite budget
+# (Synapse: 5, then one per ~333 s), not brug's pace: that invite waits for the next reconcile.
+INVITEE_LIMIT_AFTER = 30.0
+CREATION_LIMIT_AFTER = 20.0  # likewise for room creation (0.016/s) against the event rate (0.2/s)
 TAG = "be.brug.partnership"
 SPACE = "space"
 MODERATOR = 50
+RESTRICTED = "restricted"  # a room's join rule that admits the members of its space
+ARRIVED = ("invited", "joined")  # invite states that need no (new) invite
 FIRST_SYNC_FILTER = {
     "room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": True}},
     "presence": {"types": []},
@@ -64,41 +72,6 @@ SYNC_FILTER = {
     "presence": {"types": []},
     "account_data": {"types": []},
 }
-
-
-class Pacer:
-    """Client-side pacing learned from the homeserver's 429 answers.
-
-    Synapse keeps separate buckets: every event (messages, state, invites — and room creation too)
-    draws from the message bucket, room creation also from a much slower one of its own. Retrying
-    blindly is costly: an invite refused for the *message* limit still spends one of the invitee's
-    few invite tokens (5, refilling one per ~5 minutes by default). So after a 429 brug waits as long
-    as the server asks, and from then on spaces requests by the interval it learned.
-    """
-
-    MARGIN = 1.15
-    # Once limited, never go faster than Synapse's default message rate (0.2/s): the first 429s can
-    # carry a short retry-after (the bucket was nearly refilled) and would teach a too-short interval.
-    FLOOR = {"event": 5.0}
-
-    def __init__(self) -> None:
-        self.next_at: dict[str, float] = {}
-        self.interval: dict[str, float] = {}
-        self.limited_count = 0
-
-    async def before(self, gates: tuple[str, ...]) -> None:
-        wait = max(self.next_at.get(g, 0.0) for g in gates) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        now = time.monotonic()
-        for gate in gates:
-            self.next_at[gate] = now + self.interval.get(gate, 0.0)
-
-    def limited(self, gate: str, retry_after: float) -> None:
-        self.limited_count += 1
-        learned = max(min(retry_after, 120.0) * self.MARGIN, self.FLOOR.get(gate, 0.0))
-        self.interval[gate] = max(self.interval.get(gate, 0.0), learned)
-        self.next_at[gate] = time.monotonic() + retry_after * self.MARGIN
 
 
 class MatrixError(PlatformError):
@@ -163,7 +136,14 @@ class MatrixChat:
 
     platform = PLATFORM
 
-    def __init__(self, account: MatrixAccount, store: Store, *, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        account: MatrixAccount,
+        store: Store,
+        *,
+        request_timeout: float = 30.0,
+        invite_every_room: bool = False,
+    ) -> None:
         self.account = account
         self.store = store
         # 429s come back to brug (max_limit_exceeded=0), which paces itself: see Pacer
@@ -172,25 +152,46 @@ class MatrixChat:
         )
         self.client = AsyncClient(account.homeserver, account.user_id, device_id=account.device_id, config=config)
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
-        self.pacer = Pacer()
-        self._room_version: str | None = None
+        self.pacer = Pacer(
+            store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id)
+        )
+        self._versions: dict[str, Any] | None = None  # the homeserver's room versions (capabilities)
+        self.invite_every_room = invite_every_room
         self._discovered: dict[tuple[str, str], str] | None = None
 
     async def close(self) -> None:
         await self.client.close()
 
-    async def _paced(self, kind: str, call: Callable[[], Awaitable[Any]], *, give_up_after: float = 900.0) -> Any:
-        """Run a request that creates an event, waiting out rate limits (unless the wait is absurd)."""
-        gates = ("event", "create") if kind == "create" else ("event",)
+    async def _paced(
+        self,
+        kind: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        invitee: str | None = None,
+        give_up_after: float = 900.0,
+    ) -> Any:
+        """Run a request that creates an event, waiting out rate limits (unless the wait is absurd).
+
+        `kind` is "create", "invite" (of `invitee`) or "event". A refusal is put down to the limit it
+        was about (see adapters/pacing.py); one about the invitee's own budget is returned at once:
+        waiting for it would hold up everything else.
+        """
+        gates = {"create": ("event", "create"), "invite": ("event", f"invitee:{invitee}")}.get(kind, ("event",))
         while True:
             await self.pacer.before(gates)
             response = await call()
             if not (isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED"):
                 return response
             retry_after = (getattr(response, "retry_after_ms", None) or 5000) / 1000
-            # a long wait on a creation is the room-creation bucket; anything else the message bucket
-            self.pacer.limited("create" if kind == "create" and retry_after > 20 else "event", retry_after)
-            log.info("rate-limited (%s): waiting %.1f s as the homeserver asks", kind, retry_after)
+            gate = "event"
+            if kind == "create" and retry_after > CREATION_LIMIT_AFTER:
+                gate = "create"
+            elif kind == "invite" and retry_after > INVITEE_LIMIT_AFTER:
+                gate = f"invitee:{invitee}"
+            self.pacer.limited(gate, retry_after)
+            if gate.startswith("invitee:"):
+                return response
+            log.info("rate-limited (%s, %s limit): waiting %.1f s as the homeserver asks", kind, gate, retry_after)
             if retry_after > give_up_after:
                 return response
 
@@ -213,7 +214,8 @@ class MatrixChat:
         for key in [SPACE, *[r.key for r in want.rooms]]:
             room_id = self._ref(pid, key)
             await self._ensure_power(pid, key, room_id, want.members)
-            await self._invite_missing(pid, key, room_id, want.members, report)
+            if self._invites_to(pid, key):
+                await self._invite_missing(pid, key, room_id, want.members, report)
             await self._remove_others(pid, key, room_id, want.members, remove_members, report)
         await self._pin_overview(want, report)
         return report
@@ -231,15 +233,22 @@ class MatrixChat:
                 todo.append(f"create {key}")
                 continue
             data = json.loads(resource.data or "{}")
-            if data.get("topic") != topic or data.get("name") != name:
+            if data.get("topic") != topic or data.get("name") != name or "alias" not in data or "join" not in data:
                 todo.append(f"update {key}")
+            if not self._invites_to(pid, key):
+                continue
             for user in want.members:
-                if user != self.account.user_id and self.store.invite_status(pid, PLATFORM, key, user) != "invited":
+                if user != self.account.user_id and self.store.invite_status(pid, PLATFORM, key, user) not in ARRIVED:
                     todo.append(f"invite {user} to {key}")
         pin = self.store.resource(pid, PLATFORM, "pin", "algemeen")
         if pin is None or pin.data != _sha(want.overview):
             todo.append("pin overview")
         return todo
+
+    def _invites_to(self, pid: str, key: str) -> bool:
+        """Whether members are invited to this room: not when it admits the members of the space."""
+        resource = self.store.resource(pid, PLATFORM, "room", key)
+        return resource is None or json.loads(resource.data or "{}").get("join") != RESTRICTED
 
     async def _ensure_room(
         self, want: ChatWorkspace, key: str, name: str, topic: str, space: str | None, report: ReconcileReport
@@ -250,11 +259,13 @@ class MatrixChat:
         if room_id is None:
             room_id = (await self._discover()).get((pid, key))
         if room_id is None:
-            room_id = await self._create_room(want, key, name, topic, space)
+            room_id, settled = await self._create_room(want, key, name, topic, space)
             self.store.forget_room_state(pid, PLATFORM, key)  # a new room: nobody is invited to it yet
             report.created.append(key)
-            log.info("%s: created Matrix %s %s", pid, "space" if key == SPACE else "room", room_id)
-            self.store.put_resource(pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic}))
+            log.info("%s: created Matrix %s %s (%s)", pid, "space" if key == SPACE else "room", room_id, settled)
+            self.store.put_resource(
+                pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic, **settled})
+            )
             return room_id
         data = json.loads(resource.data) if resource and resource.ref == room_id and resource.data else {}
         if data.get("topic") != topic:
@@ -262,14 +273,27 @@ class MatrixChat:
             report.updated.append(f"{key}: topic")
         if data.get("name") != name:
             await self._state(room_id, "m.room.name", {"name": name})
-        self.store.put_resource(pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic}))
+        # rooms made by an earlier brug: give them an alias, and let the space's members in
+        settled = {
+            "alias": data.get("alias") or await self._give_alias(pid, key, room_id),
+            "join": data.get("join") or await self._admit_space(room_id, space),
+        }
+        self.store.put_resource(
+            pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic, **settled})
+        )
         return room_id
 
-    async def _create_room(self, want: ChatWorkspace, key: str, name: str, topic: str, space: str | None) -> str:
+    async def _create_room(
+        self, want: ChatWorkspace, key: str, name: str, topic: str, space: str | None
+    ) -> tuple[str, dict[str, str]]:
+        """A new room (or the space) with everything in one request: tag, parent, join rule, alias."""
         pid = want.partnership.id
+        version = await self._restricted_version()
+        join = RESTRICTED if space is not None and version is not None and not self.invite_every_room else "invite"
         initial_state: list[dict[str, Any]] = [
             {"type": TAG, "state_key": "", "content": {"partnership": pid, "room": key}},
-            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "invited"}},
+            # members who join later (through the space) see what was posted before: the welcome, the pin
+            {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "shared"}},
         ]
         if space is not None:
             initial_state.append(
@@ -279,23 +303,58 @@ class MatrixChat:
                     "content": {"via": [self.account.server_name], "canonical": True},
                 }
             )
+        if join == RESTRICTED:
+            initial_state.append({"type": "m.room.join_rules", "state_key": "", "content": restricted_to(space)})
         users = await self._power_users(want.members)
-        response = await self._paced(
-            "create",
-            lambda: self.client.room_create(
-                name=name,
-                topic=topic,
-                preset=RoomPreset.private_chat,
-                initial_state=initial_state,
-                power_level_override={"users": users},
-                space=key == SPACE,
-            ),
-        )
+        for alias in alias_candidates(pid, key):
+            response = await self._paced(
+                "create",
+                partial(
+                    self.client.room_create,
+                    alias=alias,
+                    name=name,
+                    topic=topic,
+                    room_version=version if join == RESTRICTED and version != self._default_version else None,
+                    preset=RoomPreset.private_chat,
+                    initial_state=initial_state,
+                    power_level_override={"users": users},
+                    space=key == SPACE,
+                ),
+            )
+            if not (isinstance(response, ErrorResponse) and response.status_code == "M_ROOM_IN_USE"):
+                break  # an alias someone else holds: try the next one (the last is no alias at all)
         if not isinstance(response, RoomCreateResponse):
             raise MatrixError(f"creating {key} for {pid}", response)
         if self._discovered is not None:
             self._discovered[(pid, key)] = response.room_id
-        return response.room_id
+        settled = {"join": join, "alias": f"#{alias}:{self.account.server_name}" if alias else ""}
+        return response.room_id, settled
+
+    async def _give_alias(self, pid: str, key: str, room_id: str) -> str:
+        """A canonical alias for a room that has none (clients that cannot use version-12 room ids)."""
+        for name in alias_candidates(pid, key):
+            if name is None:
+                return ""
+            alias = f"#{name}:{self.account.server_name}"
+            made = await self.client.room_put_alias(alias, room_id)
+            if isinstance(made, ErrorResponse):
+                found = await self.client.room_resolve_alias(alias)
+                if getattr(found, "room_id", None) != room_id:
+                    continue  # someone else's alias
+            await self._state(room_id, "m.room.canonical_alias", {"alias": alias})
+            return alias
+        return ""
+
+    async def _admit_space(self, room_id: str, space: str | None) -> str:
+        """Let the members of the space into a room made before brug did so (when its version can)."""
+        if space is None or self.invite_every_room:
+            return "invite"
+        created = await self.client.room_get_state_event(room_id, "m.room.create", "")
+        version = created.content.get("room_version", "1") if isinstance(created, RoomGetStateEventResponse) else "1"
+        if not supports_restricted(version):
+            return "invite"
+        await self._state(room_id, "m.room.join_rules", restricted_to(space))
+        return RESTRICTED
 
     async def _power_users(self, members: dict[str, bool]) -> dict[str, int]:
         users = {
@@ -305,19 +364,36 @@ class MatrixChat:
             users[self.account.user_id] = 100  # before room version 12 the creator is an ordinary admin
         return users
 
-    async def _creator_has_unlimited_power(self) -> bool:
-        if self._room_version is None:
+    async def _room_versions(self) -> dict[str, Any]:
+        if self._versions is None:
             async with httpx.AsyncClient(base_url=self.account.homeserver, timeout=10, trust_env=False) as http:
                 answer = await http.get(
                     "/_matrix/client/v3/capabilities",
                     headers={"Authorization": f"Bearer {self.account.access_token}"},
                 )
             versions = answer.json().get("capabilities", {}).get("m.room_versions", {}) if answer.is_success else {}
-            self._room_version = str(versions.get("default", "10"))
+            self._versions = versions if isinstance(versions, dict) else {}
+        return self._versions
+
+    @property
+    def _default_version(self) -> str:
+        return str((self._versions or {}).get("default", "10"))
+
+    async def _creator_has_unlimited_power(self) -> bool:
+        await self._room_versions()
         try:
-            return int(self._room_version) >= 12
+            return int(self._default_version) >= 12
         except ValueError:
             return False
+
+    async def _restricted_version(self) -> str | None:
+        """The room version for rooms that admit a space's members (8+): the default when it can."""
+        versions = await self._room_versions()
+        if supports_restricted(self._default_version):
+            return self._default_version
+        stable = [v for v, state in (versions.get("available") or {}).items() if state == "stable"]
+        able = sorted((v for v in stable if supports_restricted(v)), key=lambda v: int(v))
+        return able[-1] if able else None
 
     async def _is_ours(self, room_id: str, pid: str, key: str) -> bool:
         """Whether the room still carries our tag. Only 'not found' or 'forbidden' mean no: any other
@@ -386,14 +462,19 @@ class MatrixChat:
         self, pid: str, key: str, room_id: str, members: dict[str, bool], report: ReconcileReport
     ) -> None:
         for user in members:
-            if user == self.account.user_id or self.store.invite_status(pid, PLATFORM, key, user) == "invited":
+            if user == self.account.user_id or self.store.invite_status(pid, PLATFORM, key, user) in ARRIVED:
+                continue
+            held = self.pacer.wait_for([f"invitee:{user}"])
+            if held > 0:  # asking now would only spend another of this person's invite tokens
+                self._invite_waits(pid, key, user, held, report)
                 continue
             try:
-                # an invitee's own invite budget is tiny: when it is spent, try again at the next run
-                response = await self._paced("event", partial(self.client.room_invite, room_id, user), give_up_after=60)
+                response = await self._paced("invite", partial(self.client.room_invite, room_id, user), invitee=user)
             except (TimeoutError, OSError) as err:  # one unreachable server must not stop the others
                 response = err
-            if isinstance(response, ErrorResponse) and "already" not in str(response.message or "").lower():
+            if isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED":
+                self._invite_waits(pid, key, user, self.pacer.wait_for([f"invitee:{user}"]), report)
+            elif isinstance(response, ErrorResponse) and "already" not in str(response.message or "").lower():
                 self.store.record_invite(pid, PLATFORM, key, user, "failed", str(response.message))
                 report.failed.append(f"{user} ({key}): {response.message}")
                 log.warning("%s: could not invite %s to %s: %s (retried next time)", pid, user, key, response.message)
@@ -404,6 +485,14 @@ class MatrixChat:
             else:
                 self.store.record_invite(pid, PLATFORM, key, user, "invited")
                 report.invited.append(f"{user} ({key})")
+
+    def _invite_waits(self, pid: str, key: str, user: str, seconds: float, report: ReconcileReport) -> None:
+        """The homeserver takes no more invites for this person for now: the next reconcile tries again."""
+        after = (datetime.now().astimezone() + timedelta(seconds=seconds)).strftime("%H:%M")
+        reason = f"the homeserver takes no more invites for this person until about {after}"
+        self.store.record_invite(pid, PLATFORM, key, user, "failed", reason)
+        report.failed.append(f"{user} ({key}): {reason}")
+        log.info("%s: invite of %s to %s waits: %s", pid, user, key, reason)
 
     async def _remove_others(
         self,
@@ -453,6 +542,13 @@ class MatrixChat:
     # --- posting ---------------------------------------------------------------------------------------
 
     async def _send(self, room_id: str, event_type: str, content: dict[str, Any], key: str) -> str:
+        """Send an event once per key: it carries the key, and a post pending for longer than the
+        homeserver remembers transaction ids is looked for in the room before it is sent again."""
+        if self._long_pending(key):
+            found = await self._find_posted(room_id, key)
+            if found is not None:
+                return found
+        content = {**content, KEY_FIELD: key}
         response = await self._paced(
             "event", lambda: self.client.room_send(room_id, event_type, content, tx_id=transaction_id(key))
         )
@@ -465,12 +561,7 @@ class MatrixChat:
     ) -> str:
         """Post once per key (a retried key returns the first message's id)."""
         room_id = self._ref(partnership, room)
-        if self._long_pending(key):  # beyond the homeserver's ~24 h memory of transaction ids
-            found = await self._find_posted(room_id, key)
-            if found is not None:
-                return found
-        content = {**message_content(markdown, thread_root), KEY_FIELD: key}
-        return await self._send(room_id, "m.room.message", content, key)
+        return await self._send(room_id, "m.room.message", message_content(markdown, thread_root), key)
 
     def _long_pending(self, key: str) -> bool:
         entry = self.store.outbox_entry(PLATFORM, key)
@@ -559,12 +650,19 @@ class MatrixChat:
                 if room.timeline.limited:
                     events = await self._backfill(room_id, room.timeline.prev_batch) + events
                 for event in events:
+                    if isinstance(event, RoomMemberEvent) and event.membership == "join":
+                        self._arrived(resource.partnership_id, resource.key, event.state_key)
                     if isinstance(event, RoomMessageText) and event.sender != self.account.user_id:
                         handled += await self._handle_event(
                             resource.partnership_id, resource.key, room_id, event, handle
                         )
         self.store.put_sync_token(PLATFORM, self.account.user_id, response.next_batch)
         return handled
+
+    def _arrived(self, pid: str, key: str, user: str) -> None:
+        """Someone joined one of our rooms, invited or through the space: they need no invite to it."""
+        if user != self.account.user_id and self.store.invite_status(pid, PLATFORM, key, user) != "joined":
+            self.store.record_invite(pid, PLATFORM, key, user, "joined")
 
     async def _answer_invite(self, room_id: str) -> None:
         if self.store.resource_by_ref(PLATFORM, room_id) is not None:
@@ -617,6 +715,21 @@ class MatrixChat:
                 await self._send(room_id, "m.room.message", message_content(reply.markdown, root, "m.notice"), key)
         self.store.mark_processed(PLATFORM, event.event_id)
         return 1
+
+
+def supports_restricted(version: str) -> bool:
+    """Room versions 8 and later know the `restricted` join rule (stable versions are numbers)."""
+    return version.isdigit() and int(version) >= 8
+
+
+def restricted_to(space: str) -> dict[str, Any]:
+    return {"join_rule": RESTRICTED, "allow": [{"type": "m.room_membership", "room_id": space}]}
+
+
+def alias_candidates(pid: str, key: str) -> list[str | None]:
+    """Alias names for a room, the plainest first; None (no alias) when all are taken."""
+    base = re.sub(r"[^a-z0-9._=+-]+", "-", (pid if key == SPACE else f"{pid}-{key}").lower()).strip("-") or "brug"
+    return [base, *[f"{base}-{n}" for n in range(2, 5)], None]
 
 
 def _sha(text: str) -> str:
