@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from brug.content.context import common_context, with_extra
 from brug.domain.agenda import Missed
 from brug.domain.partnership import Partnership
-from brug.domain.questions import Audience, Question
+from brug.domain.questions import Audience, Question, Setting
 from brug.domain.reflection import choose_question, pulse_for
 from brug.meetings import agenda_for, render_agenda
 from brug.minutes import read_minutes
@@ -112,12 +112,29 @@ async def _create_document(rt: Runtime, p: Partnership, key: str, path: PurePosi
 
 
 def audiences(p: Partnership, rt: Runtime) -> set[Audience]:
+    """Who is at the table: schools (not every education partner), welfare partners, coordinators."""
     found = {Audience.iedereen}
     for org in p.organisations:
-        sector = rt.library.kinds[org.kind].sector.value
-        found.add(Audience.school if sector == "onderwijs" else Audience.welzijn)
+        kind = rt.library.kinds[org.kind]
+        if kind.school:
+            found.add(Audience.school)
+        if kind.sector.value == "welzijn":
+            found.add(Audience.welzijn)
     if p.coordinators:
         found.add(Audience.coordinator)
+    return found
+
+
+def settings_of(p: Partnership, rt: Runtime) -> set[Setting]:
+    """What holds for this partnership, for the questions that take something for granted."""
+    kinds = [rt.library.kinds[org.kind] for org in p.organisations]
+    found: set[Setting] = set()
+    if any(k.school for k in kinds):
+        found.add(Setting.school)
+    if any(k.sector.value == "welzijn" for k in kinds):
+        found.add(Setting.welzijn)
+    if any(k.families for k in kinds):
+        found.add(Setting.gezinnen)
     return found
 
 
@@ -132,7 +149,9 @@ async def post_reflection(p: Partnership, slot: datetime, rt: Runtime, *, late: 
     else:
         model = rt.library.phase_models[p.workflow]
         asked = [k.rsplit("/", 1)[-1] for k in earlier]
-        question = choose_question(bank, asked, p.phase, model.phase(p.phase).bouwstenen, audiences(p, rt))
+        question = choose_question(
+            bank, asked, p.phase, model.phase(p.phase).bouwstenen, audiences(p, rt), settings_of(p, rt)
+        )
     key = existing or prefix + question.id
     context = common_context(p, rt.library, rt.clock(), links=[])
     block = rt.library.bouwstenen[question.bouwsteen]

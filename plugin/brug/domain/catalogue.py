@@ -22,6 +22,8 @@ class OrganisationKind(Strict):
     plural: Text | None = Field(default=None, description="how a group of them is named in large partnerships")
     sector: Sector
     examples: Text | None = None
+    school: bool = False  # a school for children (primary, secondary): gets the questions for schools
+    families: bool = False  # works with children and their parents
 
 
 class OrganisationKindFile(Strict):

@@ -11,10 +11,20 @@ from brug.domain.types import Bouwsteen, SeedRef, Slug, Strict, Text
 
 
 class Audience(StrEnum):
+    """Who a question is for: who is asked to answer it (the prompt says so)."""
+
     iedereen = "iedereen"
-    school = "school"
-    welzijn = "welzijn"
+    school = "school"  # the schools (primary, secondary) at the table
+    welzijn = "welzijn"  # the welfare partners
     coordinator = "coordinator"
+
+
+class Setting(StrEnum):
+    """What a question takes for granted about the partnership; it is only asked where that holds."""
+
+    school = "school"  # a school (primary or secondary) takes part; a centre for basic education is no school
+    welzijn = "welzijn"  # a welfare organisation takes part
+    gezinnen = "gezinnen"  # the partners work with children and their parents
 
 
 class QuestionKind(StrEnum):
@@ -33,6 +43,7 @@ class Question(Strict):
     id: Slug
     bouwsteen: Bouwsteen
     audience: Audience = Audience.iedereen
+    assumes: list[Setting] = Field(default_factory=list, description="asked only in partnerships where these hold")
     phases: list[Slug] = Field(default_factory=list, description="phase ids where it fits best; empty = any")
     kind: QuestionKind = QuestionKind.open
     source: SeedRef

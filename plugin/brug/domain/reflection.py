@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from brug.domain.questions import Audience, Question, QuestionKind
+from brug.domain.questions import Audience, Question, QuestionKind, Setting
 from brug.domain.types import Bouwsteen
 
 ORDER = list(Bouwsteen)
@@ -35,8 +35,12 @@ def choose_question(
     phase: str,
     focus: Sequence[Bouwsteen],
     audiences: set[Audience],
+    settings: set[Setting] | None = None,
 ) -> Question:
-    """The next open question for a partnership; `asked_ids` in the order they were asked."""
+    """The next open question for a partnership; `asked_ids` in the order they were asked.
+
+    Only questions for someone at the table (`audiences`) and whose assumptions hold (`settings`;
+    None: do not filter on them) are chosen."""
     by_id = {q.id: q for q in bank}
     history = [by_id[i].bouwsteen for i in asked_ids if i in by_id]
     block = next_bouwsteen(history, focus)
@@ -46,6 +50,7 @@ def choose_question(
         if q.bouwsteen == block
         and q.kind is QuestionKind.open
         and (q.audience in audiences or q.audience is Audience.iedereen)
+        and (settings is None or set(q.assumes) <= settings)
     ]
     asked_here = [i for i in asked_ids if i in {q.id for q in fitting}]
     cycle = len(asked_here) // len(fitting) if fitting else 0
