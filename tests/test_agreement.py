@@ -20,6 +20,7 @@ from brug.domain.agreement import (
     reminder_due,
     review_date,
 )
+from brug.domain.partnership import Form, Mandate
 from brug.export import export_partnership
 from tests.agreement_world import edit, write_partnership
 from tests.runtime import local_runtime
@@ -227,3 +228,149 @@ def test_status_rules_for_a_partnership(library) -> None:  # type: ignore[no-unt
     state = agreement_status(p, v3, all_on_2)
     assert state.overall is Overall.changed and state.signed_version == 2 and state.last_signed == 2
     assert [o.id for o in state.open_organisations] == ["school", "ocmw", "clb"]  # the municipality does not sign
+
+
+# --- the form chooses the document; documents stay readable at 2 and at 40 organisations ----------------
+
+
+def render_agreement(library, renderer, p) -> str:  # type: ignore[no-untyped-def]
+    from brug.content.agreement import agreement_context
+    from brug.content.context import common_context, with_extra
+
+    base = common_context(p, library, NOW, links=[])
+    return renderer.render("agreement", p.language, **with_extra(base, **agreement_context(p, library, base, "s.md")))
+
+
+def sections(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("## ")]
+
+
+def test_the_ad_hoc_example_gets_a_light_path_and_a_short_activity_agreement(library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from brug.content.agreement import renewal_of
+    from brug.content.partnerships import load_partnership
+    from tests.conftest import ROOT
+
+    p, problems = load_partnership(ROOT / "examples" / "infoavond-schoolkosten.yaml", library)
+    assert p is not None, problems
+    assert p.workflow == "activiteit" and len(library.phase_models[p.workflow].phases) == 3  # chosen by the form
+    assert renewal_of(p, library) is Renewal.none
+    text = render_agreement(library, renderer, p)
+    assert text.startswith("# Afsprakenblad voor de activiteit")
+    assert len(sections(text)) == 6 and len(text.splitlines()) < 100
+    assert "RASCI" not in text and "Engagementen per partner" not in text
+    assert "donderdag 28 januari 2027" in text  # the day of the activity
+
+
+def test_the_overleg_example_gets_a_consultation_charter(library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from brug.content.partnerships import load_partnership
+    from tests.conftest import ROOT
+
+    p, problems = load_partnership(ROOT / "examples" / "overleg-gezinnen-brakelveld.yaml", library)
+    assert p is not None, problems
+    assert p.workflow == "samenwerken"  # named in the file
+    text = render_agreement(library, renderer, p)
+    titles = sections(text)
+    assert text.startswith("# Overlegcharter") and len(titles) == 10
+    assert any("beslissingen terug naar de organisaties" in t for t in titles)
+    assert "OCMW Brakelveld, sociale dienst:** koppelt terug" in text
+    assert "RASCI" not in text and "Engagementen per partner" not in text
+    full = render_agreement(library, renderer, p.model_copy(update={"form": Form.netwerk}))
+    assert len(full.splitlines()) > len(text.splitlines()) * 1.4  # the full agreement is clearly longer
+    fusie = render_agreement(library, renderer, p.model_copy(update={"form": Form.fusie}))
+    assert "Bestuur van de nieuwe organisatie" in fusie and "Bestuur van de nieuwe organisatie" not in full
+
+
+def big_partnership(library, organisations: int):  # type: ignore[no-untyped-def]
+    """'Kinderen Eerst'-like: a social service, a CLB, a CAW, the city, and the rest primary schools."""
+    from brug.domain.partnership import Partnership
+
+    others = [
+        ("ocmw", "ocmw", "OCMW Gent, dienst kinderarmoede"),
+        ("clb", "clb", "CLB Gent"),
+        ("caw", "caw", "CAW Oost-Vlaanderen"),
+        ("stad", "lokaal-bestuur", "Stad Gent, dienst Onderwijs"),
+    ][: max(0, min(4, organisations - 1))]
+    orgs = [
+        {
+            "id": oid,
+            "name": name,
+            "kind": kind,
+            "members": [
+                {
+                    "name": f"Coördinator {oid}",
+                    "role": "Coördinator",
+                    "mandate": "beslissing",
+                    "coordinator": oid == "ocmw",
+                },
+                {"name": f"Medewerker {oid}", "role": "Medewerker"},
+            ],
+        }
+        for oid, kind, name in others
+    ]
+    for i in range(organisations - len(orgs)):
+        orgs.append(
+            {
+                "id": f"school-{i + 1}",
+                "name": f"Basisschool nummer {i + 1} van de Brede School Gent-Zuid",
+                "kind": "basisschool",
+                "members": [
+                    {
+                        "name": f"Directeur school {i + 1}",
+                        "role": "Directeur",
+                        "mandate": "beslissing",
+                        "actor": "omkadering",
+                    },
+                    {"name": f"Zorgcoördinator school {i + 1}", "role": "Zorgcoördinator", "contact": True},
+                ],
+            }
+        )
+    data = {
+        "id": "kinderen-eerst",
+        "name": "Kinderen Eerst",
+        "phase": "ja-graag",
+        "form": "netwerk",
+        "organisations": orgs,
+    }
+    return Partnership.model_validate_json(json.dumps(data))
+
+
+# The limits this agreement keeps (issue 14): a table's header row at most 100 characters and any line
+# outside the annex at most 500 (long prose sentences wrap in every editor; wide tables do not); the
+# body before the annex at most 400 lines; a party named at most once per section; in a large
+# partnership the grouped organisations only in the annex, once per member. At 2 organisations the
+# whole document is under 300 lines.
+@pytest.mark.parametrize("organisations", [2, 40])
+def test_the_agreement_stays_readable_at_2_and_at_40_organisations(library, renderer, organisations: int) -> None:  # type: ignore[no-untyped-def]
+    p = big_partnership(library, organisations)
+    text = render_agreement(library, renderer, p)
+    body, _, annex = text.partition("## Bijlage")
+    lines = body.splitlines()
+    headers = [
+        line
+        for i, line in enumerate(lines)
+        if line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---")
+    ]
+    assert headers and max(len(h) for h in headers) <= 100
+    assert max(len(line) for line in lines) <= 500
+    assert len(lines) <= 400
+    for o in p.organisations:  # a party is named at most once per section (plus the members table)
+        assert body.count(o.name) <= len(sections(body)) + len(o.members), o.name
+    if organisations == 2:
+        assert not annex and len(text.splitlines()) < 300
+        assert "Basisschool nummer 1" in body
+    else:
+        assert "Basisscholen (36)" in body  # the 36 schools are one party, listed in the annex
+        assert all(o.name not in body for o in p.organisations if o.kind == "basisschool")
+        assert all(annex.count(o.name) == len(o.members) for o in p.organisations)
+        assert "elke organisatie apart" in body  # each school still approves on its own
+    assert "✅" not in text and "☐" not in text  # no ticks in the document: approval lives in the status
+
+
+def test_an_organisation_that_may_not_decide_is_asked_to_name_someone(library, renderer) -> None:  # type: ignore[no-untyped-def]
+    p = big_partnership(library, 2)
+    reporting = [m.model_copy(update={"mandate": Mandate.terugkoppeling}) for m in p.organisations[0].members]
+    org = p.organisations[0].model_copy(update={"members": reporting})
+    p = p.model_copy(update={"organisations": [org, *p.organisations[1:]]})
+    text = render_agreement(library, renderer, p)
+    assert "OCMW Gent, dienst kinderarmoede | **nog niemand**" in text
+    assert "OCMW Gent, dienst kinderarmoede moet nog aanduiden wie namens de organisatie mag beslissen" in text

@@ -54,7 +54,8 @@ def test_every_example_is_valid(library) -> None:  # type: ignore[no-untyped-def
     assert len(EXAMPLES) >= 3
     loaded, problems = load_partnerships(EXAMPLES, library)
     assert problems == []
-    assert {item.partnership.workflow for item in loaded} == {"samenwerken", "school-welzijn"}
+    assert {item.partnership.workflow for item in loaded} == {"samenwerken", "school-welzijn", "activiteit"}
+    assert {item.partnership.form.value for item in loaded} == {"ad-hoc", "overleg", "netwerk"}
 
 
 def test_a_minimal_file_is_valid_and_gets_defaults(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]

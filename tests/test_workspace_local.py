@@ -27,7 +27,7 @@ def tree(root: Path) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture
 def project(in_tmp: Path) -> Path:
-    """A brug installation with the three examples."""
+    """A brug installation with the examples."""
     folder = in_tmp / "partnerschappen"
     folder.mkdir()
     for example in EXAMPLES:
@@ -51,7 +51,7 @@ def edit_partnership(project: Path, name: str, change) -> None:  # type: ignore[
 
 def test_apply_builds_the_workspace(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
     result = run(cli, "apply")
-    assert "3 samenwerking(en)" in result.stdout
+    assert f"{len(EXAMPLES)} samenwerking(en)" in result.stdout
     ws = project / "werkruimte" / "cbe-vlierboom"
     assert (ws / "overzicht.md").is_file() and (ws / "samenwerkingsakkoord.md").is_file()
     # the phases reached so far (the example is in phase 2 of 6), each with its guide
