@@ -17,7 +17,7 @@ from brug.adapters.local import LocalChat, LocalFiles
 from brug.content.edit import set_phase
 from brug.content.library import Library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
-from brug.content.problems import Problem, ProblemsFound
+from brug.content.problems import Problem, ProblemsFound, os_reason
 from brug.content.render import Renderer
 from brug.conversation import Conversation, Incoming, PhaseMove, Reply
 from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
@@ -49,7 +49,12 @@ LAST = {
 
 
 def build_runtime(
-    settings: Settings, library: Library, clock: Callable[[], datetime], *, remove_members: bool = False
+    settings: Settings,
+    library: Library,
+    clock: Callable[[], datetime],
+    *,
+    remove_members: bool = False,
+    language: Language = "nl",
 ) -> Runtime:
     """The store and the platform adapters that brug.toml configures."""
     extra = [*settings.phase_models, *([settings.templates] if settings.templates else [])]
@@ -67,10 +72,10 @@ def build_runtime(
         zones=zones,
     )
     if settings.nextcloud is not None:
-        password = required_secret(settings.nextcloud.password, "nextcloud", "app_password")
+        password = required_secret(settings.nextcloud.password, "nextcloud", "app_password", language)
         add_nextcloud(rt, settings.nextcloud, password)
     if settings.matrix is not None:
-        token = required_secret(settings.matrix.token, "matrix", "access_token")
+        token = required_secret(settings.matrix.token, "matrix", "access_token", language)
         from brug.adapters.matrix import MatrixAccount, MatrixChat
 
         account = MatrixAccount(settings.matrix.homeserver, settings.matrix.user_id, settings.matrix.device_id, token)
@@ -80,15 +85,18 @@ def build_runtime(
     return rt
 
 
-def required_secret(read: Callable[[], str | None], section: str, name: str) -> str:
+def required_secret(read: Callable[[], str | None], section: str, name: str, language: Language = "nl") -> str:
     """A secret from its environment variable or its *_file; a clear problem when there is none."""
     try:
         secret = read()
     except SecretUnreadable as err:
-        raise ProblemsFound([Problem(CONFIG_NAME, (section, f"{name}_file"), str(err))]) from None
+        reason = f"{err.file}: {os_reason(err.error, language)}"
+        text = f"kan het geheim niet lezen: {reason}" if language == "nl" else f"cannot read the secret: {reason}"
+        raise ProblemsFound([Problem(CONFIG_NAME, (section, f"{name}_file"), text)]) from None
     if not secret:
         variable = f"BRUG_{section.upper()}__{name.upper()}"
-        raise ProblemsFound([Problem(CONFIG_NAME, (section, name), f"set {variable} or {name}_file")])
+        text = f"zet {variable} of {name}_file" if language == "nl" else f"set {variable} or {name}_file"
+        raise ProblemsFound([Problem(CONFIG_NAME, (section, name), text)])
     return secret
 
 
@@ -164,11 +172,14 @@ class Bot:
     def partnerships(self) -> dict[str, Partnership]:
         return {pid: item.partnership for pid, item in self.loaded.items()}
 
-    async def apply(self, only: str | None = None) -> tuple[list[PartnershipPlan], list[str], ApplyReport]:
+    async def apply(
+        self, only: str | None = None, stop: asyncio.Event | None = None
+    ) -> tuple[list[PartnershipPlan], list[str], ApplyReport]:
+        """Apply the loaded partnerships (or one); with `stop` set, end after the operation in hand."""
         report = ApplyReport()
         items = [item for pid, item in self.loaded.items() if only is None or pid == only]
         async with self._lock:
-            plans, errors = await apply_partnerships(items, self.rt, report)
+            plans, errors = await apply_partnerships(items, self.rt, report, stop=stop)
         for line in [*report.chat, *report.failed_invites, *errors]:
             log.info("%s", line)
         return plans, errors, report

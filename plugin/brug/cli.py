@@ -210,10 +210,10 @@ def single_instance(s: Settings) -> Iterator[None]:
         err.print(
             "✗ "
             + t(
-                f"Er werkt al een andere brug met deze gegevens ({busy}). Wacht tot die klaar is; "
-                "draait 'brug run', dan werkt die de werkruimtes zelf bij.",
-                f"Another brug is already working with this data ({busy}). Wait until it is done; "
-                "if 'brug run' is running, it updates the workspaces itself.",
+                f"Er werkt al een andere brug (proces {busy.holder}) met {display_path(busy.state)}. Wacht tot "
+                "die klaar is; draait 'brug run', dan werkt die de werkruimtes zelf bij.",
+                f"Another brug (process {busy.holder}) is already working with {display_path(busy.state)}. "
+                "Wait until it is done; if 'brug run' is running, it updates the workspaces itself.",
             )
         )
         raise typer.Exit(1) from None
@@ -257,7 +257,7 @@ def partnerships(s: Settings, lib: Library, paths: list[Path] | None) -> list[Lo
 
 def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runtime:
     try:
-        return build_runtime(s, lib, clock, remove_members=remove_members)
+        return build_runtime(s, lib, clock, remove_members=remove_members, language=LANG)
     except ProblemsFound as found:
         fail(found.problems)
     except OSError as problem:  # e.g. the state folder cannot be made or written
@@ -304,8 +304,12 @@ ACTION_LABEL = {
 def print_plan(plans: list[PartnershipPlan]) -> int:
     changes = 0
     for plan in plans:
-        for warning in plan.warnings:
-            err.print(styled("[yellow]![/] {}: {}", plan.partnership.id, warning))
+        for chat in plan.missing_chats:
+            warning = t(
+                "chatplatform '{}' staat niet in brug.toml; berichten gaan alleen naar de andere platformen",
+                "chat platform '{}' is not configured in brug.toml; posts go to the other platforms only",
+            )
+            err.print(styled("[yellow]![/] {}: " + warning, plan.partnership.id, chat))
         if not plan.changes:
             continue
         table = Table(
@@ -603,12 +607,14 @@ def run(
 
     async def reconcile(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            bot.load()  # files may have changed; a broken file keeps its last good version
-            _, errors, _ = await bot.apply()
-            for line in errors:
-                log.error("%s", line)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every * 60)
+            if stop.is_set():
+                return
+            bot.load()  # files may have changed; a broken file keeps its last good version
+            _, errors, _ = await bot.apply(stop=stop)
+            for line in errors:
+                log.error("%s", line)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -619,8 +625,11 @@ def run(
         out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
         try:
             bot.load()
-            await bot.apply()
-            await asyncio.gather(reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed))
+            _, errors, _ = await bot.apply(stop=stop)  # SIGTERM here ends it after the operation in hand
+            for line in errors:
+                log.error("%s", line)
+            if not stop.is_set():
+                await asyncio.gather(reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed))
         finally:
             await bot.rt.close()
         out.print(t("brug is gestopt.", "brug stopped."))

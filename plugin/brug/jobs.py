@@ -7,7 +7,7 @@ the partnership, the kind and the slot, and its documents are only ever created,
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import PurePosixPath
 
 from brug.content.context import common_context, with_extra
@@ -18,6 +18,7 @@ from brug.domain.reflection import choose_question, pulse_for
 from brug.meetings import agenda_for, render_agenda
 from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
+from brug.scheduler import slot_id
 from brug.ports import WriteCondition, WriteConflict
 from brug.service import Runtime, chat_platforms
 from brug.workspace.desired import sha256
@@ -26,11 +27,6 @@ from brug.workspace.layout import Layout
 log = logging.getLogger(__name__)
 
 AGENDA_FILE = {"nl": "{day} agenda en verslag.md", "en": "{day} agenda and minutes.md"}
-
-
-def slot_id(moment: datetime) -> str:
-    """A slot's name in keys: its moment in UTC, the same on every machine."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 async def deliver(

@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Partnership
@@ -66,6 +66,19 @@ def overdue_agendas(p: Partnership, now: datetime) -> list[Slot]:
         return []
     lead = timedelta(days=p.meetings.agenda_lead_days + 1)
     return [s for s in agenda_slots(p, now - lead, now) if meeting_ahead(s, now)]
+
+
+def slot_id(moment: datetime) -> str:
+    """A slot's name in keys: its moment in UTC, the same on every machine."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def slot_post_keys(slot: Slot) -> list[str]:
+    """The key prefixes of the posts a slot's job makes (see brug.jobs): the agenda, or the prompt and its poll."""
+    if slot.kind == AGENDA:  # an agenda is named after its meeting
+        return [f"{slot.partnership}/agenda/{slot_id(slot.meeting or slot.at)}"]
+    sid = slot_id(slot.at)
+    return [f"{slot.partnership}/reflection/{sid}/", f"{slot.partnership}/pulse/{sid}"]
 
 
 def meeting_ahead(slot: Slot, now: datetime) -> bool:
@@ -169,6 +182,25 @@ class Scheduler:
         if self.store.slot_status(p.id, slot.kind, slot.at) is not None:
             return  # handled before a crash or restart
         age = now - slot.at
+        begun = self.store.slot_posts(p.id, slot_post_keys(slot))
+        if begun:
+            # A crash came between the posts and the record: some went out (or were on their way). Finish
+            # the slot whatever its age — the platforms know a post by its key, so none goes twice — and
+            # record it done: a delivered post is never called skipped, and no outbox row stays pending.
+            late = age > LATE_AFTER
+            await self.jobs[slot.kind](p, slot, late)
+            self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
+            (report.late if late else report.done).append(slot)
+            sent = sum(1 for status in begun.values() if status == "sent")
+            log.info(
+                "%s: %s of %s finished after a restart (%d of %d post(s) had gone out)",
+                p.id,
+                slot.kind,
+                slot.at.isoformat(),
+                sent,
+                len(begun),
+            )
+            return
         if slot.kind == REFLECTION and self.store.is_paused(p.id):
             self.store.record_slot(p.id, slot.kind, slot.at, "paused")
             report.paused.append(slot)

@@ -6,6 +6,7 @@ the store as soon as it succeeded, so an interrupted apply continues where it st
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -91,7 +92,7 @@ class PartnershipPlan:
     operations: list[Operation]
     inputs_hash: str
     history: History  # as it will be after applying
-    warnings: list[str] = field(default_factory=list)
+    missing_chats: list[str] = field(default_factory=list)  # chat platforms of the file that brug.toml lacks
     unchanged: bool = False  # nothing the workspace depends on changed since the last apply
 
     @property
@@ -216,7 +217,6 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     agreement = agreement_state(p, rt, now)
     fingerprint = inputs_hash(p, rt, after, now, rounds, agreement)
     platforms, missing = chat_platforms(p, rt)
-    warnings = [f"chat platform '{m}' is not configured in brug.toml" for m in missing]
     files = rt.files_for(p)
     records = rt.store.documents(p.id, files.platform)
 
@@ -227,7 +227,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
         main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
         snapshot = await files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
-            return PartnershipPlan(p, source, provisioning, fingerprint, after, warnings, unchanged=True)
+            return PartnershipPlan(p, source, provisioning, fingerprint, after, missing, unchanged=True)
 
     desired = render_workspace(p, rt, before, rounds, agreement)
     paths = [d.path for d in desired.documents]
@@ -235,7 +235,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
     ops = plan_workspace(desired, records, snapshot, posted, files.platform)
     provisioning = plan_chats(p, rt, now) + plan_surroundings(p, rt, full=True)
-    return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, warnings)
+    return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, missing)
 
 
 def _documents_first(ops: list[Operation], provisioning: list[Operation]) -> list[Operation]:
@@ -309,11 +309,20 @@ def render_workspace(
 
 
 async def apply_plan(
-    plan: PartnershipPlan, rt: Runtime, report: ApplyReport, on_step: Callable[[Operation], None] = lambda op: None
-) -> None:
+    plan: PartnershipPlan,
+    rt: Runtime,
+    report: ApplyReport,
+    on_step: Callable[[Operation], None] = lambda op: None,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Carry out the plan; with `stop` set, end after the operation in hand (False: not finished).
+
+    Every operation is recorded as it succeeds, and the apply itself only at the end: an apply that
+    stopped half-way is planned again next time and continues where it stopped.
+    """
     p = plan.partnership
     if plan.unchanged and not plan.operations:
-        return  # nothing to do and nothing new to remember
+        return True  # nothing to do and nothing new to remember
     layout = Layout(p.language)
     if plan.operations:
         await rt.files_for(p).ensure_folders(
@@ -327,6 +336,9 @@ async def apply_plan(
     records = rt.store.documents(p.id, rt.files_for(p).platform)
     provisioned: set[str] = set()
     for op in plan.operations:
+        if stop is not None and stop.is_set():
+            log.info("%s: stopped before %s %s; the next apply continues", p.id, op.action.value, op.target)
+            return False
         if op.action is Action.provision:
             if op.platform not in provisioned:
                 provisioned.add(op.platform)
@@ -354,6 +366,7 @@ async def apply_plan(
         inputs_hash=plan.inputs_hash,
         source=plan.source,
     )
+    return True
 
 
 async def apply_partnerships(
@@ -361,17 +374,24 @@ async def apply_partnerships(
     rt: Runtime,
     report: ApplyReport,
     on_done: Callable[[], object] = lambda: None,
+    stop: asyncio.Event | None = None,
 ) -> tuple[list[PartnershipPlan], list[str]]:
-    """Plan and apply each partnership in turn; a platform failure for one does not stop the others."""
+    """Plan and apply each partnership in turn; a platform failure for one does not stop the others.
+
+    A stop request (SIGTERM, Ctrl-C) is honoured between operations: the one in hand finishes.
+    """
     plans: list[PartnershipPlan] = []
     errors: list[str] = []
     for item in loaded:
         p = item.partnership
+        if stop is not None and stop.is_set():
+            break
         rt.zones[p.id] = p.zone
         try:
             await agreements.observe(p, rt)  # a partner's edit of the agreement is a version: see it first
             plan = await plan_partnership(p, display_path(item.path), rt)
-            await apply_plan(plan, rt, report)
+            if not await apply_plan(plan, rt, report, stop=stop):
+                break
             await agreements.observe(p, rt)  # brug's own first draft is version 1
             plans.append(plan)
         except PlatformError as err:

@@ -8,6 +8,7 @@ and are held as `SecretStr`, so printing the settings never shows them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,17 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
         try:
             return file.read_text(encoding="utf-8").strip()
         except OSError as err:
-            raise SecretUnreadable(f"{file}: {err.strerror or err}") from None
+            raise SecretUnreadable(file, err) from None
     return None
 
 
 class SecretUnreadable(ValueError):
     """A *_file setting names a file that cannot be read."""
+
+    def __init__(self, file: Path, error: OSError) -> None:
+        super().__init__(f"{file}: {error.strerror or error}")
+        self.file = file
+        self.error = error
 
 
 class ScheduleSettings(BaseModel):
@@ -151,7 +157,10 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
         try:
             raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as err:
-            raise ProblemsFound([Problem(display_path(path), (), f"TOML: {err}")]) from None
+            where = re.search(r"\(at line (\d+), column \d+\)", str(err))
+            reason = re.sub(r"\s*\(at line.*\)$", "", str(err))
+            text = f"geen geldige TOML («{reason}»)" if language == "nl" else f"not valid TOML: {reason}"
+            raise ProblemsFound([Problem(display_path(path), (), text, int(where[1]) if where else 1)]) from None
         for section, (field, variable) in SECRET_FIELDS.items():
             if isinstance(raw.get(section), dict) and field in raw[section]:
                 problems.append(

@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -630,6 +631,17 @@ class Store:
                 )
             ).first()
         return row is not None
+
+    def slot_posts(self, partnership_id: str, prefixes: Sequence[str]) -> dict[tuple[str, str], str]:
+        """The outbox rows (platform, key) -> status whose key starts with one of `prefixes`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.platform, outbox.c.key, outbox.c.status).where(
+                    outbox.c.partnership_id == partnership_id,
+                    or_(*(outbox.c.key.startswith(prefix, autoescape=True) for prefix in prefixes)),
+                )
+            ).all()
+        return {(r.platform, r.key): r.status for r in rows}
 
     def pending(self, platform: str) -> list[dict[str, str]]:
         with self._tx() as conn:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum, IntEnum
 from types import MappingProxyType
 from typing import Any
@@ -279,6 +279,8 @@ def build_agenda(
     review_on: date | None = None,
 ) -> Agenda:
     """`review_on`: the agreement's review date (the file's, or one (school) year after signing)."""
+    # A real moment: on a daylight-saving night, 02:30 + 90 minutes on the wall clock is not 90 minutes.
+    start = start.astimezone(UTC)
     duration = p.meetings.duration if p.meetings else DEFAULT_MEETING
     location = p.meetings.location if p.meetings else None
     local_day = start.astimezone(p.zone).date()
