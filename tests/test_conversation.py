@@ -11,7 +11,9 @@ import yaml
 
 from brug.bot import Bot
 from brug.conversation import Incoming
-from brug.jobs import post_reflection
+from brug.content.render import format_date
+from brug.jobs import post_agenda, post_reflection
+from brug.meetings import agenda_for, render_agenda
 from tests.conftest import ROOT
 from tests.runtime import local_runtime
 
@@ -65,7 +67,7 @@ async def test_actions_are_numbered_ticked_and_shown_in_status(bot: Bot) -> None
     assert "Actie 1" in text and "Els Van Damme" in text and "1 december 2026" in text
     await say(bot, "koen-de-smet", "!actie Uitnodiging *maken*")
     status = await say(bot, "marc-goossens", "!status")
-    assert "1. Lokaal reserveren — Els Van Damme — 2026-12-01" in status and "2. Uitnodiging \\*maken\\*" in status
+    assert "1. Lokaal reserveren — Els Van Damme — dinsdag 1 december 2026" in status and "2. Uitnodiging \\*maken\\*" in status
     assert "Actie 2 is afgevinkt" in await say(bot, "marc-goossens", "!klaar 2")
     assert "geen open actie met nummer 2" in await say(bot, "marc-goossens", "!klaar 2")
     assert [a.number for a in bot.rt.store.actions("cbe-vlierboom", open_only=True)] == [1]
@@ -93,11 +95,68 @@ async def test_only_a_coordinator_moves_the_phase_and_the_file_follows(bot: Bot)
     assert (bot.rt.files.folder("cbe-vlierboom") / "fasen" / "03-draagvlak" / "gids.md").is_file()  # type: ignore[attr-defined]
 
 
-async def test_pause_and_resume(bot: Bot) -> None:
-    assert "gepauzeerd" in await say(bot, "marc-goossens", "!pauze")
-    assert bot.rt.store.is_paused("cbe-vlierboom")
-    assert "weer" in await say(bot, "marc-goossens", "!hervat")
+async def test_pause_and_resume_are_for_coordinators(bot: Bot) -> None:
+    refused = await say(bot, "marc-goossens", "!pauze")
+    assert "Alleen een coördinator" in refused and "Koen De Smet" in refused and "Els Van Damme" in refused
     assert not bot.rt.store.is_paused("cbe-vlierboom")
+    assert "gepauzeerd" in await say(bot, "els-van-damme", "!pauze")
+    assert bot.rt.store.is_paused("cbe-vlierboom")
+    assert "Alleen een coördinator" in await say(bot, "marc-goossens", "!hervat")
+    assert bot.rt.store.is_paused("cbe-vlierboom")
+    assert "weer" in await say(bot, "koen-de-smet", "!hervat")
+    assert not bot.rt.store.is_paused("cbe-vlierboom")
+    assert "🔒" in await say(bot, "marc-goossens", "!hulp")
+
+
+async def test_too_long_arguments_are_refused_kindly_and_nothing_is_stored(bot: Bot) -> None:
+    text = await say(bot, "marc-goossens", "!agendapunt " + "x" * 40_000)
+    assert "te lang" in text and "200 tekens" in text and "40.000" in text and len(text) < 400
+    assert bot.rt.store.open_agenda_items("cbe-vlierboom") == []
+    assert "300 tekens" in await say(bot, "marc-goossens", "!actie " + "&" * 11_000)
+    assert bot.rt.store.actions("cbe-vlierboom") == []
+    exactly = "y" * 200  # the limit itself is accepted
+    assert "Genoteerd" in await say(bot, "marc-goossens", f"!agendapunt {exactly}")
+    help_text = await say(bot, "marc-goossens", "!hulp")
+    assert "hoogstens 200 tekens" in help_text and "hoogstens 300 tekens" in help_text and "2000" in help_text
+
+
+async def test_an_agendapunt_after_the_agenda_went_out_says_which_meeting_it_goes_to(bot: Bot) -> None:
+    p = bot.partnerships()["cbe-vlierboom"]
+    first, second = p.meeting_times(NOW, 2)
+    assert "donderdag 10 december 2026" in await say(bot, "marc-goossens", "!agendapunt Vroeg punt")
+    await post_agenda(p, first, bot.rt)
+    text = await say(bot, "marc-goossens", "!agendapunt Laat punt")
+    later_day = format_date(second.astimezone(p.zone).date(), "nl")
+    assert "al verstuurd" in text and "10 december" in text and later_day in text
+    # and it really is on the agenda of that later meeting, not on the one that went out
+    later = await say(bot, "marc-goossens", "!agenda")
+    assert "Vroeg punt" in later and "Laat punt" not in later and "al verstuurd" in later
+    agenda = render_agenda(agenda_for(p, second, bot.rt.store, bot.rt.library), p, bot.rt.library, bot.rt.renderer, NOW)
+    assert "Laat punt" in agenda and "Vroeg punt" not in agenda
+
+
+async def test_the_agenda_in_chat_is_the_agenda_only(bot: Bot) -> None:
+    p = bot.partnerships()["cbe-vlierboom"]
+    await say(bot, "marc-goossens", "!actie Lokaal reserveren @els 1/12")
+    await post_agenda(p, p.meeting_times(NOW, 1)[0], bot.rt)
+    posted = bot.rt.chats["local"].entries(p.id, "overleg")[-1]["markdown"]  # type: ignore[attr-defined]
+    assert "## Verslag" not in posted and "_…_" not in posted and "## Acties" not in posted
+    assert "dinsdag 1 december 2026" in posted and "2026-12-01" not in posted
+    # files: local -> no link people cannot open, but plainly where the document is
+    assert "werkmap van brug" in posted and "agenda en verslag.md" in posted
+    document = (bot.rt.files.folder(p.id) / "overleg").glob("*agenda en verslag.md")  # type: ignore[attr-defined]
+    assert any("## Verslag" in d.read_text(encoding="utf-8") for d in document)
+
+
+async def test_an_outsiders_thread_reply_is_refused_and_not_stored(bot: Bot) -> None:
+    p = bot.partnerships()["cbe-vlierboom"]
+    ref = bot.rt.store.sent_post_by_key("local", await post_reflection(p, NOW, bot.rt))
+    replies = await bot.handle(Incoming("local", p.id, "reflectie", "iemand-anders", "Mijn mening", "$o1", ref))
+    assert replies[0].reaction is None and "niet bewaard" in replies[0].markdown
+    assert bot.rt.store.answers(p.id) == []
+    long = await bot.handle(Incoming("local", p.id, "reflectie", "marc-goossens", "z" * 2001, "$o2", ref))
+    assert "te lang" in long[0].markdown and "2.000" in long[0].markdown
+    assert bot.rt.store.answers(p.id) == []
 
 
 async def test_replies_in_a_prompt_thread_are_collected_as_answers(bot: Bot) -> None:

@@ -74,3 +74,38 @@ def test_chat_effects_happen_once_per_origin(tmp_path: Path) -> None:
     s.record_invite("p", "matrix", "algemeen", "@u:x", "failed", "boom")
     s.record_invite("p", "matrix", "algemeen", "@u:x", "failed", "boom")
     assert s.failed_invites("p", "matrix")[0]["attempts"] == 2
+
+
+def test_an_older_outbox_gains_the_failure_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "brug.db"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 7)
+    old = Store.at(path)
+    old.enqueue("matrix", "p/welcome", "p", "algemeen", "welcome", "hallo")
+    with old.engine.begin() as conn:  # the outbox as brug made it before version 8
+        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN attempts")
+        conn.exec_driver_sql("ALTER TABLE outbox DROP COLUMN last_error")
+    old.close()
+    monkeypatch.undo()
+    new = Store.at(path)
+    assert new.version == SCHEMA_VERSION
+    assert new.record_post_failure("matrix", "p/welcome", "M_TOO_LARGE", park_after=2) == "pending"
+    assert new.outbox_entry("matrix", "p/welcome")["attempts"] == 1  # type: ignore[index]
+
+
+def test_a_post_that_keeps_failing_is_parked_and_no_longer_planned(tmp_path: Path) -> None:
+    s = Store.at(tmp_path / "brug.db")
+    s.enqueue("matrix", "p/agenda/1", "p", "overleg", "agenda", "…")
+    s.enqueue("matrix", "p/agenda/2", "p", "overleg", "agenda", "…")
+    assert [s.record_post_failure("matrix", "p/agenda/1", "boom", park_after=3) for _ in range(3)] == [
+        "pending",
+        "pending",
+        "parked",
+    ]
+    assert s.enqueue("matrix", "p/agenda/1", "p", "overleg", "agenda", "…") == "parked"
+    assert [(r["key"], r["attempts"], r["last_error"]) for r in s.parked_posts("p")] == [("p/agenda/1", 3, "boom")]
+    assert s.posted_keys("p", "matrix") == {"p/agenda/1"}  # a parked post is not planned again
+    assert [r["key"] for r in s.pending("matrix")] == ["p/agenda/2"]  # and holds nothing back
+    assert s.record_event_failure("matrix", "$e", "p", "M_TOO_LARGE") is True
+    assert s.record_event_failure("matrix", "$e", "p", "M_TOO_LARGE") is False  # reported once
+    s.forget("p")
+    assert s.parked_posts("p") == [] and s.event_failures("p") == []

@@ -88,18 +88,22 @@ def test_every_template_renders_for_every_example(library, renderer: Renderer, p
         "reflection-prompt": dict(question=question, bouwsteen=library.bouwstenen[question.bouwsteen], late=True),
         "pulse": dict(question=pulse, bouwsteen=library.bouwstenen[pulse.bouwsteen], late=False),
         "welcome": dict(rooms=model.rooms, commands=COMMANDS),
-        "help": dict(commands=COMMANDS, command=None),
+        "help": dict(commands=COMMANDS, command=None, max_answer=2000),
         "phase-change": dict(old_phase=model.phases[0], new_phase=phase, new_phase_number=2, guide_href=None),
     }
     for name, extra in variants.items():
         text = renderer.render(name, language, **with_extra(base, **extra))
         assert text.strip(), name
         assert "{{" not in text and "{%" not in text, name
-    one = renderer.render("help", language, **with_extra(base, commands=COMMANDS, command=COMMANDS[4]))
+    one = renderer.render(
+        "help", language, **with_extra(base, commands=COMMANDS, command=COMMANDS[4], max_answer=2000)
+    )
     word, other = ("!actie", "!klaar") if language == "nl" else ("!action", "!done")
     assert word in one and other not in one
     if language == "en":  # English partnerships see English commands and placeholders
-        listing = renderer.render("help", language, **with_extra(base, commands=COMMANDS, command=None))
+        listing = renderer.render(
+            "help", language, **with_extra(base, commands=COMMANDS, command=None, max_answer=2000)
+        )
         assert "!phase" in listing and "\\<text\\>" in listing and "tekst" not in listing and "!fase volgende" not in listing
 
 

@@ -19,7 +19,7 @@ from brug.content.library import Library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, os_reason
 from brug.content.render import Renderer
-from brug.conversation import Conversation, Incoming, PhaseMove, Reply
+from brug.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
 from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Member, Partnership
@@ -37,10 +37,6 @@ MOVED = {
     "fasegids staan klaar.",
     "en": "Done: the partnership is now in phase {number}/{count}: **{phase}**. The announcement and the new "
     "phase guide are ready.",
-}
-SORRY = {
-    "nl": "Sorry, dat lukte niet door een fout bij brug. De beheerder kan in het logboek zien wat er misging.",
-    "en": "Sorry, that did not work because of an error in brug. The administrator can see what went wrong in the log.",
 }
 LAST = {
     "nl": "Dit is al de laatste fase van het model; er is geen volgende.",
@@ -260,7 +256,7 @@ class Bot:
             log.exception("%s: handling %r failed", message.partnership, message.text[:80])
             p = self.loaded.get(message.partnership)
             language = p.partnership.language if p else "nl"
-            return [Reply(SORRY[language], message.event_id)]
+            return [Reply(TEXTS[language]["failed"], message.event_id)]
 
     async def listen(self, stop: asyncio.Event) -> None:
         """Listen on every chat platform that can, until `stop` is set."""

@@ -562,9 +562,30 @@ def status(paths: PathsArg = None) -> None:
                 t(f"{len(plan.changes)} wijziging(en)", f"{len(plan.changes)} change(s)") if plan.changes else "—",
             ),
         ]
+        parked = rt.store.parked_posts(p.id)
+        if parked:
+            rows.append(
+                (
+                    t("geparkeerde berichten", "parked posts"),
+                    t(
+                        f"{len(parked)} (na {parked[0]['attempts']} mislukte pogingen niet meer geprobeerd)",
+                        f"{len(parked)} (no longer tried after {parked[0]['attempts']} failed attempts)",
+                    ),
+                )
+            )
+        failed = rt.store.event_failures(p.id)
+        if failed:
+            rows.append(
+                (
+                    t("chatberichten met een fout", "chat messages that failed"),
+                    t(f"{len(failed)} (in de chat gemeld)", f"{len(failed)} (reported in the chat)"),
+                )
+            )
         out.print(styled("[bold]{}[/] [dim]({})[/]", p.name, p.id))
         for label, value in rows:
             out.print(f"  {label}: {value}")
+        for post in parked:
+            out.print(styled("    [red]✗[/] {} {} {}: {}", post["platform"], post["kind"], post["key"], post["last_error"]))
 
 
 @app.command(

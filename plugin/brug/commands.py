@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from brug.domain.types import Language, Text
 
+# How much brug keeps of what people type in chat: enough for a clear agenda point, action or answer,
+# small enough that every message built from them stays far below the platforms' size limits.
+MAX_AGENDA_ITEM = 200
+MAX_ACTION = 300
+MAX_ANSWER = 2000
 
 @dataclass(frozen=True)
 class CommandSpec:
@@ -23,6 +28,7 @@ class CommandSpec:
     english: str | None = None
     args_en: str | None = None
     example_en: str | None = None
+    max_length: int | None = None  # the longest text after the command that brug accepts
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -81,6 +87,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "!agendapunt Afspraken over de zomervakantie",
         args_en="<text>",
         example_en="!item Arrangements for the summer holidays",
+        max_length=MAX_AGENDA_ITEM,
     ),
     CommandSpec(
         "actie",
@@ -93,6 +100,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "!actie Uitnodiging opstellen @an 2026-10-01",
         args_en="<text> [@who] [date]",
         example_en="!action Draft the invitation @an 2026-10-01",
+        max_length=MAX_ACTION,
     ),
     CommandSpec(
         "klaar",
@@ -167,6 +175,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Text(nl="Pauzeert de reflectievragen.", en="Pauses the reflection prompts."),
         "!pauze",
         example_en="!pause",
+        coordinator_only=True,
     ),
     CommandSpec(
         "hervat",
@@ -175,6 +184,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Text(nl="Hervat de reflectievragen.", en="Resumes the reflection prompts."),
         "!hervat",
         example_en="!resume",
+        coordinator_only=True,
     ),
 )
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from brug.commands import COMMANDS, CommandSpec, find_command
+from brug.commands import COMMANDS, MAX_ANSWER, CommandSpec, find_command
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, format_date, format_datetime, md_escape
@@ -22,6 +22,7 @@ from brug.domain.agreement import AgreementStatus, Outcome, SignDecision, SignRe
 from brug.domain.partnership import Member, Partnership
 from brug.domain.signals import NewSignal, parse_signal_args
 from brug.meetings import agenda_for, open_actions, render_agenda
+from brug.scheduler import agenda_post_key
 from brug.signals import open_signals_message, organisation_of, raise_signal, update_signal
 from brug.store import Store
 
@@ -39,6 +40,7 @@ class Incoming:
     text: str
     event_id: str
     thread_root: str | None = None  # set when the message is a reply in a thread
+    failure: str | None = None  # set when answering this message failed for good: say so, once
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,22 @@ AgreementDesk = Callable[[Partnership, Member, SignRequest, str], Awaitable[tupl
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
+        "failed": "Sorry, dat lukte niet door een fout bij brug. De beheerder kan in het logboek zien wat er "
+        "misging.",
         "refuse": "Sorry, ik beantwoord alleen leden van deze samenwerking. Vraag een coördinator om je toe te voegen.",
         "unknown": "Dat commando ken ik niet: `!{word}`. Typ `!hulp` voor wat ik kan.",
         "coordinators_only": "Alleen een coördinator kan de samenwerking naar de volgende fase zetten.",
+        "command_coordinators_only": "Alleen een coördinator kan `!{command}` gebruiken. Coördinatoren: {names}.",
+        "too_long": "Dat is te lang voor `!{command}`: hoogstens {limit} tekens, dit bericht telt er {length}. "
+        "Schrijf de kern in één korte zin; de uitleg past beter in het document van het overleg.",
+        "answer_too_long": "Dank je, maar dit antwoord is te lang om te bewaren: hoogstens {limit} tekens, dit telt "
+        "er {length}. Kort het in en stuur het opnieuw in deze draad.",
+        "refuse_answer": "Sorry, alleen leden van deze samenwerking kunnen hier antwoorden; je antwoord is niet "
+        "bewaard. Vraag een coördinator om je toe te voegen.",
         "item_added": "Genoteerd voor de agenda van {when}: {text}",
+        "item_added_later": "De agenda van {sent} is al verstuurd. Je punt staat op de agenda van {when}: {text}. "
+        "Moet het toch {sent_short} besproken worden? Breng het dan in bij de rondvraag.",
+        "agenda_sent": "_Deze agenda werd al verstuurd. Nieuwe punten gaan naar het overleg van {when}._",
         "item_added_no_meeting": "Genoteerd voor de agenda van het volgende overleg: {text}",
         "action_added": "Actie {number} genoteerd: {text}{who}{due}.",
         "action_who": " — {who}",
@@ -101,10 +115,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "changed_sections": " (gewijzigd: {sections})",
     },
     "en": {
+        "failed": "Sorry, that did not work because of an error in brug. The administrator can see what went wrong "
+        "in the log.",
         "refuse": "Sorry, I only answer members of this partnership. Ask a coordinator to add you.",
         "unknown": "I don't know the command `!{word}`. Type `!help` to see what I can do.",
         "coordinators_only": "Only a coordinator can move the partnership to its next phase.",
+        "command_coordinators_only": "Only a coordinator can use `!{command}`. Coordinators: {names}.",
+        "too_long": "That is too long for `!{command}`: at most {limit} characters, this message has {length}. "
+        "Write the gist in one short sentence; the details fit better in the meeting's document.",
+        "answer_too_long": "Thank you, but this answer is too long to keep: at most {limit} characters, this one "
+        "has {length}. Please shorten it and send it again in this thread.",
+        "refuse_answer": "Sorry, only members of this partnership can answer here; your answer was not kept. Ask a "
+        "coordinator to add you.",
         "item_added": "Noted for the agenda of {when}: {text}",
+        "item_added_later": "The agenda of {sent} has already been sent. Your item is on the agenda of {when}: "
+        "{text}. Should it be discussed {sent_short} after all? Then bring it up under any other business.",
+        "agenda_sent": "_This agenda has already been sent. New items go to the meeting of {when}._",
         "item_added_no_meeting": "Noted for the agenda of the next meeting: {text}",
         "action_added": "Action {number} noted: {text}{who}{due}.",
         "action_who": " — {who}",
@@ -176,6 +202,8 @@ class Conversation:
         p = self.partnerships().get(msg.partnership)
         if p is None:
             return []
+        if msg.failure is not None:
+            return [Reply(TEXTS[p.language]["failed"], msg.event_id)]
         text = msg.text.strip()
         if not text.startswith("!"):
             return self._maybe_answer(p, msg)
@@ -189,6 +217,15 @@ class Conversation:
         command = find_command(word)
         if command is None:
             return [Reply(say["unknown"].format(word=_code(word)), msg.event_id)]
+        if command.max_length is not None and len(args) > command.max_length:
+            log.info("%s: refused a !%s of %d characters from %s", p.id, command.name, len(args), member.key)
+            sizes = _sizes(p, command.max_length, len(args))
+            return [Reply(say["too_long"].format(**sizes, command=command.word(p.language)), msg.event_id)]
+        if command.coordinator_only and not member.coordinator:
+            names = ", ".join(m.name for m in p.coordinators) or "—"
+            word = command.word(p.language)
+            refusal = say["command_coordinators_only"].format(command=word, names=md_escape(names))
+            return [Reply(refusal, msg.event_id)]
         answer = await self._run(command, args, p, member, msg)
         log.info("%s: %s ran !%s", p.id, member.key, command.name)
         return [Reply(answer, msg.event_id)]
@@ -200,9 +237,16 @@ class Conversation:
         post = self.store.sent_post(msg.platform, msg.thread_root)
         if post is None or post["kind"] != "reflection":
             return []
+        say = TEXTS[p.language]
         member = find_member(p, msg.platform, msg.sender)
-        author = member.name if member else msg.sender
-        if self.store.add_answer(p.id, str(post["key"]), author, msg.text.strip(), msg.platform, msg.event_id):
+        if member is None:  # only the partnership's members answer; nothing of an outsider is kept
+            log.info("%s: refused an answer from non-member %s", p.id, msg.sender)
+            return [Reply(say["refuse_answer"], msg.event_id)]
+        text = msg.text.strip()
+        if len(text) > MAX_ANSWER:
+            log.info("%s: refused an answer of %d characters from %s", p.id, len(text), member.key)
+            return [Reply(say["answer_too_long"].format(**_sizes(p, MAX_ANSWER, len(text))), msg.event_id)]
+        if self.store.add_answer(p.id, str(post["key"]), member.name, text, msg.platform, msg.event_id):
             log.info("%s: collected an answer to %s", p.id, post["key"])
         return [Reply("", msg.event_id, reaction="👍")]
 
@@ -218,16 +262,32 @@ class Conversation:
             nxt = p.meeting_times(now, 1)
             if not nxt:
                 return say["no_meeting"]
-            return render_agenda(agenda_for(p, nxt[0], self.store, self.library), p, self.library, self.renderer, now)
+            sent = self.store.outbox_entry("local", agenda_post_key(p.id, nxt[0]))
+            if sent is not None:  # the agenda as it went out, not one with points meant for a later meeting
+                later = self._open_meeting(p, now)
+                when = format_datetime(later.astimezone(p.zone), p.language) if later else "—"
+                return f"{sent['content'].rstrip()}\n\n{say['agenda_sent'].format(when=when)}\n"
+            return render_agenda(
+                agenda_for(p, nxt[0], self.store, self.library), p, self.library, self.renderer, now, for_chat=True
+            )
         if name == "agendapunt":
             if not args:
                 return self._help(p, command)
             self.store.add_agenda_item(p.id, args, member.name, f"{msg.platform}:{msg.event_id}")
             nxt = p.meeting_times(now, 1)
-            if nxt:
-                when = format_datetime(nxt[0].astimezone(p.zone), p.language)
-                return say["item_added"].format(when=when, text=md_escape(args))
-            return say["item_added_no_meeting"].format(text=md_escape(args))
+            target = self._open_meeting(p, now)
+            if target is None:
+                return say["item_added_no_meeting"].format(text=md_escape(args))
+            when = format_datetime(target.astimezone(p.zone), p.language)
+            if nxt and target != nxt[0]:  # the next meeting's agenda is already out: say where it really goes
+                sent = nxt[0].astimezone(p.zone)
+                return say["item_added_later"].format(
+                    sent=format_datetime(sent, p.language),
+                    sent_short=format_date(sent.date(), p.language),
+                    when=when,
+                    text=md_escape(args),
+                )
+            return say["item_added"].format(when=when, text=md_escape(args))
         if name == "actie":
             parsed = parse_action_command(args, now.astimezone(p.zone).date())
             if parsed is None:
@@ -303,6 +363,11 @@ class Conversation:
             await self.signals_changed(p.id)
         return outcome.reply
 
+    def _open_meeting(self, p: Partnership, now: datetime) -> datetime | None:
+        """The first coming meeting whose agenda has not gone out yet: where a new point will be."""
+        posted = set(self.store.post_keys(p.id, "agenda"))
+        return next((m for m in p.meeting_times(now, 6) if agenda_post_key(p.id, m) not in posted), None)
+
     def _who(self, p: Partnership, text: str) -> str:
         """'@an', 'an-peeters' or '@an:server' -> the member's name when it is one of ours."""
         needle = text.lstrip("@").lower()
@@ -315,7 +380,9 @@ class Conversation:
 
     def _help(self, p: Partnership, command: CommandSpec | None) -> str:
         context = common_context(p, self.library, self.clock(), links=[])
-        return self.renderer.render("help", p.language, **with_extra(context, commands=COMMANDS, command=command))
+        return self.renderer.render(
+            "help", p.language, **with_extra(context, commands=COMMANDS, command=command, max_answer=MAX_ANSWER)
+        )
 
     def _status(self, p: Partnership, now: datetime) -> str:
         say = TEXTS[p.language]
@@ -335,7 +402,8 @@ class Conversation:
         if actions:
             lines.append(say["status_actions"])
             for a in actions:
-                extra = "".join([f" — {md_escape(a.who)}" if a.who else "", f" — {a.due.isoformat()}" if a.due else ""])
+                due = format_date(a.due, p.language) if a.due else ""
+                extra = "".join([f" — {md_escape(a.who)}" if a.who else "", f" — {due}" if due else ""])
                 lines.append(f"{a.number}. {md_escape(a.text)}{extra}")
         else:
             lines.append(say["status_no_actions"])
@@ -386,6 +454,12 @@ def _sign_answer(say: dict[str, str], d: SignDecision, state: AgreementStatus, r
     if d.outcome is Outcome.no_decider:
         return say["sign_no_decider"].format(org=org)
     return say["sign_no_document"]
+
+
+def _sizes(p: Partnership, limit: int, length: int) -> dict[str, str]:
+    """Numbers as people of the partnership's language write them: 40.000 in Dutch, 40,000 in English."""
+    sep = "." if p.language == "nl" else ","
+    return {"limit": f"{limit:,}".replace(",", sep), "length": f"{length:,}".replace(",", sep)}
 
 
 def _code(word: str) -> str:

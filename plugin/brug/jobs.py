@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from brug.content.context import common_context, with_extra
+from brug.content.context import Link, common_context, with_extra
 from brug.domain.agenda import Missed
 from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question, Setting
@@ -18,10 +18,10 @@ from brug.domain.reflection import choose_question, pulse_for
 from brug.meetings import agenda_for, render_agenda
 from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
-from brug.scheduler import slot_id
-from brug.ports import WriteCondition, WriteConflict
-from brug.service import Runtime, chat_platforms
-from brug.workspace.desired import sha256
+from brug.ports import PlatformError, WriteCondition, WriteConflict
+from brug.scheduler import agenda_post_key, slot_id
+from brug.service import PARK_AFTER, Runtime, chat_platforms, parked_after_failure
+from brug.workspace.desired import is_web, sha256
 from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -32,24 +32,38 @@ AGENDA_FILE = {"nl": "{day} agenda en verslag.md", "en": "{day} agenda and minut
 async def deliver(
     rt: Runtime, p: Partnership, key: str, room: str, kind: str, markdown: str, *, poll: Question | None = None
 ) -> dict[str, str]:
-    """Post on every chat platform of the partnership that has not had this key yet."""
+    """Post on every chat platform of the partnership that has not had this key yet.
+
+    One platform's failure does not keep the post from the others; it is counted, and after
+    PARK_AFTER failed attempts the post is parked (and shown by `brug status`) instead of blocking
+    the schedule. While it is not parked yet, the failure is raised so the slot is tried again.
+    """
     refs: dict[str, str] = {}
+    failures: list[str] = []
     platforms, _ = chat_platforms(p, rt)
     for platform in platforms:
-        if rt.store.enqueue(platform, key, p.id, room, kind, markdown) == "sent":
+        if rt.store.enqueue(platform, key, p.id, room, kind, markdown) in ("sent", "parked"):
             continue
         chat = rt.chats[platform]
-        if poll is not None and hasattr(chat, "post_poll") and poll.scale is not None:
-            low, high = poll.scale.low(p.language), poll.scale.high(p.language)
-            answers = [
-                (str(n), f"{n}" + (f" — {low}" if n == 1 else f" — {high}" if n == 5 else "")) for n in range(1, 6)
-            ]
-            ref = await chat.post_poll(p.id, room, key, poll.text(p.language), answers, markdown)
-        else:
-            ref = await chat.post(p.id, room, key, kind, markdown)
+        try:
+            if poll is not None and hasattr(chat, "post_poll") and poll.scale is not None:
+                low, high = poll.scale.low(p.language), poll.scale.high(p.language)
+                answers = [
+                    (str(n), f"{n}" + (f" — {low}" if n == 1 else f" — {high}" if n == 5 else ""))
+                    for n in range(1, 6)
+                ]
+                ref = await chat.post_poll(p.id, room, key, poll.text(p.language), answers, markdown)
+            else:
+                ref = await chat.post(p.id, room, key, kind, markdown)
+        except PlatformError as err:
+            if not parked_after_failure(rt, p.id, platform, key, kind, err):
+                failures.append(f"{platform}: {err}")
+            continue
         rt.store.mark_sent(platform, key, ref)
         refs[platform] = ref
         log.info("%s: posted %s in %s on %s", p.id, kind, room, platform)
+    if failures:
+        raise PlatformError(f"{kind} {key} not posted yet on " + "; ".join(failures))
     return refs
 
 
@@ -77,17 +91,22 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
     It carries the open actions (also those written in earlier minutes), points partners added,
     and names the posts that were skipped while brug was down and the action lines it could not read.
     """
-    key = f"{p.id}/agenda/{slot_id(start)}"
+    key = agenda_post_key(p.id, start)
     unreadable = await read_minutes(p, rt)
     skipped = [s for s in rt.store.slots(p.id) if s.status == "skipped" and not s.reported]
     missed = [Missed(MISSED_WHAT[p.language][s.kind], s.at) for s in skipped]
     agenda = agenda_for(p, start, rt.store, rt.library, missed, unreadable)
-    markdown = render_agenda(agenda, p, rt.library, rt.renderer, rt.clock())
+    now = rt.clock()
+    markdown = render_agenda(agenda, p, rt.library, rt.renderer, now)
     layout = Layout(p.language)
     day = start.astimezone(p.zone).strftime("%Y-%m-%d")
     path = layout.meetings / AGENDA_FILE[p.language].format(day=day)
     await _create_document(rt, p, f"meeting/{day}", path, markdown)
-    await deliver(rt, p, key, "overleg", "agenda", (late_note(p) if late else "") + markdown)
+    # in chat the agenda alone, with where the minutes are written (the document, when partners can open it)
+    href = rt.files_for(p).href(p.id, path)
+    document = Link(title=path.stem, href=href) if is_web(href) else Link(title=str(path), href="")
+    message = render_agenda(agenda, p, rt.library, rt.renderer, now, for_chat=True, document=document)
+    await deliver(rt, p, key, "overleg", "agenda", (late_note(p) if late else "") + message)
     taken = [a.id for a in agenda.taken_added_items if a.id is not None]  # the others stay for the next meeting
     rt.store.assign_agenda_items(p.id, taken, start)
     rt.store.mark_reported(p.id, skipped)

@@ -7,7 +7,8 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from brug.agreements import review_for
-from brug.content.context import common_context, with_extra
+from brug.commands import MAX_AGENDA_ITEM
+from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
 from brug.domain.agenda import AddedItem, Agenda, Item, Missed, OpenAction, TimeBox, Unreadable, build_agenda
@@ -15,6 +16,11 @@ from brug.domain.partnership import Partnership
 from brug.domain.recurrence import MAX_OCCURRENCES
 from brug.domain.types import Bouwsteen, Language, Text
 from brug.store import Store
+
+
+def _capped(text: str) -> str:
+    """An agenda point as long as chat accepts today (points stored before the cap are shortened)."""
+    return text if len(text) <= MAX_AGENDA_ITEM else text[: MAX_AGENDA_ITEM - 1] + "…"
 
 
 def open_actions(store: Store, partnership_id: str) -> list[OpenAction]:
@@ -58,7 +64,7 @@ def agenda_for(
     unreadable: list[Unreadable] | None = None,
 ) -> Agenda:
     model = library.phase_models[p.workflow]
-    added = [AddedItem(text=i.text, by=i.added_by, id=i.id) for i in store.open_agenda_items(p.id)]
+    added = [AddedItem(text=_capped(i.text), by=i.added_by, id=i.id) for i in store.open_agenda_items(p.id)]
     return build_agenda(
         p,
         model.phase(p.phase),
@@ -119,5 +125,17 @@ def agenda_context(agenda: Agenda, p: Partnership, library: Library, now: dateti
     )
 
 
-def render_agenda(agenda: Agenda, p: Partnership, library: Library, renderer: Renderer, now: datetime) -> str:
-    return renderer.render("agenda", p.language, **agenda_context(agenda, p, library, now))
+def render_agenda(
+    agenda: Agenda,
+    p: Partnership,
+    library: Library,
+    renderer: Renderer,
+    now: datetime,
+    *,
+    for_chat: bool = False,
+    document: Link | None = None,
+) -> str:
+    """The agenda document (agenda and an empty minutes part), or with `for_chat` the agenda alone for a
+    chat message, pointing to `document`, where the minutes are written."""
+    context = with_extra(agenda_context(agenda, p, library, now), for_chat=for_chat, document=document)
+    return renderer.render("agenda", p.language, **context)

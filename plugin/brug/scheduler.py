@@ -73,10 +73,15 @@ def slot_id(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def agenda_post_key(partnership_id: str, meeting: datetime) -> str:
+    """The outbox key of the agenda of the meeting at `meeting`: posted once per meeting."""
+    return f"{partnership_id}/agenda/{slot_id(meeting)}"
+
+
 def slot_post_keys(slot: Slot) -> list[str]:
     """The key prefixes of the posts a slot's job makes (see brug.jobs): the agenda, or the prompt and its poll."""
     if slot.kind == AGENDA:  # an agenda is named after its meeting
-        return [f"{slot.partnership}/agenda/{slot_id(slot.meeting or slot.at)}"]
+        return [agenda_post_key(slot.partnership, slot.meeting or slot.at)]
     sid = slot_id(slot.at)
     return [f"{slot.partnership}/reflection/{sid}/", f"{slot.partnership}/pulse/{sid}"]
 
@@ -167,6 +172,7 @@ class Scheduler:
                 return
             mark = overdue[0].at - timedelta(microseconds=1)  # ... but an agenda for a meeting ahead is, late
         slots = agenda_slots(p, mark, now) if kind == AGENDA else reflection_slots(p, mark, now, self.calendar)
+        first_failed: Slot | None = None
         for slot in slots:
             if stop is not None and stop.is_set():
                 return  # the mark stays: the rest is handled at the next start
@@ -175,8 +181,10 @@ class Scheduler:
             except PlatformError as err:  # not lost: the slot stays due and is tried at the next tick
                 log.error("%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err)
                 report.failed.append(slot)
-                return
-        self.store.set_schedule_mark(p.id, kind, now)
+                first_failed = first_failed or slot  # later slots still go out: one bad post blocks nothing
+        # the mark stops just before a failed slot, so the next tick tries it again (done ones are skipped)
+        upto = first_failed.at - timedelta(microseconds=1) if first_failed else now
+        self.store.set_schedule_mark(p.id, kind, max(mark, upto))
 
     async def _handle(self, p: Partnership, slot: Slot, now: datetime, report: TickReport) -> None:
         if self.store.slot_status(p.id, slot.kind, slot.at) is not None:

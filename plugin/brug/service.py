@@ -38,6 +38,7 @@ from brug.workspace.layout import Layout
 log = logging.getLogger(__name__)
 
 VERSIONED = {"agreement"}
+PARK_AFTER = 5  # failed attempts after which a post is parked (named in `brug status`) instead of retried
 
 try:  # nio (Matrix) talks through aiohttp, whose errors are not all OSErrors
     from aiohttp import ClientError as _ClientError
@@ -335,6 +336,7 @@ async def apply_plan(
         )
     records = rt.store.documents(p.id, rt.files_for(p).platform)
     provisioned: set[str] = set()
+    failed_posts: list[str] = []
     for op in plan.operations:
         if stop is not None and stop.is_set():
             log.info("%s: stopped before %s %s; the next apply continues", p.id, op.action.value, op.target)
@@ -352,11 +354,17 @@ async def apply_plan(
                 else:
                     await _provision(p, op.platform, rt, report)
         elif op.action is Action.post:
-            await _post(op, rt)
+            try:
+                await _post(op, rt)
+            except PlatformError as err:  # one post that fails does not hold back the others
+                failed_posts.append(str(err))
+                continue
             report.posts += 1
         else:
             await _write_document(op, rt, records, layout, report)
         on_step(op)
+    if failed_posts:
+        raise PlatformError("; ".join(failed_posts))
     rt.store.record_applied(
         p.id,
         name=p.name,
@@ -417,9 +425,22 @@ async def _provision(p: Partnership, platform: str, rt: Runtime, report: ApplyRe
         report.chat.append(f"{p.id}: {platform}: removed {user}")
 
 
+def parked_after_failure(rt: Runtime, partnership: str, platform: str, key: str, kind: str, err: Exception) -> bool:
+    """Count a failed post; True when that was one failure too many and the post is now parked."""
+    if rt.store.record_post_failure(platform, key, str(err), park_after=PARK_AFTER) != "parked":
+        return False
+    log.error("%s: %s on %s parked after %d failed attempts: %s", partnership, kind, platform, PARK_AFTER, err)
+    return True
+
+
 async def _post(op: Operation, rt: Runtime) -> None:
     rt.store.enqueue(op.platform, op.key, op.partnership, op.target, op.kind, op.content)
-    ref = await rt.chats[op.platform].post(op.partnership, op.target, op.key, op.kind, op.content)
+    try:
+        ref = await rt.chats[op.platform].post(op.partnership, op.target, op.key, op.kind, op.content)
+    except PlatformError as err:
+        if parked_after_failure(rt, op.partnership, op.platform, op.key, op.kind, err):
+            return
+        raise
     rt.store.mark_sent(op.platform, op.key, ref)
     log.info("%s: posted %s in %s on %s (%s)", op.partnership, op.kind, op.target, op.platform, op.key)
 

@@ -31,8 +31,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 
@@ -77,10 +79,13 @@ outbox = Table(
     Column("room", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("content", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | sent
+    Column("status", String(16), nullable=False),  # pending | sent | parked (failed too often; see status)
     Column("ref", Text),  # the platform's id for the message
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # version 8: failed attempts and the last error, so one bad post is parked instead of retried for ever
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
 )
 
 
@@ -346,6 +351,19 @@ pacing = Table(  # per account: the homeserver's buckets as brug models them (JS
 )
 
 
+# --- version 8: what went wrong with one chat message, so it is reported once and never wedges brug ------
+
+event_failures = Table(
+    "event_failures",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("event_id", String(300), primary_key=True),
+    Column("partnership_id", String(64), nullable=False, index=True),
+    Column("error", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -376,7 +394,16 @@ def _v7(conn: Connection) -> None:
     metadata.create_all(conn, tables=[pacing])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(conn: Connection) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns("outbox")}
+    added = {"attempts": "INTEGER NOT NULL DEFAULT 0", "last_error": "TEXT"}
+    for column, ddl in added.items():  # a database made by this version's _v1 has them already
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {column} {ddl}"))
+    metadata.create_all(conn, tables=[event_failures])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -546,6 +573,7 @@ class Store:
                 signal_events,
                 agreement_versions,
                 agreement_signoffs,
+                event_failures,
             ):
                 conn.execute(delete(table).where(table.c.partnership_id == partnership_id))
             conn.execute(delete(partnerships).where(partnerships.c.id == partnership_id))
@@ -570,11 +598,13 @@ class Store:
     # --- outbox ------------------------------------------------------------------------------------
 
     def posted_keys(self, partnership_id: str, platform: str) -> set[str]:
-        """Keys of posts that were sent (pending ones are not in here: they must still go out)."""
+        """Keys of posts that were sent or parked (pending ones are not in here: they must still go out)."""
         with self._tx() as conn:
             rows = conn.execute(
                 select(outbox.c.key).where(
-                    outbox.c.partnership_id == partnership_id, outbox.c.platform == platform, outbox.c.status == "sent"
+                    outbox.c.partnership_id == partnership_id,
+                    outbox.c.platform == platform,
+                    outbox.c.status.in_(("sent", "parked")),
                 )
             ).all()
         return {r.key for r in rows}
@@ -619,6 +649,33 @@ class Store:
                 .where(outbox.c.platform == platform, outbox.c.key == key)
                 .values(status="sent", ref=ref, sent_at=_now())
             )
+
+    def record_post_failure(self, platform: str, key: str, error: str, *, park_after: int) -> str:
+        """Count a failed attempt at a pending post; at `park_after` attempts it is parked. Its new status."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(outbox.c.status, outbox.c.attempts).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).first()
+            if row is None or row.status != "pending":
+                return row.status if row else "pending"
+            attempts = (row.attempts or 0) + 1
+            status = "parked" if attempts >= park_after else "pending"
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.platform == platform, outbox.c.key == key)
+                .values(attempts=attempts, last_error=error[:1000], status=status)
+            )
+        return status
+
+    def parked_posts(self, partnership_id: str) -> list[dict[str, Any]]:
+        """Posts that failed too often and wait for a person: shown by `brug status`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.platform, outbox.c.key, outbox.c.kind, outbox.c.attempts, outbox.c.last_error)
+                .where(outbox.c.partnership_id == partnership_id, outbox.c.status == "parked")
+                .order_by(outbox.c.created_at)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
     def has_pending(self, partnership_id: str, platforms: Sequence[str]) -> bool:
         """Whether a post of this partnership still waits to be sent on one of these platforms."""
@@ -772,18 +829,33 @@ class Store:
             ).first()
         return found is not None
 
+    def _once_per_event(self, table: Table, platform: str, event_id: str, **values: Any) -> bool:
+        """Insert a row for this platform event unless there is one; False when there already was."""
+        with self._tx() as conn:
+            where = (table.c.platform == platform, table.c.event_id == event_id)
+            if conn.execute(select(table.c.event_id).where(*where)).first():
+                return False
+            conn.execute(insert(table).values(platform=platform, event_id=event_id, **values))
+            return True
+
     def mark_processed(self, platform: str, event_id: str) -> bool:
         """Remember an event as handled; False when it already was (another delivery of the same event)."""
+        return self._once_per_event(processed_events, platform, event_id, processed_at=_now())
+
+    def record_event_failure(self, platform: str, event_id: str, partnership_id: str, error: str) -> bool:
+        """Remember that handling a chat message failed; False when it was already recorded."""
+        return self._once_per_event(
+            event_failures, platform, event_id, partnership_id=partnership_id, error=error[:1000], at=_now()
+        )
+
+    def event_failures(self, partnership_id: str) -> list[dict[str, Any]]:
         with self._tx() as conn:
-            exists = conn.execute(
-                select(processed_events.c.event_id).where(
-                    processed_events.c.platform == platform, processed_events.c.event_id == event_id
-                )
-            ).first()
-            if exists:
-                return False
-            conn.execute(insert(processed_events).values(platform=platform, event_id=event_id, processed_at=_now()))
-            return True
+            rows = conn.execute(
+                select(event_failures)
+                .where(event_failures.c.partnership_id == partnership_id)
+                .order_by(event_failures.c.at)
+            ).all()
+        return [dict(r._mapping) for r in rows]
 
     # --- agenda items, actions, answers, pauses ------------------------------------------------------
 

@@ -9,7 +9,11 @@ Facts this adapter is built on (measured on Synapse 1.163, see shared/platforms/
   homeserver returns the first event for a retried post instead of sending it twice;
 - in room version 12 the creator has unlimited power and must not appear in the power levels;
 - the sync token and the ids of handled events are kept in brug's store, so a restart neither
-  replays old commands nor misses new ones (a `limited` timeline is backfilled).
+  replays old commands nor misses new ones (a `limited` timeline is backfilled);
+- Synapse refuses an event whose JSON exceeds 64 KiB (`M_TOO_LARGE`): every message is measured
+  before it is sent and split into parts that fit (`brug.content.fit`);
+- a chat message whose handling fails for good is recorded, answered once with an apology and marked
+  handled, so one message can never stop brug from listening.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -42,6 +46,7 @@ from nio import (
 )
 
 from brug.adapters.pacing import Pacer
+from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.conversation import Incoming, Reply
 from brug.ports import PlatformError, ReconcileReport
@@ -62,6 +67,10 @@ SPACE = "space"
 MODERATOR = 50
 RESTRICTED = "restricted"  # a room's join rule that admits the members of its space
 ARRIVED = ("invited", "joined")  # invite states that need no (new) invite
+MAX_EVENT_BYTES = 65_536  # Synapse's limit on an event's full JSON
+ENVELOPE_BYTES = 4_096  # what the homeserver adds around the content: ids, hashes, signatures, auth and prev events
+TRANSIENT = ("?", "M_LIMIT_EXCEEDED", "M_UNKNOWN")  # error codes worth trying again
+MAX_EVENT_ATTEMPTS = 10  # a message whose replies failed this often in a row is given up (and apologised for)
 FIRST_SYNC_FILTER = {
     "room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": True}},
     "presence": {"types": []},
@@ -103,6 +112,26 @@ def message_content(markdown: str, thread_root: str | None = None, msgtype: str 
             "m.in_reply_to": {"event_id": thread_root},
         }
     return content
+
+
+def content_fits(content: dict[str, Any]) -> bool:
+    """Whether an event with this content stays within the homeserver's event size limit."""
+    size = len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
+    return size + ENVELOPE_BYTES <= MAX_EVENT_BYTES
+
+
+def fitting_messages(
+    markdown: str, thread_root: str | None = None, msgtype: str = "m.text", extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The contents of the one or more events that carry `markdown`, each within the size limit."""
+    extra = extra or {}
+    parts = split_to_fit(markdown, lambda part: content_fits({**message_content(part, thread_root, msgtype), **extra}))
+    return [{**message_content(part, thread_root, msgtype), **extra} for part in parts]
+
+
+def part_key(key: str, n: int) -> str:
+    """The first part of a message keeps the post's key; the next ones get their own."""
+    return key if n == 0 else f"{key}#{n + 1}"
 
 
 def poll_content(question: str, answers: Sequence[tuple[str, str]], fallback: str) -> dict[str, Any]:
@@ -158,6 +187,7 @@ class MatrixChat:
         self._versions: dict[str, Any] | None = None  # the homeserver's room versions (capabilities)
         self.invite_every_room = invite_every_room
         self._discovered: dict[tuple[str, str], str] | None = None
+        self._attempts: dict[str, int] = {}  # event id -> failed attempts at answering it, in this process
 
     async def close(self) -> None:
         await self.client.close()
@@ -559,9 +589,12 @@ class MatrixChat:
     async def post(
         self, partnership: str, room: str, key: str, kind: str, markdown: str, *, thread_root: str | None = None
     ) -> str:
-        """Post once per key (a retried key returns the first message's id)."""
+        """Post once per key (a retried key returns the first message's id); a message too large for
+        one event goes out in parts, each with its own key, and the first part's id is returned."""
         room_id = self._ref(partnership, room)
-        return await self._send(room_id, "m.room.message", message_content(markdown, thread_root), key)
+        parts = fitting_messages(markdown, thread_root, extra={KEY_FIELD: key})
+        refs = [await self._send(room_id, "m.room.message", c, part_key(key, n)) for n, c in enumerate(parts)]
+        return refs[0]
 
     def _long_pending(self, key: str) -> bool:
         entry = self.store.outbox_entry(PLATFORM, key)
@@ -706,15 +739,54 @@ class MatrixChat:
         relates = event.source.get("content", {}).get("m.relates_to", {}) or {}
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         incoming = Incoming(PLATFORM, pid, room_key, event.sender, event.body, event.event_id, thread_root)
-        for n, reply in enumerate(await handle(incoming)):
-            key = f"{pid}/reply/{event.event_id}/{n}"
-            if reply.reaction:
-                await self.react(room_id, reply.thread_root, reply.reaction, key)
-            else:
-                root = thread_root or reply.thread_root
-                await self._send(room_id, "m.room.message", message_content(reply.markdown, root, "m.notice"), key)
+        try:
+            await self._answer(room_id, pid, event.event_id, thread_root, await handle(incoming))
+        except Exception as err:  # noqa: BLE001 - one message must never stop brug from listening
+            attempts = self._attempts[event.event_id] = self._attempts.get(event.event_id, 0) + 1
+            if _transient(err) and attempts < MAX_EVENT_ATTEMPTS:
+                raise  # the homeserver is busy or away: the batch is tried again shortly
+            await self._give_up(incoming, room_id, thread_root, err, handle)
+        self._attempts.pop(event.event_id, None)
         self.store.mark_processed(PLATFORM, event.event_id)
         return 1
+
+    async def _answer(
+        self, room_id: str, pid: str, event_id: str, thread_root: str | None, replies: list[Reply], tag: str = ""
+    ) -> None:
+        for n, reply in enumerate(replies):
+            key = f"{pid}/reply/{event_id}/{tag}{n}"
+            if reply.reaction:
+                await self.react(room_id, reply.thread_root, reply.reaction, key)
+                continue
+            root = thread_root or reply.thread_root
+            for i, content in enumerate(fitting_messages(reply.markdown, root, "m.notice")):
+                await self._send(room_id, "m.room.message", content, part_key(key, i))
+
+    async def _give_up(
+        self,
+        incoming: Incoming,
+        room_id: str,
+        thread_root: str | None,
+        err: Exception,
+        handle: Callable[[Incoming], Awaitable[list[Reply]]],
+    ) -> None:
+        """Record the failure and say so once in the room; the message then counts as handled."""
+        pid, event_id = incoming.partnership, incoming.event_id
+        log.error("%s: answering %s failed for good: %s", pid, event_id, err)
+        if not self.store.record_event_failure(PLATFORM, event_id, pid, f"{type(err).__name__}: {err}"):
+            return  # reported before (a delivery after a restart)
+        try:
+            apology = await handle(replace(incoming, failure=f"{type(err).__name__}: {err}"))
+            await self._answer(room_id, pid, event_id, thread_root, apology, tag="failed-")
+        except Exception as second:  # noqa: BLE001 - the failure is recorded; the room hears of it or not
+            log.error("%s: could not report the failure in the room either: %s", pid, second)
+
+
+def _transient(err: Exception) -> bool:
+    """A failure that may pass: the network, a rate limit, a server error without a Matrix error code."""
+    if isinstance(err, MatrixError):
+        return str(err.code) in TRANSIENT or str(err.code).isdigit() and int(str(err.code)) >= 500
+    return isinstance(err, (OSError, TimeoutError)) or type(err).__module__.startswith("aiohttp")
 
 
 def supports_restricted(version: str) -> bool:

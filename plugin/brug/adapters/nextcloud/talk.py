@@ -18,6 +18,7 @@ from typing import Any
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
 from brug.adapters.nextcloud.sharing import split_member
+from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_plain
 from brug.conversation import Incoming, Reply
 from brug.ports import ReconcileReport
@@ -119,8 +120,6 @@ class TalkChat:
         seen = await self._recent_references(token)
         if ref in seen:
             return seen[ref]
-        if len(text) > MAX_MESSAGE:
-            text = text[: MAX_MESSAGE - 20] + "\n\n[…]"
         body: dict[str, Any] = {"message": text, "referenceId": ref}
         if reply_to:
             body["replyTo"] = int(reply_to)
@@ -128,10 +127,17 @@ class TalkChat:
         seen[ref] = str(data["id"])
         return seen[ref]
 
+    async def _send_fitting(self, token: str, key: str, text: str, reply_to: str | None = None) -> str:
+        """Send `text` in as many messages as Talk's limit needs (the shared rule in brug.content.fit)."""
+        parts = split_to_fit(text, lambda part: len(part.strip()) <= MAX_MESSAGE)
+        refs = [await self._send(token, key if n == 0 else f"{key}#{n + 1}", part.strip(), reply_to)
+                for n, part in enumerate(parts)]
+        return refs[0]
+
     async def post(
         self, partnership: str, room: str, key: str, kind: str, markdown: str, *, thread_root: str | None = None
     ) -> str:
-        return await self._send(self.token(partnership), key, markdown.strip(), thread_root)
+        return await self._send_fitting(self.token(partnership), key, markdown.strip(), thread_root)
 
     async def post_poll(
         self, partnership: str, room: str, key: str, question: str, answers: Sequence[tuple[str, str]], fallback: str
@@ -241,7 +247,9 @@ class TalkChat:
                 )
                 for n, reply in enumerate(await handle(incoming)):
                     if reply.markdown:
-                        await self._send(token, f"{pid}/reply/{event}/{n}", reply.markdown.strip(), str(message["id"]))
+                        await self._send_fitting(
+                            token, f"{pid}/reply/{event}/{n}", reply.markdown.strip(), str(message["id"])
+                        )
                 self.store.mark_processed(PLATFORM, event)
                 handled += 1
             self.store.put_sync_token(PLATFORM, f"talk:{token}", str(message["id"]))
