@@ -12,6 +12,7 @@ from brug.domain.types import Language, Text
 MAX_AGENDA_ITEM = 200
 MAX_ACTION = 300
 MAX_ANSWER = 2000
+MAX_SIGNAL = 500  # a signal with its theme and level, or a follow-up with an answer from policy
 
 @dataclass(frozen=True)
 class CommandSpec:
@@ -142,6 +143,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "!signaal Gezinnen vinden in de zomer geen betaalbare opvang #kinderopvang #meso",
         args_en="<text> [#theme] [#level]",
         example_en="!signal Families find no affordable childcare in the summer #kinderopvang #meso",
+        max_length=MAX_SIGNAL,
     ),
     CommandSpec(
         "signalen",
