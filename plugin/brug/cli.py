@@ -661,9 +661,9 @@ def run(
 
 @app.command(
     help=t(
-        "Vergeet alles wat brug over één samenwerking bijhoudt (agenda's, acties, antwoorden, berichten). "
+        "Vergeet alles wat brug over één samenwerking bijhoudt (agenda's, acties, antwoorden, signalen, berichten). "
         "Documenten in de werkruimte en chatkamers blijven staan.",
-        "Forget everything brug keeps about one partnership (agendas, actions, answers, posts). Documents "
+        "Forget everything brug keeps about one partnership (agendas, actions, answers, signals, posts). Documents "
         "in the workspace and chat rooms stay.",
     )
 )
@@ -686,9 +686,9 @@ def forget(
 
 @app.command(
     help=t(
-        "Schrijf de agenda's, acties, antwoorden en de geschiedenis van het akkoord van één samenwerking "
-        "weg als Markdown en CSV.",
-        "Write one partnership's agendas, actions, answers and agreement history as Markdown and CSV.",
+        "Schrijf de agenda's, acties, antwoorden, signalen en de geschiedenis van het akkoord van één "
+        "samenwerking weg als Markdown en CSV.",
+        "Write one partnership's agendas, actions, answers, signals and agreement history as Markdown and CSV.",
     )
 )
 def export(
@@ -831,6 +831,119 @@ def akkoord(
             "none": "",
         }[state.overall.value]
         out.print(overall)
+
+
+@app.command(
+    help=t(
+        "Schrijf een signalennota: de signalen van een periode per thema (wat partners zien, hoe vaak, sinds "
+        "wanneer, wat al gebeurde, de vraag aan het beleid), als Markdown en als PDF met titelpagina en "
+        "inhoudstafel. Voor één samenwerking, een lijst, alle (--all) of alle waarin een organisatie meedoet "
+        "(--organisatie).\n\nVoorbeeld: brug signalen speelvogel-welzijn --from 2026-09-01 --to 2027-01-31",
+        "Write a signals report (signalennota): a period's signals per theme (what partners see, how often, since "
+        "when, what was done, the question to policy makers), as Markdown and as a PDF with a title page and a "
+        "table of contents. For one partnership, a list, all of them (--all) or all an organisation takes part "
+        "in (--organisatie).\n\nExample: brug signalen speelvogel-welzijn --from 2026-09-01 --to 2027-01-31",
+    )
+)
+def signalen(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[ID]...",
+            help=t("De id's van de samenwerkingen.", "The ids of the partnerships."),
+            show_default=False,
+        ),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help=t("Alle samenwerkingen samen.", "All partnerships together."))
+    ] = False,
+    organisation: Annotated[
+        str | None,
+        typer.Option(
+            "--organisatie",
+            "--organisation",
+            metavar="ORG-ID",
+            help=t(
+                "Alle samenwerkingen waarin deze organisatie (haar id in de bestanden) meedoet.",
+                "All partnerships this organisation (its id in the files) takes part in.",
+            ),
+        ),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            formats=["%Y-%m-%d"],
+            help=t(
+                "Eerste dag (standaard 1 september van dit schooljaar).",
+                "First day (default: 1 September of this school year).",
+            ),
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to", formats=["%Y-%m-%d"], help=t("Laatste dag (standaard vandaag).", "Last day (default: today).")
+        ),
+    ] = None,
+    out_folder: Annotated[
+        Path, typer.Option("--out", "-o", help=t("Map voor de nota.", "Folder for the report."))
+    ] = Path("."),
+) -> None:
+    from brug.nota import NothingToReport, school_year_start, write_nota
+
+    s = settings()
+    lib = library(s)
+    loaded = {item.partnership.id: item.partnership for item in partnerships(s, lib, None)}
+    if all_:
+        chosen = list(loaded)
+    elif organisation:
+        chosen = [pid for pid, p in loaded.items() if any(o.id == organisation for o in p.organisations)]
+        if not chosen:
+            err.print(
+                t(
+                    f"Geen samenwerking met een organisatie '{organisation}'.",
+                    f"No partnership has an organisation '{organisation}'.",
+                )
+            )
+            raise typer.Exit(1)
+    else:
+        chosen = list(dict.fromkeys(ids or []))
+    unknown = [pid for pid in chosen if pid not in loaded]
+    if not chosen or unknown:
+        what = (
+            t(f"onbekende samenwerking(en): {', '.join(unknown)}", f"unknown partnership(s): {', '.join(unknown)}")
+            if unknown
+            else t("geef een of meer id's, --all of --organisatie", "give one or more ids, --all or --organisatie")
+        )
+        err.print(f"✗ {what}. " + t("Bekend: ", "Known: ") + ", ".join(sorted(loaded)))
+        raise typer.Exit(2 if not chosen else 1)
+    today = clock().astimezone(loaded[chosen[0]].zone).date()
+    first, last = (start.date() if start else school_year_start(today)), (end.date() if end else today)
+    if first > last:
+        err.print(t(f"✗ --from ({first}) ligt na --to ({last}).", f"✗ --from ({first}) is after --to ({last})."))
+        raise typer.Exit(2)
+    rt = runtime(s, lib)
+    try:
+        chosen_partnerships = [loaded[pid] for pid in chosen]
+        files = write_nota(chosen_partnerships, rt.store, lib, rt.renderer, first, last, clock(), out_folder)
+    except NothingToReport:
+        err.print(
+            t(
+                f"Geen signalen tussen {first} en {last} in {', '.join(chosen)}: er is niets om door te geven.",
+                f"No signals between {first} and {last} in {', '.join(chosen)}: nothing to pass on.",
+            )
+        )
+        raise typer.Exit(1) from None
+    finally:
+        asyncio.run(rt.close())
+    out.print(f"  {display_path(files.markdown)}\n  {display_path(files.pdf)}")
+    out.print(
+        t(
+            f"Signalennota met {files.signals} signaal/signalen over {files.themes} thema('s).",
+            f"Signals report with {files.signals} signal(s) on {files.themes} theme(s).",
+        )
+    )
 
 
 STARTER_CONFIG = """\

@@ -1,4 +1,4 @@
-"""`brug export`: a partnership's agendas, actions, answers and agreement history, to keep or hand over."""
+"""`brug export`: a partnership's agendas, actions, answers, signals and agreement history, to keep or hand over."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path, PurePosixPath
 
 from brug.domain.partnership import Partnership
+from brug.domain.signals import SignalRecord
 from brug.service import Runtime
 from brug.store import Store
 
@@ -59,6 +60,7 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
             )
     written.append(answers)
 
+    written += _export_signals(store.signals(partnership_id), folder)
     written += write_agreement_history(partnership_id, p, store, folder)
     return written
 
@@ -118,3 +120,41 @@ def write_agreement_history(partnership_id: str, p: Partnership | None, store: S
     }
     machine.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return [history, machine]
+
+
+def _export_signals(signals: list[SignalRecord], folder: Path) -> list[Path]:
+    """signals.csv (each signal as it stands) and signal-history.csv (each step it took)."""
+    current, steps = folder / "signals.csv", folder / "signal-history.csv"
+    with current.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["number", "raised_at", "text", "theme", "level", "status", "raised_by", "organisation"]
+            + ["forwarded_to", "forwarded_at", "answer", "answered_at", "question"]
+        )
+        for s in signals:
+            out.writerow(
+                [
+                    s.number,
+                    s.raised_at.isoformat(timespec="minutes"),
+                    cell(s.text),
+                    cell(s.theme),
+                    s.level.value if s.level else "",
+                    s.status.value,
+                    cell(s.raised_by),
+                    cell(s.organisation or ""),
+                    cell(s.forwarded_to or ""),
+                    s.forwarded_at.isoformat(timespec="minutes") if s.forwarded_at else "",
+                    cell(s.answer or ""),
+                    s.answered_at.isoformat(timespec="minutes") if s.answered_at else "",
+                    cell(s.question or ""),
+                ]
+            )
+    with steps.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["number", "at", "status", "note", "by"])
+        for s in signals:
+            for e in s.events:
+                out.writerow(
+                    [s.number, e.at.isoformat(timespec="minutes"), e.status.value, cell(e.note or ""), cell(e.by)]
+                )
+    return [current, steps]
