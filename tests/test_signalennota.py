@@ -178,12 +178,12 @@ def test_one_nota_over_all_partnerships(cli, project: Path) -> None:  # type: ig
     )
     assert result.exit_code == 0, result.output
     md = (project / "nota" / "signalennota-samenwerkingen-2026-09-01-2026-12-01.md").read_text(encoding="utf-8")
-    assert md.startswith("# Signalennota — 3 samenwerkingen")
+    assert md.startswith(f"# Signalennota — {len(EXAMPLES)} samenwerkingen")
     assert "Cursisten vinden het formulier voor de schooltoelage te moeilijk" in md  # from the other partnership
     assert "3 signalen van" in md and "in 2 samenwerkingen" in md  # onderwijskosten, seen in two partnerships
     pdf = pdfium.PdfDocument(str(project / "nota" / "signalennota-samenwerkingen-2026-09-01-2026-12-01.pdf"))
     texts = page_texts(pdf)
-    assert "3 samenwerkingen" in texts[0] and "Leren in De Vlierboom" in texts[0]
+    assert f"{len(EXAMPLES)} samenwerkingen" in texts[0] and "Leren in De Vlierboom" in texts[0]
     assert "Cursisten & ouders <b>zonder</b> internet" in "".join(texts).replace("\r\n", " ")  # typed text, as typed
     assert "Digitale kloof" not in md and "digitale kloof" in md  # a free theme, kept as written
 
