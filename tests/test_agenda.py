@@ -158,8 +158,9 @@ async def test_points_that_do_not_fit_stay_open_for_the_next_meeting(tmp_path: P
     first = transcript(tmp_path, "overleg")[0]["markdown"]
     left = [i.text for i in bot.rt.store.open_agenda_items("jaar")]
     assert left and all(f"- {t} — aangebracht door An" in first for t in left)
-    assert "Punt 0" not in left  # the first ones were treated
+    assert {"Punt 0", "Punt 1", "Punt 2"}.isdisjoint(left)  # the first ones were treated, before the phase's items
     await live_through(bot, clock, datetime(2026, 10, 11, tzinfo=BRUSSELS))
     second = transcript(tmp_path, "overleg")[1]["markdown"]
-    assert all(f"**{t}** (" in second for t in left)  # they come back, with a time box
-    assert bot.rt.store.open_agenda_items("jaar") == []
+    assert all(f"**{t}** (" in second for t in left[:3])  # the oldest come back first, with a time box
+    still = [i.text for i in bot.rt.store.open_agenda_items("jaar")]
+    assert still == [t for t in left if t in still] and not set(left[:3]) & set(still)  # first in, first out

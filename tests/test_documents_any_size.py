@@ -191,3 +191,140 @@ def test_the_prompt_says_who_a_question_is_for(library: Library, renderer) -> No
             "reflection-prompt", language, **with_extra(context, question=everyone, bouwsteen=library.bouwstenen[everyone.bouwsteen], late=False)
         )
         assert "👉" not in text
+
+
+# --- documents at 2 and at 40 organisations ------------------------------------------------------
+#
+# The limits (stated in README, "Documents at every size"):
+# - no Markdown table in any document has more than 6 columns or a row longer than 200 characters
+#   (the agreement: table header rows at most 100 characters, see tests/test_agreement.py);
+# - the overview stays under 130 lines at 40 organisations (under 90 at 2-8), the pinned chat
+#   overview under 1,200 characters, an agenda under 160 lines plus one per open action, a phase
+#   guide or document under 120;
+# - the agreement (owned by its own tests) stays under 400 lines.
+MAX_COLUMNS = 6
+MAX_TABLE_ROW = 200
+LIMITS_LINES = {"overview": 130, "agreement": 400, "reflection-log": 60, "signals-log": 80}
+MAX_GUIDE_LINES = 120
+MAX_AGENDA_LINES = 160  # plus one line per open action
+MAX_PINNED = 1200
+LARGE = "kinderen-eerst-gent"
+
+
+def _tables(text: str) -> list[list[str]]:
+    tables: list[list[str]] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def _workspace(library: Library, renderer, path, language: str):  # type: ignore[no-untyped-def]
+    from brug.content.partnerships import load_partnership
+    from brug.workspace.desired import desired_workspace
+
+    p, problems = load_partnership(path, library)
+    assert p is not None, problems
+    p = p.model_copy(update={"language": language})
+    return p, desired_workspace(p, library, renderer, datetime(2026, 11, 23, 10, tzinfo=UTC))
+
+
+def test_the_large_example_is_large() -> None:
+    from tests.conftest import EXAMPLES
+
+    path = next(p for p in EXAMPLES if p.stem == LARGE)
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    kinds = [o["kind"] for o in data["organisations"]]
+    assert len(kinds) >= 30 and kinds.count("basisschool") + kinds.count("secundaire-school") >= 30
+    assert sum(len(o["members"]) for o in data["organisations"]) >= 75
+
+
+def test_every_document_of_every_example_keeps_to_the_limits(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import EXAMPLES
+
+    for path in EXAMPLES:
+        for language in ("nl", "en"):
+            p, ws = _workspace(library, renderer, path, language)
+            small = len(p.organisations) < 9
+            for doc in ws.documents:
+                lines = doc.content.splitlines()
+                kind = doc.key.split("/")[0]
+                limit = LIMITS_LINES.get(doc.key, MAX_GUIDE_LINES)
+                if doc.key == "overview" and small:
+                    limit = 90
+                assert len(lines) <= limit, (path.stem, language, doc.key, len(lines))
+                for table in _tables(doc.content):
+                    columns = table[0].strip().strip("|").count("|") + 1
+                    assert columns <= MAX_COLUMNS, (path.stem, doc.key, table[0])
+                    if doc.key == "agreement":
+                        assert len(table[0]) <= 100, (path.stem, doc.key, table[0])
+                    else:
+                        assert max(len(row) for row in table) <= MAX_TABLE_ROW, (path.stem, doc.key, kind)
+
+
+def test_the_overview_groups_a_large_partnership_by_kind(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import EXAMPLES
+
+    path = next(p for p in EXAMPLES if p.stem == LARGE)
+    for language, heading, count in (("nl", "**Basisscholen (26)**", "39 organisaties en 79 mensen"), ("en", "**Primary schools (26)**", "39 organisations and 79 people")):
+        p, ws = _workspace(library, renderer, path, language)
+        overview = next(d.content for d in ws.documents if d.key == "overview")
+        assert heading in overview and count in overview
+        who = overview.split("## ")[1]
+        for o in p.organisations:  # every organisation once, on one line
+            assert who.count(f"**{o.name}**") == 1, o.name
+        assert len(who.splitlines()) <= 70  # 39 organisations, a line each, and the headings
+        # what moves with time (the next meetings) is in the overview brug owns
+        assert ("Volgend overleg" if language == "nl" else "Next meeting") in overview
+        assert "donderdag 17 december 2026" in overview or "Thursday 17 December 2026" in overview
+        assert "FREQ" not in overview and "BYSETPOS" not in overview
+
+
+def test_a_small_partnership_keeps_its_detailed_list(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import EXAMPLES
+
+    path = next(p for p in EXAMPLES if p.stem == "cbe-armoede")
+    p, ws = _workspace(library, renderer, path, "nl")
+    overview = next(d.content for d in ws.documents if d.key == "overview")
+    assert "organisaties en" not in overview  # no summary line, no grouping at 2 organisations
+    assert "- Koen De Smet, Coördinator partnerwerking · **coördinator** · contactpersoon" in overview
+
+
+def test_the_pinned_overview_names_groups_not_36_schools(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from brug.content.context import common_context
+
+    from tests.conftest import EXAMPLES
+
+    path = next(p for p in EXAMPLES if p.stem == LARGE)
+    for language in ("nl", "en"):
+        p, _ = _workspace(library, renderer, path, language)
+        text = renderer.render("overview-message", language, **common_context(p, library, datetime(2026, 11, 23, 10, tzinfo=UTC), []))
+        assert len(text) <= MAX_PINNED, len(text)
+        assert ("Basisscholen (26)" if language == "nl" else "Primary schools (26)") in text
+        assert "De Regenboog" not in text
+
+
+def test_agendas_of_the_large_example_keep_to_the_limits(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from brug.domain.agenda import AddedItem, OpenAction, build_agenda
+    from brug.meetings import agenda_context
+
+    from tests.conftest import EXAMPLES
+
+    path = next(p for p in EXAMPLES if p.stem == LARGE)
+    for language in ("nl", "en"):
+        p, _ = _workspace(library, renderer, path, language)
+        start = p.meeting_times(datetime(2026, 11, 23, 10, tzinfo=UTC), 1)[0]
+        actions = [OpenAction(n, f"Actie {n}", "An", None) for n in range(1, 21)]
+        added = [AddedItem(f"Punt {n}", "Bert", n) for n in range(1, 9)]
+        for phase in library.phase_models[p.workflow].phases:
+            agenda = build_agenda(p, phase, start, 2, actions, added, "doel")
+            text = renderer.render("agenda", language, **agenda_context(agenda, p, library, datetime(2026, 11, 23, tzinfo=UTC)))
+            assert len(text.splitlines()) <= MAX_AGENDA_LINES + len(actions), (phase.id, len(text.splitlines()))

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from brug.content.library import Library
+from brug.domain.agreement import parties
 from brug.domain.partnership import Member, Organisation, Partnership
 from brug.domain.rhythm import describe_rule
+from brug.domain.types import Language
 from brug.domain.workflow import Phase, PhaseModel
 
 
@@ -34,6 +36,16 @@ class OrganisationView:
     added_value: str | None
     engagements: list[str]
     members: list[MemberView]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """Partners as documents list them: one organisation, or (in a large partnership) all organisations
+    of one kind under one heading, "Basisscholen (26)" — the same grouping as the agreement's parties."""
+
+    name: str
+    grouped: bool
+    organisations: list[OrganisationView]
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,11 @@ def common_context(
     ]
     members = [m for o in orgs for m in o.members]
     by_key = {m.key: m for m in members}
+    views = {o.id: o for o in orgs}
+    groups = [
+        GroupView(party.name, party.grouped, [views[o.id] for o in party.organisations])
+        for party in parties(p, lambda kind, n: _group_name(library, language, kind, n))
+    ]
     meetings = None
     if p.meetings is not None:
         rhythm = describe_rule(p.meetings.rrule, p.meetings.start, language) if p.meetings.rrule else None
@@ -114,6 +131,8 @@ def common_context(
     return {
         "partnership": p,
         "organisations": orgs,
+        "groups": groups,
+        "grouped": any(g.grouped for g in groups),
         "members": members,
         "coordinators": [m for m in members if m.coordinator],
         "tandems": [[by_key[a], by_key[b]] for a, b in p.tandems],
@@ -127,6 +146,11 @@ def common_context(
         "agreement": p.agreement,
         "links": links,
     }
+
+
+def _group_name(library: Library, language: Language, kind: str, count: int) -> str:
+    info = library.kinds[kind]
+    return f"{(info.plural or info.label)(language)} ({count})"
 
 
 def with_extra(context: Mapping[str, Any], **extra: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from brug.domain.workflow import AgendaItem, Phase
 REVIEW_WINDOW = timedelta(weeks=4)  # put the agreement on the agenda this long before its review date
 DEFAULT_MEETING = timedelta(minutes=90)
 PHASE_ITEM_MINUTES = 10  # a phase agenda item without its own minutes
+ADDED_FIRST = 3  # this many points partners added go before the phase's own items; the rest after
 
 
 class Priority(IntEnum):
@@ -254,8 +255,9 @@ def agenda_items(
     items.append(Item("actions", actions, Priority.HIGH, stretch=False, data={"open_actions": tuple(open_actions)}))
     if unreadable:
         items.append(Item("unreadable", 5, Priority.HIGH, stretch=False, data={"unreadable": tuple(unreadable)}))
-    for added in added_items:
-        items.append(Item("added", 10, Priority.HIGH, Overflow.NEXT_MEETING, title=added.text, data={"added": added}))
+    for n, added in enumerate(added_items):  # the oldest points first; more than a few wait their turn
+        priority = Priority.HIGH if n < ADDED_FIRST else Priority.NORMAL
+        items.append(Item("added", 10, priority, Overflow.NEXT_MEETING, title=added.text, data={"added": added}))
     if review is not None:  # evaluate and renew the agreement, against what the current phase asks
         items.append(Item("review", 20, Priority.HIGH, data={"review_on": review, "criteria": phase.exit_criteria}))
     if reflection_bouwsteen is not None:
