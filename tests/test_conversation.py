@@ -207,3 +207,11 @@ def test_a_partnership_whose_file_is_gone_is_no_longer_served(bot: Bot) -> None:
     next(iter(bot.loaded.values())).path.unlink()
     bot.load()
     assert bot.partnerships() == {}
+
+
+async def test_with_local_files_chat_says_plainly_where_the_documents_are(bot: Bot) -> None:
+    await bot.apply()
+    chat = bot.rt.chats["local"]
+    welcome = next(e for e in chat.entries("cbe-vlierboom", "algemeen") if e["kind"] == "welcome")  # type: ignore[attr-defined]
+    assert "gedeelde map" not in welcome["markdown"] and "werkmap van brug" in welcome["markdown"]
+    assert "Koen De Smet of Els Van Damme" in welcome["markdown"]  # whom to ask
