@@ -15,6 +15,19 @@ class PlatformError(RuntimeError):
     """A platform refused or could not be reached; adapters raise subclasses of this."""
 
 
+class Unreachable(PlatformError):
+    """The platform did not answer (refused, timed out). The adapter has said so once; what waits is
+    tried again later, so callers log this at debug level only."""
+
+
+try:  # nio (Matrix) talks through aiohttp, whose connection errors are not all OSErrors
+    from aiohttp import ClientError as _ClientError
+
+    NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, _ClientError)
+except ImportError:  # pragma: no cover - without the matrix extra
+    NETWORK_ERRORS = (OSError, TimeoutError)
+
+
 class WriteConflict(Exception):
     """The document changed (or appeared) between looking and writing: someone is working on it."""
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Partnership
-from brug.ports import PlatformError
+from brug.ports import NETWORK_ERRORS, PlatformError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,11 @@ class Scheduler:
                 return  # the mark stays: the rest is handled at the next start
             try:
                 await self._handle(p, slot, now, report)
-            except PlatformError as err:  # not lost: the slot stays due and is tried at the next tick
-                log.error("%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err)
+            except (PlatformError, *NETWORK_ERRORS) as err:  # not lost: the slot stays due for the next tick
+                # an unreachable platform was announced once by its adapter: no line per slot and tick
+                quiet = isinstance(err, Unreachable) or not isinstance(err, PlatformError)
+                level = logging.DEBUG if quiet else logging.ERROR
+                log.log(level, "%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err)
                 report.failed.append(slot)
                 first_failed = first_failed or slot  # later slots still go out: one bad post blocks nothing
         # the mark stops just before a failed slot, so the next tick tries it again (done ones are skipped)

@@ -28,7 +28,16 @@ from brug.content.resources import data_dir
 from brug.domain.agreement import reminder_due
 from brug.domain.partnership import Partnership, today_in
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
-from brug.ports import ChatProvisioner, ChatSpace, FileSpace, PlatformError, WriteCondition, WriteConflict
+from brug.ports import (
+    NETWORK_ERRORS,
+    ChatProvisioner,
+    ChatSpace,
+    FileSpace,
+    PlatformError,
+    Unreachable,
+    WriteCondition,
+    WriteConflict,
+)
 from brug.signals import signals_log_context
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace, chat_workspace
@@ -37,15 +46,9 @@ from brug.workspace.layout import Layout
 
 log = logging.getLogger(__name__)
 
-VERSIONED = {"agreement"}
+VERSIONED = {"agreement"}  # documents whose every version brug keeps, for `brug export`
 PARK_AFTER = 5  # failed attempts after which a post is parked (named in `brug status`) instead of retried
 
-try:  # nio (Matrix) talks through aiohttp, whose errors are not all OSErrors
-    from aiohttp import ClientError as _ClientError
-
-    NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, _ClientError)
-except ImportError:  # pragma: no cover - without the matrix extra
-    NETWORK_ERRORS = (OSError, TimeoutError)  # documents whose every version brug keeps, for `brug export`
 
 
 @dataclass
@@ -402,6 +405,9 @@ async def apply_partnerships(
                 break
             await agreements.observe(p, rt)  # brug's own first draft is version 1
             plans.append(plan)
+        except Unreachable as err:  # the adapter said so once already
+            log.debug("%s: %s", p.id, err)
+            errors.append(f"{p.id}: {err}")
         except PlatformError as err:
             log.error("%s: %s", p.id, err)
             errors.append(f"{p.id}: {err}")
@@ -426,7 +432,11 @@ async def _provision(p: Partnership, platform: str, rt: Runtime, report: ApplyRe
 
 
 def parked_after_failure(rt: Runtime, partnership: str, platform: str, key: str, kind: str, err: Exception) -> bool:
-    """Count a failed post; True when that was one failure too many and the post is now parked."""
+    """Count a failed post; True when that was one failure too many and the post is now parked.
+
+    An unreachable platform is not the post's fault: it waits, however long the outage lasts."""
+    if isinstance(err, Unreachable):
+        return False
     if rt.store.record_post_failure(platform, key, str(err), park_after=PARK_AFTER) != "parked":
         return False
     log.error("%s: %s on %s parked after %d failed attempts: %s", partnership, kind, platform, PARK_AFTER, err)

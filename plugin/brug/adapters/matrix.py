@@ -19,6 +19,7 @@ Facts this adapter is built on (measured on Synapse 1.163, see shared/platforms/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -46,10 +47,11 @@ from nio import (
 )
 
 from brug.adapters.pacing import Pacer
+from brug.adapters.reachability import Reachability
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.conversation import Incoming, Reply
-from brug.ports import PlatformError, ReconcileReport
+from brug.ports import NETWORK_ERRORS, PlatformError, ReconcileReport, Unreachable
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace
 
@@ -176,11 +178,14 @@ class MatrixChat:
         self.account = account
         self.store = store
         # 429s come back to brug (max_limit_exceeded=0), which paces itself: see Pacer
+        # one quick retry of a failed connection; then the caller's own retry (the outbox, the next tick)
         config = AsyncClientConfig(
-            request_timeout=request_timeout, max_timeouts=5, store_sync_tokens=False, max_limit_exceeded=0
+            request_timeout=request_timeout, max_timeouts=1, store_sync_tokens=False, max_limit_exceeded=0
         )
         self.client = AsyncClient(account.homeserver, account.user_id, device_id=account.device_id, config=config)
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
+        self.reachability = Reachability(f"Matrix homeserver {account.homeserver}", self._waiting_posts)
+        self._watch_connection()
         self.pacer = Pacer(
             store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id)
         )
@@ -191,6 +196,24 @@ class MatrixChat:
 
     async def close(self) -> None:
         await self.client.close()
+
+    def _waiting_posts(self) -> int:
+        return len(self.store.pending(PLATFORM))
+
+    def _watch_connection(self) -> None:
+        """Every request tells whether the homeserver answers (see adapters/reachability.py)."""
+        send = self.client.send
+
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                response = await send(*args, **kwargs)
+            except NETWORK_ERRORS as err:
+                self.reachability.failed(err)
+                raise
+            self.reachability.answered()
+            return response
+
+        self.client.send = watched  # type: ignore[method-assign]
 
     async def _paced(
         self,
@@ -209,7 +232,10 @@ class MatrixChat:
         gates = {"create": ("event", "create"), "invite": ("event", f"invitee:{invitee}")}.get(kind, ("event",))
         while True:
             await self.pacer.before(gates)
-            response = await call()
+            try:
+                response = await call()
+            except NETWORK_ERRORS as err:  # said once by self.reachability; the caller tries again later
+                raise Unreachable(f"the Matrix homeserver is unreachable: {self.reachability.last_cause}") from err
             if not (isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED"):
                 return response
             retry_after = (getattr(response, "retry_after_ms", None) or 5000) / 1000
@@ -500,7 +526,9 @@ class MatrixChat:
                 continue
             try:
                 response = await self._paced("invite", partial(self.client.room_invite, room_id, user), invitee=user)
-            except (TimeoutError, OSError) as err:  # one unreachable server must not stop the others
+            except Unreachable as err:  # a slow remote server must not stop the others; a dead own one does
+                if self.reachability.down:
+                    raise
                 response = err
             if isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED":
                 self._invite_waits(pid, key, user, self.pacer.wait_for([f"invitee:{user}"]), report)
@@ -637,6 +665,7 @@ class MatrixChat:
         timeout_ms: int = 30_000,
     ) -> None:
         """Sync until `stop` is set. Only the wait for news is interrupted, never the handling of a batch."""
+        pause = 1.0  # after a failure, waits double up to 30 s
         while not stop.is_set():
             token = self.store.sync_token(PLATFORM, self.account.user_id)
             waiting = asyncio.create_task(self._sync(token, timeout_ms))
@@ -648,9 +677,16 @@ class MatrixChat:
                 break
             try:
                 await self._process(waiting.result(), token, handle)
-            except (MatrixError, OSError, TimeoutError) as err:
-                log.warning("Matrix sync failed: %s; trying again shortly", err)
-                await asyncio.sleep(2)
+            except (PlatformError, *NETWORK_ERRORS) as err:
+                pause = min(pause * 2, 30.0)
+                if self.reachability.down:  # said once already, with its cause
+                    log.debug("Matrix sync failed: %s; trying again in %.0f s", err, pause)
+                else:
+                    log.warning("Matrix sync failed: %s; trying again in %.0f s", err, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+            else:
+                pause = 1.0
 
     async def sync_once(self, handle: Callable[[Incoming], Awaitable[list[Reply]]], *, timeout_ms: int = 0) -> int:
         """One sync round: accept or refuse invites, handle new messages, then store the token."""
