@@ -625,7 +625,8 @@ class MatrixChat:
         return refs[0]
 
     def _long_pending(self, key: str) -> bool:
-        entry = self.store.outbox_entry(PLATFORM, key)
+        post, _, part = key.rpartition("#")  # a later part of a long post is pending as long as the post
+        entry = self.store.outbox_entry(PLATFORM, post if post and part.isdigit() else key)
         if entry is None or entry["status"] != "pending":
             return False
         created = entry["created_at"]
