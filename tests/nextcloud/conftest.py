@@ -1,7 +1,9 @@
 """Fixtures for the Nextcloud test-server suite.
 
 One server runs for the whole session; the ``nc`` fixture wipes its state and gives it a fresh
-controllable clock before each test, so tests stay independent and fast.
+controllable clock before each test, so tests stay independent and fast. ``nc`` is Nextcloud 32;
+``versioned_nc`` is the same server as Nextcloud 30, 31 and 32 in turn (one test run each), for
+the tests of brug's adapter, which must work on every supported release.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.nextcloud_server import NextcloudTestServer
 CONTRACTS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "nextcloud"
 
 PASSWORDS = {"alice": "alice-app-password", "bob": "bob-app-password", "carol": "carol-app-password"}
+VERSIONS = (30, 31, 32)
 
 
 class FakeClock:
@@ -58,15 +61,26 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def fresh(server: NextcloudTestServer, clock: FakeClock, version: int = 32) -> NextcloudTestServer:
+    """The server with empty state, the clock, and users alice (admin), bob and carol."""
+    server.reset(version=version)
+    server.clock = clock
+    server.add_user("alice", PASSWORDS["alice"], "Alice Peeters", admin=True)
+    server.add_user("bob", PASSWORDS["bob"], "Bob Janssens")
+    server.add_user("carol", PASSWORDS["carol"], "Carol Maes")
+    return server
+
+
 @pytest.fixture
 def nc(nc_server: NextcloudTestServer, clock: FakeClock) -> NextcloudTestServer:
-    """The server with empty state, the test's clock, and users alice (admin), bob and carol."""
-    nc_server.reset()
-    nc_server.clock = clock
-    nc_server.add_user("alice", PASSWORDS["alice"], "Alice Peeters", admin=True)
-    nc_server.add_user("bob", PASSWORDS["bob"], "Bob Janssens")
-    nc_server.add_user("carol", PASSWORDS["carol"], "Carol Maes")
-    return nc_server
+    """Nextcloud 32 with empty state, the test's clock, and users alice (admin), bob and carol."""
+    return fresh(nc_server, clock)
+
+
+@pytest.fixture(params=VERSIONS, ids=[f"nc{v}" for v in VERSIONS])
+def versioned_nc(request: pytest.FixtureRequest, nc_server: NextcloudTestServer, clock: FakeClock) -> NextcloudTestServer:
+    """As ``nc``, once as each supported release (30, 31, 32)."""
+    return fresh(nc_server, clock, request.param)
 
 
 def make_client(server: NextcloudTestServer, user: str | None = "alice", *, ocs: bool = True) -> httpx.Client:

@@ -32,7 +32,8 @@ SPREED = "/ocs/v2.php/apps/spreed/api/{apiVersion}"
 def to_json_schema(node: Any) -> Any:
     """OpenAPI 3.0 schema objects → JSON Schema 2020-12.
 
-    ``nullable`` becomes a ``null`` alternative; a ``oneOf`` of bare types becomes ``anyOf``.
+    ``nullable`` becomes a ``null`` alternative; a ``oneOf`` of bare types becomes ``anyOf``; a map
+    (``additionalProperties`` only) may also be ``[]``, as PHP writes an empty one.
     """
     if isinstance(node, list):
         return [to_json_schema(item) for item in node]
@@ -44,6 +45,9 @@ def to_json_schema(node: Any) -> Any:
         # Nextcloud writes "float or int" as oneOf(number, integer); an integer matches both
         # in JSON Schema, so a type-only oneOf means anyOf.
         converted["anyOf"] = converted.pop("oneOf")
+    if node.get("type") == "object" and "additionalProperties" in node and not node.get("properties"):
+        # a map that is empty is a PHP empty array, which json_encode writes as [] (Poll votes…)
+        converted = {"anyOf": [converted, {"type": "array", "maxItems": 0}]}
     if node.get("nullable") is True:
         if "type" in converted and isinstance(converted["type"], str):
             converted["type"] = [converted["type"], "null"]
@@ -183,6 +187,7 @@ def test_shares_match_sharing_spec(nc: NextcloudTestServer, alice: httpx.Client,
     nc.make_folder("alice", "Partnerschap")
     nc.put_file("alice", "Partnerschap/agenda.md", "# Agenda\n")
     nc.add_group("partners", ["bob"])
+    nc.add_federated_server("cloud.example.be")
     team = alice.post("/ocs/v2.php/apps/circles/circles", params={**JSON, "name": "Brug Gent"}).json()["ocs"]["data"]
     created = []
     for share_type, share_with, path in [

@@ -42,6 +42,10 @@ def test_share_types(nc: NextcloudTestServer, alice: httpx.Client, folder: str) 
     assert link["permissions"] == 1
     mail = create(alice, path=folder, shareType=4, shareWith="partner@example.org").json()["ocs"]["data"]
     assert mail["share_with"] == "partner@example.org"
+    unreachable = create(alice, path=folder, shareType=6, shareWith="dirk@cloud.example.be")
+    assert unreachable.json()["ocs"]["meta"]["statuscode"] == 403  # the remote must answer the notification
+    assert "could not find dirk@cloud.example.be" in unreachable.json()["ocs"]["meta"]["message"]
+    nc.add_federated_server("cloud.example.be")
     remote = create(alice, path=folder, shareType=6, shareWith="dirk@cloud.example.be").json()["ocs"]["data"]
     assert remote["share_with"] == "dirk@cloud.example.be"
     team = alice.post("/ocs/v2.php/apps/circles/circles", params={**JSON, "name": "Brug Gent"}).json()["ocs"]["data"]

@@ -158,7 +158,7 @@ def test_polls(nc: NextcloudTestServer, alice: httpx.Client, bob: httpx.Client) 
     )
     assert created.status_code == 201
     poll = data(created)
-    assert poll["status"] == 0 and poll["votedSelf"] == [] and poll["votes"] == {}
+    assert poll["status"] == 0 and poll["votedSelf"] == [] and poll["votes"] == []
     seen_by_bob = data(bob.get(f"{POLL}/{token}/{poll['id']}", params=JSON))
     assert seen_by_bob["numVoters"] == 0
     voted = bob.post(f"{POLL}/{token}/{poll['id']}", params=JSON, json={"optionIds": [1]})

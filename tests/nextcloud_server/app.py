@@ -113,6 +113,9 @@ class NextcloudApp:
         """Find the route, read the body, run the handler and render its errors."""
         path = request.url.path
         method = request.method.upper()
+        app = path.split("/apps/", 1)[1].split("/", 1)[0] if "/apps/" in path else None
+        if app is not None and app in self.server.disabled_apps:  # a disabled app has no routes
+            return not_found(request)
         matched = [(route, m) for route in ROUTES if (m := route.regex.match(path))]
         if not matched:
             return not_found(request)

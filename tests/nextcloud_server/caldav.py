@@ -39,6 +39,8 @@ D, CAL, CS, OC = (
 )
 PREFIX = "/remote.php/dav/calendars/"
 NOT_FOUND = "Sabre\\DAV\\Exception\\NotFound"
+CALENDAR_RATE_LIMIT, CALENDAR_RATE_PERIOD = 10, 3600  # dav rateLimitCalendarCreation / ...PeriodCalendarCreation
+MAXIMUM_CALENDARS = 30  # dav maximumCalendarsSubscriptions (calendars plus subscriptions)
 _UID = re.compile(r"^UID[;:](.*)$", re.MULTILINE)
 _COMPONENT = re.compile(r"^BEGIN:(VEVENT|VTODO|VJOURNAL)\s*$", re.MULTILINE)
 
@@ -137,6 +139,23 @@ async def _home(ctx: Ctx, uid: str) -> Response:
     return multistatus(responses, CALDAV_NAMESPACES)
 
 
+def check_calendar_limits(state: ServerState, uid: str) -> None:
+    """``RateLimitingPlugin::beforeBind``: 10 new calendars per user per hour, then 30 in all."""
+    now = state.clock()
+    attempts = [t for t in state.calendar_creations.get(uid, []) if t > now - CALENDAR_RATE_PERIOD]
+    if len(attempts) >= CALENDAR_RATE_LIMIT:
+        state.calendar_creations[uid] = attempts
+        raise DavError(
+            429,
+            "OCA\\DAV\\Connector\\Sabre\\Exception\\TooManyRequests",
+            "Too many calendars created",
+            extra_xml='  <o:hint xmlns:o="http://owncloud.org/ns">too many requests</o:hint>\n',
+        )
+    state.calendar_creations[uid] = [*attempts, now]
+    if len(_calendars_of(state, uid)) >= MAXIMUM_CALENDARS:
+        raise DavError(403, "Sabre\\DAV\\Exception\\Forbidden", "Calendar limit reached")
+
+
 async def _collection(ctx: Ctx, uid: str, uri: str) -> Response:
     state = ctx.state
     if ctx.method == "MKCALENDAR":
@@ -145,6 +164,7 @@ async def _collection(ctx: Ctx, uid: str, uri: str) -> Response:
                 raise DavError(
                     405, "Sabre\\DAV\\Exception\\MethodNotAllowed", "The resource you tried to create already exists"
                 )
+            check_calendar_limits(state, uid)
             name: str = uri
             components: tuple[str, ...] = ("VEVENT",)
             if ctx.body.strip():

@@ -136,7 +136,7 @@ class Ctx:
                 except (binascii.Error, UnicodeDecodeError):
                     decoded = ""
                 login, sep, password = decoded.partition(":")
-                user = self.state.users.get(login)
+                user = self.state.users.get(self.state.logins.get(login, login))
                 if sep and user is not None and password in user.passwords:
                     uid = user.uid
             elif scheme.lower() == "bearer":

@@ -9,20 +9,14 @@ from starlette.responses import Response
 from .common import Ctx, OCSError, ocs_response
 from .routing import Route
 from .state import ServerState, User
+from .versions import RELEASES, Release
 
-VERSION: dict[str, Any] = {
-    "major": 32,
-    "minor": 0,
-    "micro": 1,
-    "string": "32.0.1",
-    "edition": "",
-    "extendedSupport": False,
-}
+VERSION: dict[str, Any] = RELEASES[32].version
 
 
-def spreed_capabilities() -> dict[str, Any]:
-    """Talk's capabilities (the parts clients read, shaped per the spreed OpenAPI spec)."""
-    return {
+def spreed_capabilities(release: Release = RELEASES[32], federation: bool = False) -> dict[str, Any]:
+    """Talk's capabilities for the release (shaped per the spreed OpenAPI spec)."""
+    data: dict[str, Any] = {
         "features": [
             "audio",
             "video",
@@ -44,8 +38,8 @@ def spreed_capabilities() -> dict[str, Any]:
             "chat-keep-notifications",
             "room-description",
             "avatar",
-            "conversation-creation-password",
-            "edit-draft-poll",
+            "talk-polls-drafts",
+            *release.talk_features,
         ],
         "features-local": ["favorites", "chat-read-status", "avatar"],
         "config": {
@@ -97,10 +91,10 @@ def spreed_capabilities() -> dict[str, Any]:
                 "group-mode": "none",
             },
             "federation": {
-                "enabled": True,
-                "incoming-enabled": True,
-                "outgoing-enabled": True,
-                "only-trusted-servers": False,
+                "enabled": federation,
+                "incoming-enabled": federation,
+                "outgoing-enabled": federation,
+                "only-trusted-servers": True,
             },
             "previews": {"max-gif-size": 3145728},
             "signaling": {"session-ping-limit": 200, "mode": "internal"},
@@ -111,16 +105,24 @@ def spreed_capabilities() -> dict[str, Any]:
         "config-local": {
             "attachments": ["folder"],
             "chat": ["read-privacy", "has-translation-providers", "typing-privacy"],
-            "conversations": ["list-style"],
+            "conversations": ["list-style", "description-length"],
             "call": ["predefined-backgrounds", "can-upload-background"],
         },
-        "version": "22.0.0",
+        "version": release.talk,
     }
+    if not release.description_capability:  # Talk 20: no capability, the implicit limit of 500
+        conversations = data["config"]["conversations"]
+        for key in ("description-length", "force-passwords", "list-style"):
+            conversations.pop(key)
+        data["config-local"]["conversations"] = []
+    return data
 
 
-def capabilities(base_url: str) -> dict[str, Any]:
+def capabilities(
+    base_url: str, release: Release = RELEASES[32], *, federation: bool = False, files_lock: bool = True
+) -> dict[str, Any]:
     """The ``capabilities`` object of ``/cloud/capabilities`` for the apps this server emulates."""
-    return {
+    data = {
         "core": {
             "pollinterval": 60,
             "webdav-root": "remote.php/webdav",
@@ -175,7 +177,7 @@ def capabilities(base_url: str) -> dict[str, Any]:
             },
         },
         "circles": {
-            "version": "32.0.0",
+            "version": release.server,
             "status": {"globalScale": False},
             "settings": {"frontendEnabled": True, "allowedCircles": 262143, "allowedUserTypes": 31, "membersLimit": -1},
             "circle": {
@@ -226,8 +228,8 @@ def capabilities(base_url: str) -> dict[str, Any]:
                 },
             },
         },
-        "spreed": spreed_capabilities(),
-        "deck": {"version": "1.16.0", "canCreateBoards": True, "apiVersions": ["1.0", "1.1"]},
+        "spreed": spreed_capabilities(release, federation),
+        "deck": {"version": release.deck, "canCreateBoards": True, "apiVersions": ["1.0", "1.1"]},
         "theming": {
             "name": "Nextcloud",
             "productName": "Nextcloud",
@@ -247,12 +249,26 @@ def capabilities(base_url: str) -> dict[str, Any]:
             "favicon": f"{base_url}/core/img/logo/logo.svg?v=0",
         },
     }
+    if files_lock:  # the files_lock app announces itself; without it there is no user lock at all
+        data["files"]["locking"] = "1.0"
+        data["files"]["api-feature-lock-type"] = True
+    else:
+        del data["files"]["locking"], data["files"]["api-feature-lock-type"]
+    return data
 
 
 async def get_capabilities(ctx: Ctx) -> Response:
     """``GET /cloud/capabilities`` — a public page: no login and no OCS header needed."""
     ctx.authenticate()
-    data = {"version": VERSION, "capabilities": capabilities(ctx.server.base_url)}
+    server = ctx.server
+    data = {
+        "version": server.release.version,
+        "capabilities": capabilities(
+            server.base_url, server.release, federation=server.federation, files_lock=server.files_lock
+        ),
+    }
+    for app in server.disabled_apps:  # a disabled app announces nothing
+        data["capabilities"].pop(app, None)
     return ocs_response(ctx.request, data)
 
 

@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import uvicorn
 
 from .app import NextcloudApp
-from .state import Clock, Node, ServerState, User
+from .state import Bot, Clock, Node, ServerState, User
+from .versions import RELEASES, Release
+
+
+def _listening_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
+    sock.bind((host, 0))
+    return sock
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve any ASGI app on a free loopback port (e.g. a bot's webhook receiver); yields its base URL."""
+    sock = _listening_socket(host)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the ASGI app did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 class NextcloudTestServer:
@@ -21,17 +53,37 @@ class NextcloudTestServer:
     ...     nc.add_user("alice", "app-password")
     ...     httpx.get(nc.base_url + "/ocs/v2.php/cloud/user", auth=("alice", "app-password"), ...)
 
-    ``clock`` (epoch seconds) drives timestamps and the share-creation rate limit, so a test can
-    move time forward.  ``requests`` records every call as ``(method, path, status)``.
+    ``clock`` (epoch seconds) drives timestamps and the rate limits (shares, calendars), so a test
+    can move time forward.  ``requests`` records every call as ``(method, path, status)``.
+
+    Like a real installation it can be Nextcloud 30, 31 or 32 (``version``: capabilities and limits
+    differ), with federation off (the default of a fresh install) or on, and with or without the
+    ``files_lock`` app (without it nobody holds a lock on a file being edited; only Nextcloud's own
+    short transactional locks answer 423, see :meth:`busy`).
     """
 
-    def __init__(self, clock: Clock | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        *,
+        version: int = 32,
+        federation: bool = False,
+        files_lock: bool = True,
+    ) -> None:
         self.clock: Clock = clock or time.time
         self.host = host
         self.port = 0
+        self.release: Release = RELEASES[version]
+        self.federation = federation
+        self.files_lock = files_lock
         self.state = ServerState(lambda: self.clock())
         self.requests: list[tuple[str, str, int]] = []
         self._requests_lock = threading.Lock()
+        self.long_polls = 0  # long-polls waiting right now
+        self.most_long_polls = 0  # the most that ever waited at once (PHP-FPM has 5 workers by default)
+        self.deliveries: set[asyncio.Task[None]] = set()  # bot webhooks being posted
+        self.disabled_apps: set[str] = set()  # e.g. "circles": its API answers 404 as a disabled app's does
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -47,10 +99,7 @@ class NextcloudTestServer:
         """Bind a free port and serve in a background thread; returns when ready."""
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
-        sock.bind((self.host, 0))
+        sock = _listening_socket(self.host)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             NextcloudApp(self),
@@ -89,12 +138,22 @@ class NextcloudTestServer:
     ) -> None:
         self.stop()
 
-    def reset(self) -> None:
-        """Forget all users and data (the port stays), e.g. between replayed recordings."""
+    def reset(self, *, version: int = 32, federation: bool = False, files_lock: bool = True) -> None:
+        """Forget all users and data (the port stays) and become the given installation."""
         with self.state.lock:
             self.state = ServerState(lambda: self.clock())
+        self.release = RELEASES[version]
+        self.federation = federation
+        self.files_lock = files_lock
+        self.long_polls = self.most_long_polls = 0
+        self.disabled_apps = set()
         with self._requests_lock:
             self.requests.clear()
+
+    @property
+    def version(self) -> int:
+        """The emulated major release (30, 31 or 32)."""
+        return self.release.major
 
     # ---- request log -----------------------------------------------------------------------
 
@@ -114,9 +173,43 @@ class NextcloudTestServer:
 
     # ---- seeding and test hooks ------------------------------------------------------------
 
-    def add_user(self, uid: str, password: str, display_name: str | None = None, *, admin: bool = False) -> User:
-        """Create a user whose ``password`` works as app password for Basic auth."""
-        return self.state.add_user(uid, password, display_name, admin=admin)
+    def add_user(
+        self,
+        uid: str,
+        password: str,
+        display_name: str | None = None,
+        *,
+        admin: bool = False,
+        login: str | None = None,
+        email: str | None = None,
+    ) -> User:
+        """Create a user whose ``password`` works as app password for Basic auth.
+
+        ``login`` is the name the user logs in with when it differs from the user id (LDAP, SSO):
+        Basic auth then takes the login name, while WebDAV paths and every API show the id.
+        """
+        user = self.state.add_user(uid, password, display_name, admin=admin)
+        with self.state.lock:
+            if login is not None and login != uid:
+                self.state.logins[login] = uid
+            if email is not None:
+                user.email = email
+        return user
+
+    def add_federated_server(self, host: str) -> None:
+        """A remote Nextcloud this one can reach: federated shares to ``user@host`` then succeed."""
+        with self.state.lock:
+            self.state.federated_servers.add(host)
+
+    def install_bot(self, name: str, secret: str, url: str, *, features: int = 3) -> Bot:
+        """``occ talk:bot:install``: ``features`` 1 webhook, 2 response, 4 event, 8 reaction."""
+        with self.state.lock:
+            return self.state.install_bot(name, secret, url, features)
+
+    def enable_bot(self, bot_id: int, token: str) -> None:
+        """``occ talk:bot:setup`` for one conversation."""
+        with self.state.lock:
+            self.state.rooms[token].bots.add(bot_id)
 
     def add_bearer_token(self, token: str, uid: str) -> None:
         """Accept ``Authorization: Bearer <token>`` as ``uid`` (like an OAuth2/OIDC token)."""
@@ -176,13 +269,27 @@ class NextcloudTestServer:
             raise KeyError(path)
         return f'"{node.etag}"'
 
+    def busy(self, path: str, user: str | None = None, *, times: int = 1) -> None:
+        """Nextcloud's own transactional lock: the next ``times`` writes of the file answer 423.
+
+        Exists with or without ``files_lock`` (a scan or another upload holds the file briefly).
+        """
+        uid, rel = self._split(path, user)
+        node = self.node(uid, rel)
+        if node is None:
+            raise KeyError(path)
+        with self.state.lock:
+            node.busy = times
+
     def lock(self, path: str, user: str | None = None, *, owner: str = "locker") -> None:
-        """Lock a file so writes answer 423 until :meth:`unlock`.
+        """Lock a file (the ``files_lock`` app) so writes answer 423 until :meth:`unlock`.
 
         ``path`` is relative to ``user``'s files; without ``user`` it starts with the user id
         (``"alice/Docs/agenda.md"``).  ``owner`` is the lock holder (another person by default,
         so every client gets 423; pass the user's own id to let that user keep writing).
         """
+        if not self.files_lock:
+            raise RuntimeError("this server runs without the files_lock app: nobody can lock a file")
         uid, rel = self._split(path, user)
         node = self.node(uid, rel)
         if node is None:

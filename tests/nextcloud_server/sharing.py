@@ -199,6 +199,13 @@ async def create_share(ctx: Ctx) -> Response:
         elif share_type == TYPE_REMOTE:
             if share_with is None or not _FEDERATED.match(share_with):
                 raise OCSError(400, "Invalid federated cloud ID")
+            host = share_with.rsplit("@", 1)[1]
+            if host not in state.federated_servers:  # the remote must answer the share notification
+                raise OCSError(
+                    403,
+                    f"Sharing {node.name} failed, could not find {share_with}, maybe the server is currently "
+                    "unreachable or uses a self-signed certificate.",
+                )
             display = share_with
             token = random_token(15, "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
         elif share_type == TYPE_CIRCLE:
@@ -329,6 +336,86 @@ async def delete_share(ctx: Ctx) -> Response:
         return ocs_response(ctx.request, [])
 
 
+def _sharee_user(state: ServerState, uid: str) -> dict[str, Any]:
+    user = state.users[uid]
+    return {
+        "label": user.display_name,
+        "subline": "",
+        "icon": "icon-user",
+        "shareWithDisplayNameUnique": user.email or uid,
+        "status": {"status": "offline", "message": "", "icon": "", "clearAt": None},
+        "value": {"shareType": TYPE_USER, "shareWith": uid},
+        "count": None,
+    }
+
+
+async def sharees(ctx: Ctx) -> Response:
+    """``GET .../sharees?search=``: whom a share could go to; ``exact`` holds the exact matches.
+
+    A user id, login-less: the search matches the id, the display name and the e-mail address. A
+    ``user@host`` that is no local user is offered as a remote (federated) sharee.
+    """
+    uid = ctx.require_user()
+    ctx.require_ocs_header()
+    state = ctx.state
+    search = str(ctx.param("search", "") or "").strip()
+    wanted = ctx.param("shareType")
+    types = {int(t) for t in (wanted if isinstance(wanted, list) else [wanted])} if wanted not in (None, "") else None
+    lowered = search.lower()
+    with state.lock:
+        exact_users = [
+            _sharee_user(state, u)
+            for u, user in sorted(state.users.items())
+            if u != uid and lowered in (u.lower(), user.display_name.lower(), (user.email or "").lower())
+        ]
+        users = [
+            _sharee_user(state, u)
+            for u, user in sorted(state.users.items())
+            if u != uid and lowered and lowered in f"{u} {user.display_name} {user.email or ''}".lower()
+        ]
+        users = [u for u in users if u not in exact_users]
+        remotes = []
+        if _FEDERATED.match(search) and not exact_users:
+            user, host = search.rsplit("@", 1)
+            remotes.append(
+                {
+                    "label": search,
+                    "uuid": search,
+                    "name": user,
+                    "type": "",
+                    "value": {"shareType": TYPE_REMOTE, "shareWith": search, "server": host},
+                    "count": None,
+                }
+            )
+        if types is not None:
+            if TYPE_USER not in types:
+                exact_users, users = [], []
+            if TYPE_REMOTE not in types:
+                remotes = []
+        empty: list[Any] = []
+        data = {
+            "exact": {
+                "users": exact_users,
+                "groups": empty,
+                "remotes": remotes,
+                "remote_groups": empty,
+                "emails": empty,
+                "circles": empty,
+                "rooms": empty,
+            },
+            "users": users,
+            "groups": empty,
+            "remotes": empty,
+            "remote_groups": empty,
+            "emails": empty,
+            "circles": empty,
+            "rooms": empty,
+            "lookup": empty,
+            "lookupEnabled": False,
+        }
+        return ocs_response(ctx.request, data)
+
+
 async def pending_shares(ctx: Ctx) -> Response:
     """``GET .../shares/pending``: this server accepts every share at once, so none are pending."""
     ctx.require_user()
@@ -341,6 +428,7 @@ ROUTES: list[Route] = [
     Route(("GET",), _BASE + r"$", list_shares),
     Route(("POST",), _BASE + r"$", create_share),
     Route(("GET",), _BASE + r"/pending$", pending_shares),
+    Route(("GET",), r"^/ocs/v[12]\.php/apps/files_sharing/api/v1/sharees$", sharees),
     Route(("GET",), _BASE + r"/(?P<id>\d+)$", get_share),
     Route(("PUT",), _BASE + r"/(?P<id>\d+)$", update_share),
     Route(("DELETE",), _BASE + r"/(?P<id>\d+)$", delete_share),

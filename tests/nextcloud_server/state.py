@@ -74,6 +74,7 @@ class Node:
     favorite: bool = False
     lock_owner: str | None = None
     lock_time: int = 0
+    busy: int = 0  # writes still refused by a transactional lock (423)
     upload_time: int = 0
 
     @property
@@ -181,6 +182,7 @@ class Circle:
     creation: int
     description: str = ""
     members: list[CircleMember] = field(default_factory=list)
+    display_name: str = ""  # the name, made unique with " (2)", " (3)"…
 
 
 @dataclass
@@ -234,6 +236,17 @@ class Poll:
 
 
 @dataclass
+class Bot:
+    """A Talk bot installed by an admin (``occ talk:bot:install``)."""
+
+    id: int
+    name: str
+    secret: str
+    url: str
+    features: int  # 1 webhook, 2 response, 4 event, 8 reaction
+
+
+@dataclass
 class Room:
     """A Talk conversation."""
 
@@ -248,6 +261,7 @@ class Room:
     attendees: list[Attendee] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
     polls: dict[int, Poll] = field(default_factory=dict)
+    bots: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -369,7 +383,12 @@ class ServerState:
         self._deck_ids = itertools.count(1)
         self._deck_label_ids = itertools.count(1)
         self.calendars: dict[tuple[str, str], Calendar] = {}
+        self.calendar_creations: dict[str, list[float]] = {}
         self._ctags = itertools.count(1)
+        self.logins: dict[str, str] = {}  # login name -> user id, where they differ
+        self.federated_servers: set[str] = set()
+        self.bots: dict[int, Bot] = {}
+        self._bot_ids = itertools.count(1)
 
     # ---- time and ids ----------------------------------------------------------------------
 
@@ -421,6 +440,14 @@ class ServerState:
     def oc_id(self, fileid: int) -> str:
         """The ``oc:id`` / ``OC-FileId`` form: zero-padded file id plus the instance id."""
         return f"{fileid:08d}{self.instance_id}"
+
+    def install_bot(self, name: str, secret: str, url: str, features: int) -> Bot:
+        """Register a bot; ids count up like Talk's ``talk_bots_server`` table."""
+        if not 40 <= len(secret) <= 128:
+            raise ValueError("The secret must be between 40 and 128 characters long")
+        bot = Bot(next(self._bot_ids), name, secret, url, features)
+        self.bots[bot.id] = bot
+        return bot
 
     # ---- users -----------------------------------------------------------------------------
 

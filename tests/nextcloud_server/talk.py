@@ -11,21 +11,29 @@ user_added...), so clients must skip ``messageType == "system"`` as with a real 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import re
+import secrets
 import time
 from typing import Any
 
+import httpx
 from starlette.responses import Response
 
 from .common import Ctx, OCSError, ocs_response
 from .routing import Route
-from .state import Attendee, ChatMessage, Poll, Room, ServerState, Share, random_token
+from .state import Attendee, Bot, ChatMessage, Poll, Room, ServerState, Share, random_token
 from .teams import circle_user_ids
 
 ONE_TO_ONE, GROUP, PUBLIC = 1, 2, 3
 OWNER, MODERATOR, USER, GUEST = 1, 2, 3, 4
 MAX_MESSAGE_LENGTH = 32000
 MAX_TIMEOUT = 30
+MAX_NAME_LENGTH = 255
+MAX_REFERENCE_ID = 64  # longer ids are stored cut (chat-3/reference-id.feature:27-36)
+BOT_WEBHOOK, BOT_RESPONSE = 1, 2
 PERMISSIONS_MODERATOR = 254
 PERMISSIONS_USER = 246
 _MENTION = re.compile(r'@"([^"]+)"|@([A-Za-z0-9_.\-@]+)')
@@ -56,7 +64,7 @@ def is_moderator(attendee: Attendee | None) -> bool:
 
 def actor_parameter(state: ServerState, uid: str) -> dict[str, Any]:
     """The rich-object parameter of a user."""
-    return {"type": "user", "id": uid, "name": state.display_name(uid)}
+    return {"type": "user", "id": uid, "name": state.display_name(uid), "mention-id": uid}
 
 
 def format_message(state: ServerState, message: ChatMessage, *, with_parent: bool = True) -> dict[str, Any]:
@@ -272,8 +280,13 @@ def add_attendee(
     return attendee
 
 
-def add_participant(state: ServerState, room: Room, actor: str, source: str, new: str) -> None:
-    """Resolve ``newParticipant`` for ``source`` and add it, with the system messages Talk writes."""
+def add_participant(
+    state: ServerState, room: Room, actor: str, source: str, new: str, *, federation: bool = False
+) -> None:
+    """Resolve ``newParticipant`` for ``source`` and add it, with the system messages Talk writes.
+
+    Federated users need federation, which a fresh installation has off: Talk answers 501.
+    """
     if source == "users":
         if new not in state.users:
             raise OCSError(404, "", {"error": "new-participant"})
@@ -288,7 +301,7 @@ def add_participant(state: ServerState, room: Room, actor: str, source: str, new
                 system_message(
                     state, room, actor, "user_added", "{actor} added {user}", user=actor_parameter(state, uid)
                 )
-    elif source == "circles":
+    elif source in ("circles", "teams"):
         circle = state.circles.get(new)
         if circle is None:
             raise OCSError(404, "", {"error": "new-participant"})
@@ -315,6 +328,8 @@ def add_participant(state: ServerState, room: Room, actor: str, source: str, new
                 guest={"type": "email", "id": actor_id, "name": new},
             )
     elif source == "federated_users":
+        if not federation:
+            raise OCSError(501, "", {"error": "federation"})
         if not re.match(r"^[^@\s]+@[^@\s]+$", new):
             raise OCSError(400, "", {"error": "cloud-id"})
         if add_attendee(state, room, "federated_users", new, new, invited=new):
@@ -421,10 +436,13 @@ async def create_room(ctx: Ctx) -> Response:
                 name = name or state.circles[invite].name
             elif invite:
                 raise OCSError(404, "", {"error": "invite"})
-            if not name or len(name) > 255:
+            if not name or len(name) > MAX_NAME_LENGTH:
                 raise OCSError(400, "", {"error": "name"})
         else:
             raise OCSError(400, "", {"error": "type"})
+        description = str(ctx.param("description", "") or "")
+        if len(description) > ctx.server.release.description_length:
+            raise OCSError(400, "", {"error": "description"})
         token = random_token(8)
         while token in state.rooms:
             token = random_token(8)
@@ -434,7 +452,7 @@ async def create_room(ctx: Ctx) -> Response:
             type=room_type,
             name=name,
             created=state.now(),
-            description=str(ctx.param("description", "") or ""),
+            description=description,
         )
         state.rooms[token] = room
         add_attendee(state, room, "users", uid, state.display_name(uid), OWNER)
@@ -442,7 +460,7 @@ async def create_room(ctx: Ctx) -> Response:
         if room_type == ONE_TO_ONE:
             add_attendee(state, room, "users", invite, state.display_name(invite), OWNER)
         elif invite:
-            add_participant(state, room, uid, source, invite)
+            add_participant(state, room, uid, source, invite, federation=ctx.server.federation)
         return ocs_response(ctx.request, format_room(state, room, uid), 201)
 
 
@@ -466,7 +484,7 @@ async def rename_room(ctx: Ctx) -> Response:
         if not is_moderator(attendee):
             raise OCSError(403)
         name = str(ctx.param("roomName", "") or "").strip()
-        if not name or len(name) > 255 or room.type == ONE_TO_ONE:
+        if not name or len(name) > MAX_NAME_LENGTH or room.type == ONE_TO_ONE:
             raise OCSError(400, "", {"error": "name"})
         room.name = name
         system_message(ctx.state, room, uid, "conversation_renamed", "{actor} renamed the conversation")
@@ -481,7 +499,12 @@ async def set_description(ctx: Ctx) -> Response:
         room, attendee = _room_or_404(ctx, uid)
         if not is_moderator(attendee):
             raise OCSError(403)
-        room.description = str(ctx.param("description", "") or "")
+        if room.type == ONE_TO_ONE:
+            raise OCSError(400, "", {"error": "type"})
+        description = str(ctx.param("description", "") or "")
+        if len(description) > ctx.server.release.description_length:  # characters, not bytes
+            raise OCSError(400, "", {"error": "description"})
+        room.description = description
         system_message(ctx.state, room, uid, "description_set", "{actor} set the description")
         return ocs_response(ctx.request, [])
 
@@ -567,7 +590,8 @@ async def post_participant(ctx: Ctx) -> Response:
         if not new:
             raise OCSError(400, "", {"error": "new-participant"})
         before = room.type
-        add_participant(ctx.state, room, uid, str(ctx.param("source", "users") or "users"), new)
+        source = str(ctx.param("source", "users") or "users")
+        add_participant(ctx.state, room, uid, source, new, federation=ctx.server.federation)
         return ocs_response(ctx.request, {"type": room.type} if room.type != before else {})
 
 
@@ -606,6 +630,22 @@ async def remove_attendee(ctx: Ctx) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
+def checked_message(ctx: Ctx, room: Room, text: str) -> int | None:
+    """What Talk checks of any new message: not empty (400), at most 32,000 characters (413), and a
+    ``replyTo`` that is a comment of this conversation (400). Returns the parent's id."""
+    if not text.strip():
+        raise OCSError(400, "", {"error": "message"})
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise OCSError(413, "", {"error": "message"})
+    reply_to = ctx.int_param("replyTo", 0)
+    if not reply_to:
+        return None
+    parent = next((m for m in room.messages if m.id == reply_to), None)
+    if parent is None or parent.message_type != "comment":
+        raise OCSError(400, "", {"error": "reply-to"})
+    return parent.id
+
+
 async def send_message(ctx: Ctx) -> Response:
     """``POST api/v1/chat/{token}``: message, replyTo, referenceId, silent; 201 with the message."""
     uid = ctx.require_user()
@@ -616,20 +656,8 @@ async def send_message(ctx: Ctx) -> Response:
         if room.read_only:
             raise OCSError(403, "", {"error": "read-only"})
         text = str(ctx.param("message", "") or "")
-        if not text.strip():
-            raise OCSError(400, "", {"error": "message"})
-        if len(text) > MAX_MESSAGE_LENGTH:
-            raise OCSError(413, "", {"error": "message"})
-        reference_id = str(ctx.param("referenceId", "") or "").strip()
-        if len(reference_id) > 64:
-            raise OCSError(400, "", {"error": "reference-id"})
-        reply_to = ctx.int_param("replyTo", 0)
-        parent_id = None
-        if reply_to:
-            parent = next((m for m in room.messages if m.id == reply_to), None)
-            if parent is None or parent.message_type != "comment":
-                raise OCSError(400, "", {"error": "reply-to"})
-            parent_id = parent.id
+        parent_id = checked_message(ctx, room, text)
+        reference_id = str(ctx.param("referenceId", "") or "").strip()[:MAX_REFERENCE_ID]
         rendered, parameters = parse_mentions(state, text)
         message = add_message(
             state,
@@ -643,6 +671,7 @@ async def send_message(ctx: Ctx) -> Response:
         )
         assert attendee is not None
         attendee.last_read_message = message.id
+        deliver_to_bots(ctx, room, message)
         return ocs_response(
             ctx.request,
             format_message(state, message),
@@ -681,21 +710,31 @@ async def receive_messages(ctx: Ctx) -> Response:
     include_last = ctx.int_param("includeLastKnown", 0) == 1
     set_read_marker = ctx.int_param("setReadMarker", 1) == 1
     deadline = time.monotonic() + timeout
-    while True:
-        with ctx.state.lock:
-            room, attendee = _room_or_404(ctx, uid)
-            messages = _select_messages(room, look_into_future, last_known, limit, include_last)
-            if messages:
-                if look_into_future and set_read_marker and attendee is not None:
-                    attendee.last_read_message = max(attendee.last_read_message, messages[-1].id)
-                headers = {
-                    "X-Chat-Last-Given": str(messages[-1].id),
-                    "X-Chat-Last-Common-Read": str(_common_read(room)),
-                }
-                return ocs_response(ctx.request, [format_message(ctx.state, m) for m in messages], headers=headers)
-        if not look_into_future or time.monotonic() >= deadline or ctx.server.stopping.is_set():
-            return Response(status_code=304)
-        await asyncio.sleep(0.05)
+    server = ctx.server
+    waiting = False
+    try:
+        while True:
+            with ctx.state.lock:
+                room, attendee = _room_or_404(ctx, uid)
+                messages = _select_messages(room, look_into_future, last_known, limit, include_last)
+                if messages:
+                    if look_into_future and set_read_marker and attendee is not None:
+                        attendee.last_read_message = max(attendee.last_read_message, messages[-1].id)
+                    headers = {
+                        "X-Chat-Last-Given": str(messages[-1].id),
+                        "X-Chat-Last-Common-Read": str(_common_read(room)),
+                    }
+                    return ocs_response(ctx.request, [format_message(ctx.state, m) for m in messages], headers=headers)
+            if not look_into_future or time.monotonic() >= deadline or server.stopping.is_set():
+                return Response(status_code=304, headers={"X-Chat-Last-Common-Read": str(_common_read(room))})
+            if not waiting:  # this request now holds a PHP worker while it waits
+                waiting = True
+                server.long_polls += 1
+                server.most_long_polls = max(server.most_long_polls, server.long_polls)
+            await asyncio.sleep(0.05)
+    finally:
+        if waiting:
+            server.long_polls -= 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,7 +754,7 @@ def format_poll(state: ServerState, room: Room, poll: Poll, uid: str) -> dict[st
         "id": poll.id,
         "question": poll.question,
         "options": poll.options,
-        "votes": dict(sorted(counts.items())),
+        "votes": dict(sorted(counts.items())) or [],  # PHP: an empty array is []
         "numVoters": len([v for v in poll.votes.values() if v]),
         "actorType": poll.actor_type,
         "actorId": poll.actor_id,
@@ -726,7 +765,7 @@ def format_poll(state: ServerState, room: Room, poll: Poll, uid: str) -> dict[st
     }
     can_see_summary = bool(voted_self) and poll.result_mode == 0
     if not can_see_summary and poll.status == 0:
-        data["votes"] = {}
+        data["votes"] = []
         if not (is_moderator(attendee) or poll.actor_id == uid):
             data["numVoters"] = 0
     elif poll.result_mode == 0 and poll.status == 1:
@@ -825,15 +864,17 @@ async def vote_poll(ctx: Ctx) -> Response:
         ):
             raise OCSError(400, "", {"error": "options"})
         poll.votes[uid] = option_ids
-        if option_ids:
-            system_message(
+        if option_ids and poll.result_mode == 0:  # anonymous: "Someone voted" (poll.feature:160-161)
+            voted = add_message(
                 state,
                 room,
                 uid,
-                "poll_voted",
-                "{actor} voted on the poll {poll}",
-                poll={"type": "talk-poll", "id": str(poll.id), "name": poll.question},
+                "Someone voted on the poll {poll}",
+                message_type="system",
+                system_message="poll_voted",
+                parameters={"poll": {"type": "talk-poll", "id": str(poll.id), "name": poll.question}},
             )
+            voted.actor_type, voted.actor_id, voted.actor_display_name = "guests", "system", ""
         return ocs_response(ctx.request, format_poll(state, room, poll, uid))
 
 
@@ -861,6 +902,132 @@ async def close_poll(ctx: Ctx) -> Response:
         return ocs_response(ctx.request, format_poll(state, room, poll, uid))
 
 
+# --------------------------------------------------------------------------------------------
+# Bots (chat-2/bots.feature, docs/bots.md)
+# --------------------------------------------------------------------------------------------
+
+
+def bot_actor_id(bot: Bot) -> str:
+    """Talk names a bot ``bot-`` plus the SHA-1 of its URL."""
+    return "bot-" + hashlib.sha1(bot.url.encode(), usedforsecurity=False).hexdigest()
+
+
+def webhook_body(state: ServerState, room: Room, message: ChatMessage) -> bytes:
+    """The ActivityStreams 2.0 ``Create`` Talk posts to a bot's webhook."""
+    content = json.dumps({"message": message.message, "parameters": message.message_parameters or []})
+    return json.dumps(
+        {
+            "type": "Create",
+            "actor": {"type": "Person", "id": f"{message.actor_type}/{message.actor_id}", "name": message.actor_display_name},
+            "object": {
+                "type": "Note",
+                "id": str(message.id),
+                "name": "message",
+                "content": content,
+                "mediaType": "text/markdown",
+            },
+            "target": {"type": "Collection", "id": room.token, "name": room.name},
+        }
+    ).encode()
+
+
+def deliver_to_bots(ctx: Ctx, room: Room, message: ChatMessage) -> None:
+    """Post the message to every webhook bot enabled in the room (signed, in the background)."""
+    for bot_id in sorted(room.bots):
+        bot = ctx.state.bots.get(bot_id)
+        if bot is None or not bot.features & BOT_WEBHOOK:
+            continue
+        body = webhook_body(ctx.state, room, message)
+        random = secrets.token_hex(32)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Nextcloud-Talk-Random": random,
+            "X-Nextcloud-Talk-Signature": hmac.new(bot.secret.encode(), random.encode() + body, "sha256").hexdigest(),
+            "X-Nextcloud-Talk-Backend": ctx.server.base_url + "/",
+        }
+        task = asyncio.get_running_loop().create_task(_post_webhook(bot.url, body, headers))
+        ctx.server.deliveries.add(task)
+        task.add_done_callback(ctx.server.deliveries.discard)
+
+
+async def _post_webhook(url: str, body: bytes, headers: dict[str, str]) -> None:
+    try:
+        async with httpx.AsyncClient(timeout=5, trust_env=False) as client:  # Talk waits at most 5 seconds
+            await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError:
+        pass  # Talk logs and drops a failed delivery
+
+
+def _verified_bot(ctx: Ctx, room: Room | None, signed: str) -> Bot:
+    random = ctx.header("x-nextcloud-talk-bot-random")
+    signature = ctx.header("x-nextcloud-talk-bot-signature").lower()
+    for bot in ctx.state.bots.values():
+        expected = hmac.new(bot.secret.encode(), (random + signed).encode(), "sha256").hexdigest()
+        if random and hmac.compare_digest(expected, signature):
+            if room is not None and bot.id in room.bots and bot.features & BOT_RESPONSE:
+                return bot
+    raise OCSError(401)
+
+
+async def bot_message(ctx: Ctx) -> Response:
+    """``POST api/v1/bot/{token}/message``: a signed message from a bot with the response feature."""
+    state = ctx.state
+    with state.lock:
+        room = state.rooms.get(ctx.match["token"])
+        text = str(ctx.param("message", "") or "")
+        bot = _verified_bot(ctx, room, text)
+        assert room is not None
+        parent_id = checked_message(ctx, room, text)
+        message = add_message(
+            state,
+            room,
+            "",
+            text,
+            reference_id=str(ctx.param("referenceId", "") or "")[:MAX_REFERENCE_ID],
+            parent_id=parent_id,
+            silent=ctx.bool_param("silent"),
+        )
+        message.actor_type, message.actor_id, message.actor_display_name = "bots", bot_actor_id(bot), f"{bot.name} (Bot)"
+        return ocs_response(ctx.request, [], 201)
+
+
+async def list_room_bots(ctx: Ctx) -> Response:
+    """``GET api/v1/bot/{token}``: the bots a moderator may enable here."""
+    uid = ctx.require_user()
+    ctx.require_ocs_header()
+    with ctx.state.lock:
+        room, attendee = _room_or_404(ctx, uid)
+        if not is_moderator(attendee):
+            raise OCSError(403)
+        return ocs_response(
+            ctx.request,
+            [
+                {"id": b.id, "name": b.name, "description": None, "state": int(b.id in room.bots)}
+                for b in ctx.state.bots.values()
+            ],
+        )
+
+
+async def toggle_room_bot(ctx: Ctx) -> Response:
+    """``POST|DELETE api/v1/bot/{token}/{botId}``: a moderator enables or disables a bot."""
+    uid = ctx.require_user()
+    ctx.require_ocs_header()
+    with ctx.state.lock:
+        room, attendee = _room_or_404(ctx, uid)
+        if not is_moderator(attendee):
+            raise OCSError(403)
+        bot = ctx.state.bots.get(int(ctx.match["bot"]))
+        if bot is None:
+            raise OCSError(400, "", {"error": "bot"})
+        if ctx.method == "POST":
+            room.bots.add(bot.id)
+        else:
+            room.bots.discard(bot.id)
+        return ocs_response(
+            ctx.request, {"id": bot.id, "name": bot.name, "description": None, "state": int(bot.id in room.bots)}
+        )
+
+
 _ROOM = r"^/ocs/v[12]\.php/apps/spreed/api/v4/room"
 _TOKEN = r"/(?P<token>[a-z0-9]{4,30})"
 _V1 = r"^/ocs/v[12]\.php/apps/spreed/api/v1"
@@ -884,4 +1051,7 @@ ROUTES: list[Route] = [
     Route(("GET",), _V1 + r"/poll" + _TOKEN + r"/(?P<poll>\d+)$", get_poll),
     Route(("POST",), _V1 + r"/poll" + _TOKEN + r"/(?P<poll>\d+)$", vote_poll),
     Route(("DELETE",), _V1 + r"/poll" + _TOKEN + r"/(?P<poll>\d+)$", close_poll),
+    Route(("POST",), _V1 + r"/bot" + _TOKEN + r"/message$", bot_message),
+    Route(("GET",), _V1 + r"/bot" + _TOKEN + r"$", list_room_bots),
+    Route(("POST", "DELETE"), _V1 + r"/bot" + _TOKEN + r"/(?P<bot>\d+)$", toggle_room_bot),
 ]

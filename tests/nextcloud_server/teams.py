@@ -20,6 +20,7 @@ from .state import Circle, CircleMember, ServerState, random_token
 TYPE_USER, TYPE_GROUP, TYPE_MAIL, TYPE_CONTACT, TYPE_CIRCLE = 1, 2, 4, 8, 16
 LEVEL_MEMBER, LEVEL_MODERATOR, LEVEL_ADMIN, LEVEL_OWNER = 1, 4, 8, 9
 CFG_PERSONAL, CFG_INVITE, CFG_LOCAL = 2, 32, 4096
+NAME_COLUMN = 127  # circles_circle.name is VARCHAR(127); display_name 255 (Version0022Date20220526113601)
 SOURCE_CIRCLE = 16
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -80,7 +81,7 @@ def format_circle(state: ServerState, circle: Circle, viewer: str) -> dict[str, 
     data: dict[str, Any] = {
         "id": circle.id,
         "name": circle.name,
-        "displayName": circle.name,
+        "displayName": circle.display_name or circle.name,
         "sanitizedName": re.sub(r"[^a-zA-Z0-9 _.-]", "", circle.name) or circle.id,
         "source": SOURCE_CIRCLE,
         "population": len([m for m in circle.members if m.status == "Member"]),
@@ -163,12 +164,30 @@ async def create_circle(ctx: Ctx) -> Response:
     """``POST /circles`` with ``name`` and optional ``personal`` / ``local``."""
     uid = ctx.require_user()
     ctx.require_ocs_header()
-    name = str(ctx.param("name", "") or "").strip()
-    if len(name) < 3:
-        raise OCSError(400, "Name is too short")
+    name = " ".join(str(ctx.param("name", "") or "").split())  # CircleService::cleanCircleName
+    if len(name.encode()) < 3:
+        raise OCSError(400, "Circle name is too short")
+    if len(name) > NAME_COLUMN:  # no check in Circles: the database refuses the row
+        raise OCSError(
+            999,
+            "An exception occurred while executing a query: SQLSTATE[22001]: String data, right truncated: "
+            "1406 Data too long for column 'name' at row 1",
+        )
     config = (CFG_PERSONAL if ctx.bool_param("personal") else 0) | (CFG_LOCAL if ctx.bool_param("local") else 0)
     with ctx.state.lock:
-        circle = Circle(id=random_token(31, _ALNUM), name=name, owner=uid, config=config, creation=ctx.state.now())
+        taken = {c.display_name or c.name for c in ctx.state.circles.values()}
+        display, n = name, 1
+        while display in taken:  # CircleService::confirmDisplayName
+            n += 1
+            display = f"{name} ({n})"
+        circle = Circle(
+            id=random_token(31, _ALNUM),
+            name=name,
+            owner=uid,
+            config=config,
+            creation=ctx.state.now(),
+            display_name=display,
+        )
         owner = _new_member(ctx.state, circle, uid, TYPE_USER)
         owner.level, owner.status = LEVEL_OWNER, "Member"
         circle.members.append(owner)
@@ -202,7 +221,7 @@ async def edit_circle(ctx: Ctx) -> Response:
     with ctx.state.lock:
         circle = _circle_for(ctx, uid, level=LEVEL_ADMIN if field != "config" else LEVEL_OWNER)
         if field == "name":
-            circle.name = str(ctx.param("value", circle.name))
+            circle.name = circle.display_name = str(ctx.param("value", circle.name))
         elif field == "description":
             circle.description = str(ctx.param("value", ""))
         else:

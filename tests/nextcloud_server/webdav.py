@@ -213,6 +213,9 @@ def check_preconditions(ctx: Ctx, node: Node | None) -> Response | None:
 
 def check_unlocked(node: Node, uid: str) -> None:
     """A locked file (files_lock or a transactional lock) refuses writes with 423."""
+    if node.busy > 0:  # Nextcloud's own short lock: gone after a moment, for everyone
+        node.busy -= 1
+        raise DavError(423, "OCA\\DAV\\Connector\\Sabre\\Exception\\FileLocked", f'"{node.name}" is locked')
     if node.lock_owner is not None and node.lock_owner != uid:
         raise DavError(423, FILE_LOCKED, f'"{node.name}" is locked')
 
