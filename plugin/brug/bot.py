@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -69,7 +70,10 @@ def build_runtime(
     )
     if settings.nextcloud is not None:
         password = required_secret(settings.nextcloud.password, "nextcloud", "app_password", language)
-        add_nextcloud(rt, settings.nextcloud, password)
+        bot_secret = None
+        if settings.nextcloud.talk_bot_listen:
+            bot_secret = required_secret(settings.nextcloud.bot_secret, "nextcloud", "talk_bot_secret", language)
+        add_nextcloud(rt, settings.nextcloud, password, bot_secret=bot_secret)
     if settings.matrix is not None:
         token = required_secret(settings.matrix.token, "matrix", "access_token", language)
         from brug.adapters.matrix import MatrixAccount, MatrixChat
@@ -102,10 +106,15 @@ def add_nextcloud(
     password: str,
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+    bot_secret: str | None = None,
+    poll_interval: float = 5.0,
 ) -> None:
-    """Files, Teams and shares, Talk, Deck and Calendar on the Nextcloud that brug.toml names."""
-    from nc_py_api import AsyncNextcloud
+    """Files, Teams and shares, Talk, Deck and Calendar on the Nextcloud that brug.toml names.
 
+    `clock` (epoch seconds) paces the share queue against Nextcloud's share limit; `sleep` is the
+    short wait before a write to a briefly locked file is tried again.
+    """
     from brug.adapters.nextcloud.client import NextcloudAccount, NextcloudClient
     from brug.adapters.nextcloud.files import NextcloudFiles
     from brug.adapters.nextcloud.sharing import NextcloudSharing, ShareQueue
@@ -114,9 +123,8 @@ def add_nextcloud(
 
     store = rt.store
     client = NextcloudClient(NextcloudAccount(config.url, config.user, password), sleep=sleep)
-    nc = AsyncNextcloud(nextcloud_url=config.url, nc_auth_user=config.user, nc_auth_pass=password)
     files = NextcloudFiles(client, config.folder)
-    sharing = NextcloudSharing(client, nc, store, ShareQueue(client))
+    sharing = NextcloudSharing(client, store, ShareQueue(client, store, clock))
     deck = calendar = None
     if config.deck:
         from brug.adapters.nextcloud.deck import NextcloudDeck
@@ -128,7 +136,11 @@ def add_nextcloud(
         calendar = NextcloudCalendar(client, store)
     rt.file_spaces["nextcloud"] = files
     rt.surroundings["nextcloud"] = NextcloudWorkspace(files, sharing, deck, calendar, store)
-    talk = TalkChat(client, store)
+    webhook = None
+    if config.talk_bot_listen and bot_secret:
+        host, port = config.talk_bot_listen.rsplit(":", 1)
+        webhook = (host, int(port), bot_secret)
+    talk = TalkChat(client, store, poll_interval=poll_interval, webhook=webhook)
     rt.chats["nextcloud"] = talk
     rt.provisioners["nextcloud"] = talk
     rt.closers.append(client.close)

@@ -340,6 +340,7 @@ async def apply_plan(
     records = rt.store.documents(p.id, rt.files_for(p).platform)
     provisioned: set[str] = set()
     failed_posts: list[str] = []
+    refused: set[str] = set()  # chat platforms whose rooms could not be made this time
     for op in plan.operations:
         if stop is not None and stop.is_set():
             log.info("%s: stopped before %s %s; the next apply continues", p.id, op.action.value, op.target)
@@ -355,7 +356,15 @@ async def apply_plan(
                             f"{p.id}: {line}"
                         )
                 else:
-                    await _provision(p, op.platform, rt, report)
+                    try:
+                        await _provision(p, op.platform, rt, report)
+                    except PlatformError as err:  # one platform's refusal does not stop the rest
+                        log.error("%s: %s: %s", p.id, op.platform, err)
+                        refused.add(op.platform)
+                        report.failed_invites.append(f"{p.id}: {op.platform}: {err}")
+        elif op.action is Action.post and op.platform in refused:
+            # no room to post in yet: the post waits in the outbox for the next run
+            rt.store.enqueue(op.platform, op.key, op.partnership, op.target, op.kind, op.content)
         elif op.action is Action.post:
             try:
                 await _post(op, rt)

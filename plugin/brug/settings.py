@@ -24,6 +24,7 @@ SECRET_FIELDS = {
     "matrix": ("access_token", "BRUG_MATRIX__ACCESS_TOKEN"),
     "nextcloud": ("app_password", "BRUG_NEXTCLOUD__APP_PASSWORD"),
 }
+OTHER_SECRETS = {"nextcloud": ("talk_bot_secret", "BRUG_NEXTCLOUD__TALK_BOT_SECRET")}
 
 
 class MatrixSettings(BaseModel):
@@ -51,12 +52,23 @@ class NextcloudSettings(BaseModel):
     user: str = Field(description="the account brug works as (owner of the workspace folders)")
     folder: str = Field(default="brug", description="folder in that account that holds one folder per partnership")
     deck: bool = Field(default=True, description="a Deck board per partnership")
-    calendar: bool = Field(default=True, description="a calendar with the meetings per partnership")
+    calendar: bool = Field(default=True, description="the meetings as events in brug's calendar")
+    talk_bot_listen: str | None = Field(
+        default=None,
+        description="host:port where `brug run` receives Talk's bot webhook (occ talk:bot:install … "
+        "--feature=webhook); without it brug reads new messages every few seconds",
+        pattern=r"^[^:\s]+:\d{1,5}$",
+    )
     app_password: SecretStr | None = None
     app_password_file: Path | None = None
+    talk_bot_secret: SecretStr | None = None
+    talk_bot_secret_file: Path | None = None
 
     def password(self) -> str | None:
         return _secret(self.app_password, self.app_password_file)
+
+    def bot_secret(self) -> str | None:
+        return _secret(self.talk_bot_secret, self.talk_bot_secret_file)
 
 
 def _secret(value: SecretStr | None, file: Path | None) -> str | None:
@@ -124,6 +136,8 @@ class Settings(BaseSettings):
         nextcloud = self.nextcloud
         if nextcloud is not None and nextcloud.app_password_file is not None:
             nextcloud = nextcloud.model_copy(update={"app_password_file": fix(nextcloud.app_password_file)})
+        if nextcloud is not None and nextcloud.talk_bot_secret_file is not None:
+            nextcloud = nextcloud.model_copy(update={"talk_bot_secret_file": fix(nextcloud.talk_bot_secret_file)})
         return self.model_copy(
             update=dict(
                 partnerships=[fix(p) for p in self.partnerships],
@@ -161,7 +175,7 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
             reason = re.sub(r"\s*\(at line.*\)$", "", str(err))
             text = f"geen geldige TOML («{reason}»)" if language == "nl" else f"not valid TOML: {reason}"
             raise ProblemsFound([Problem(display_path(path), (), text, int(where[1]) if where else 1)]) from None
-        for section, (field, variable) in SECRET_FIELDS.items():
+        for section, (field, variable) in [*SECRET_FIELDS.items(), *OTHER_SECRETS.items()]:
             if isinstance(raw.get(section), dict) and field in raw[section]:
                 problems.append(
                     Problem(

@@ -728,6 +728,18 @@ class Store:
         with self._tx() as conn:
             _upsert(conn, resources, ident, dict(ref=ref, data=data, updated_at=_now()))
 
+    def forget_resource(self, partnership_id: str, platform: str, kind: str, key: str = "") -> None:
+        """The resource is gone on the platform (e.g. a deleted conversation): the next apply makes it anew."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(resources).where(
+                    resources.c.partnership_id == partnership_id,
+                    resources.c.platform == platform,
+                    resources.c.kind == kind,
+                    resources.c.key == key,
+                )
+            )
+
     def resources(self, platform: str, kind: str, partnership_id: str | None = None) -> list[Resource]:
         query = select(resources).where(resources.c.platform == platform, resources.c.kind == kind)
         if partnership_id is not None:

@@ -46,6 +46,12 @@ def model() -> PhaseModel:
 
 
 @pytest.fixture
+def nc(versioned_nc: NextcloudTestServer) -> NextcloudTestServer:
+    """Every test here runs against Nextcloud 30, 31 and 32."""
+    return versioned_nc
+
+
+@pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store.at(tmp_path / "brug.db")
 
@@ -291,8 +297,8 @@ def utc_via_vtimezone(ics: str, local: str) -> datetime:
 
 
 def objects(nc: NextcloudTestServer, pid: str) -> dict[str, str]:
-    cal = nc.state.calendars[("alice", f"brug-{pid}")]
-    return {name: obj.data.decode() for name, obj in sorted(cal.objects.items())}
+    cal = nc.state.calendars[("alice", "brug-overleggen")]  # one calendar holds every partnership's meetings
+    return {name: obj.data.decode() for name, obj in sorted(cal.objects.items()) if name.startswith(f"brug-{pid}-")}
 
 
 async def test_calendar_and_events_are_made_once_with_local_times_across_dst(
@@ -300,13 +306,13 @@ async def test_calendar_and_events_are_made_once_with_local_times_across_dst(
 ) -> None:
     p = partnership()
     lines = await cal_run(client, store, p)
-    assert lines == ["Calendar 'Gent samen' created", "Calendar: 4 meeting(s) added"]
+    assert lines == ["Calendar 'Overleggen (brug)' created", "Calendar: 4 meeting(s) added"]
     for _ in range(2):
         before = len(nc.requests)
         assert await cal_run(client, store, p) == []
         assert len(nc.requests) == before
     assert nc.count("MKCALENDAR") == 1 and nc.count("PUT", "/calendars/") == 4
-    assert nc.state.calendars[("alice", "brug-gent-samen")].display_name == "Gent samen"
+    assert nc.state.calendars[("alice", "brug-overleggen")].display_name == "Overleggen (brug)"
 
     found = objects(nc, p.id)
     # third Tuesdays at 14:00 in Brussels: 12:00 UTC in October (summer time), 13:00 UTC after
@@ -343,7 +349,7 @@ async def test_an_event_edited_by_a_person_is_never_overwritten(
     p = partnership()
     await cal_run(client, store, p)
     name = "brug-gent-samen-20261117T130000Z.ics"
-    href = f"{CALENDARS}/brug-gent-samen/{name}"
+    href = f"{CALENDARS}/brug-overleggen/{name}"
     mine = objects(nc, p.id)[name].replace("SUMMARY:Overleg: Gent samen", "SUMMARY:Overleg (verplaatst naar 15u)")
     edited = await client.http.put(href, content=mine.encode(), headers={"Content-Type": "text/calendar"})
     assert edited.status_code == 204
@@ -375,7 +381,7 @@ async def test_meetings_off_the_schedule_are_removed_unless_edited(
     p = partnership()
     await cal_run(client, store, p)
     edited_name = "brug-gent-samen-20261215T130000Z.ics"
-    href = f"{CALENDARS}/brug-gent-samen/{edited_name}"
+    href = f"{CALENDARS}/brug-overleggen/{edited_name}"
     mine = objects(nc, p.id)[edited_name].replace("STATUS:CONFIRMED", "STATUS:TENTATIVE")
     assert (await client.http.put(href, content=mine.encode())).status_code == 204
 
@@ -419,7 +425,7 @@ async def test_text_is_escaped_and_folded_and_comes_back_the_same(
     assert props["URL"][1] == link.replace(" ", "%20")
     assert props["DTSTART"] == ("TZID=Europe/Brussels", "20261015T093000")
     assert props["DTEND"] == ("TZID=Europe/Brussels", "20261015T113000")
-    assert nc.state.calendars[("alice", "brug-kust")].display_name == name
+    assert nc.state.calendars[("alice", "brug-overleggen")].display_name == "Meetings (brug)"
 
 
 def test_escape_and_fold_rules() -> None:

@@ -1,4 +1,7 @@
-"""brug's Nextcloud adapter against the local protocol-faithful server: Files, Teams, shares, Talk."""
+"""brug's Nextcloud adapter against the local protocol-faithful server: Files, Teams, shares, Talk.
+
+Every test runs against Nextcloud 30, 31 and 32 (`versioned_nc`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from tests.nextcloud_server import NextcloudTestServer
 from tests.runtime import local_runtime
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SHARES = "/apps/files_sharing/api/v1/shares"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +29,13 @@ def library():  # type: ignore[no-untyped-def]
     return load_library()
 
 
-def partnership(folder: Path, pid: str, members: list[str], *, chat: str = "nextcloud") -> None:
+@pytest.fixture
+def nc(versioned_nc: NextcloudTestServer, clock: FakeClock) -> NextcloudTestServer:
+    clock.now = NOW.timestamp()  # brug and the server share one clock that moves only when told
+    return versioned_nc
+
+
+def partnership(folder: Path, pid: str, members: list[str], *, chat: str = "nextcloud", name: str = "") -> None:
     orgs = "".join(
         textwrap.dedent(f"""\
           - id: org-{i}
@@ -37,7 +47,7 @@ def partnership(folder: Path, pid: str, members: list[str], *, chat: str = "next
         for i, user in enumerate(members)
     )
     (folder / f"{pid}.yaml").write_text(
-        f"id: {pid}\nname: Samen {pid}\nworkflow: samenwerken\nphase: ja-graag\n"
+        f"id: {pid}\nname: {name or 'Samen ' + pid}\nworkflow: samenwerken\nphase: ja-graag\n"
         f"platforms: {{chat: [{chat}], files: nextcloud}}\n"
         'meetings: {start: "2026-12-01 14:00", rrule: "FREQ=MONTHLY;BYDAY=+1TU"}\n'
         f"organisations:\n{textwrap.indent(orgs, '  ')}",
@@ -45,16 +55,17 @@ def partnership(folder: Path, pid: str, members: list[str], *, chat: str = "next
     )
 
 
-def make_bot(nc: NextcloudTestServer, tmp_path: Path, library, clock: FakeClock) -> Bot:  # type: ignore[no-untyped-def]
-    async def server_time_sleep(seconds: float) -> None:  # waiting for the share limit = the server's clock moving
+def make_bot(nc: NextcloudTestServer, tmp_path: Path, library, clock: FakeClock, *, user: str = "alice") -> Bot:  # type: ignore[no-untyped-def]
+    async def server_time_sleep(seconds: float) -> None:  # a short wait = the server's clock moving
         clock.advance(seconds)
 
-    rt = local_runtime(tmp_path, library, lambda: NOW)
+    rt = local_runtime(tmp_path, library, lambda: datetime.fromtimestamp(clock(), UTC))
     add_nextcloud(
         rt,
-        NextcloudSettings(url=nc.base_url, user="alice"),
+        NextcloudSettings(url=nc.base_url, user=user),
         PASSWORDS["alice"],
         sleep=server_time_sleep,
+        clock=clock,
     )
     bot = Bot(rt, [tmp_path / "partnerschappen"])
     assert bot.load() == []
@@ -98,16 +109,85 @@ async def test_one_share_per_partnership_however_many_members(nc, tmp_path, fold
     await bot.rt.close()
 
 
-async def test_a_429_burst_is_absorbed_and_nothing_is_lost(nc, tmp_path, folder, library, clock) -> None:  # type: ignore[no-untyped-def]
-    for i in range(25):  # 25 partnerships, 25 shares: more than 20 per 10 minutes
-        partnership(folder, f"p{i:02d}", ["bob"])
+def done(bot: Bot, pid: str) -> bool:
+    store = bot.rt.store
+    return all(
+        store.resource(pid, "nextcloud", kind, key) is not None
+        for kind, key in [("team", ""), ("share", "team"), ("talk", ""), ("deck-board", ""), ("calendar", "")]
+    )
+
+
+async def test_35_partnerships_on_one_account_get_their_workspace_within_the_limits(  # type: ignore[no-untyped-def]
+    nc, tmp_path, folder, library, clock
+) -> None:
+    """20 shares per 10 minutes, 10 new calendars per hour, 30 calendars in all: brug stays inside them."""
+    pids = [f"p{i:02d}" for i in range(35)]
+    for pid in pids:
+        partnership(folder, pid, ["bob", "carol"])
+    bot = make_bot(nc, tmp_path, library, clock)
+    start, runs = clock(), 0
+    while not all(done(bot, pid) for pid in pids):
+        runs += 1
+        assert runs <= 4, [pid for pid in pids if not done(bot, pid)]
+        bot.load()
+        _, errors, report = await bot.apply()  # what `brug run` does every 15 minutes
+        assert errors == []  # no apply aborted: what must wait is pending, not an error
+        waiting = [line for line in report.failed_invites if "share limit" in line]
+        assert len(waiting) == max(0, 35 - 20 * runs)  # reported, with the time it will be tried
+        clock.advance(15 * 60)
+    assert clock() - start <= 30 * 60  # 35 shares at 20 per 10 minutes: done in the second run
+    assert nc.count("POST", SHARES, 429) == 0  # brug counted its own shares: no refused attempt
+    assert nc.count("POST", SHARES, 200) == 35 == len(nc.state.shares)
+    assert nc.count("MKCALENDAR") == 1 and nc.count("MKCALENDAR", status=429) == 0  # one calendar for all
+    assert len(nc.state.circles) == 35 and len(nc.state.rooms) == 35 and len(nc.state.boards) == 35
+    events = nc.state.calendars[("alice", "brug-overleggen")].objects
+    assert {name.rsplit("-", 1)[0] for name in events} == {f"brug-{pid}" for pid in pids}
+    await bot.rt.close()
+
+
+async def test_after_a_refused_share_brug_waits_a_whole_period(nc, tmp_path, folder, library, clock) -> None:  # type: ignore[no-untyped-def]
+    """Someone else used the account's 20 shares: one 429, then no attempt until the period is over."""
+    nc.make_folder("alice", "elders")
+    with make_client(nc, "alice") as alice:
+        for _ in range(20):
+            shared = alice.post("/ocs/v2.php" + SHARES, params={"format": "json"}, data={"path": "/elders", "shareType": 3})
+            assert shared.status_code == 200
+    partnership(folder, "later", ["bob"])
     bot = make_bot(nc, tmp_path, library, clock)
     _, errors, report = await bot.apply()
-    assert errors == [] and not [line for line in report.failed_invites if "share" in line]
-    assert nc.count("POST", "/apps/files_sharing/api/v1/shares", 429) >= 1  # the limit was really hit
-    assert nc.count("POST", "/apps/files_sharing/api/v1/shares", 200) == 25
-    for i in range(25):
-        assert bot.rt.store.resource(f"p{i:02d}", "nextcloud", "share", "team") is not None
+    assert errors == [] and any("share limit" in line for line in report.failed_invites)
+    assert nc.count("POST", SHARES, 429) == 1
+    assert done(bot, "later") is False and bot.rt.store.resource("later", "nextcloud", "talk", "") is not None
+    clock.advance(5 * 60)
+    bot.load()
+    await bot.apply()
+    assert nc.count("POST", SHARES, 429) == 1 and nc.count("POST", SHARES) == 21  # no attempt wasted
+    clock.advance(6 * 60)
+    bot.load()
+    _, errors, _ = await bot.apply()
+    assert errors == [] and done(bot, "later") and nc.count("POST", SHARES, 429) == 1
+    await bot.rt.close()
+
+
+async def test_a_full_calendar_account_stops_nothing_else(nc, tmp_path, folder, library, clock) -> None:  # type: ignore[no-untyped-def]
+    with make_client(nc, "alice") as alice:  # the account already has its 30 calendars (personal + 29)
+        alice.request("PROPFIND", "/remote.php/dav/calendars/alice/", headers={"Depth": "1"})
+        for n in range(29):
+            assert alice.request("MKCALENDAR", f"/remote.php/dav/calendars/alice/eigen-{n}/").status_code in (201, 429)
+            clock.advance(400)  # past the hourly creation limit
+    assert len([c for c in nc.state.calendars if c[0] == "alice"]) == 30
+    partnership(folder, "vol", ["bob"])
+    bot = make_bot(nc, tmp_path, library, clock)
+    _, errors, report = await bot.apply()
+    assert errors == []
+    assert any("calendar" in line and "30 calendars" in line for line in report.failed_invites)
+    store = bot.rt.store
+    assert store.resource("vol", "nextcloud", "talk", "") and store.resource("vol", "nextcloud", "deck-board", "")
+    assert store.resource("vol", "nextcloud", "share", "team") is not None
+    attempts = nc.count("MKCALENDAR", "brug-overleggen")
+    bot.load()
+    await bot.apply()
+    assert nc.count("MKCALENDAR", "brug-overleggen") == attempts == 1  # not again within the hour
     await bot.rt.close()
 
 

@@ -1,4 +1,12 @@
-"""CalDAV: one calendar per partnership with an event for every meeting in the coming months.
+"""CalDAV: the meetings of every partnership as events in one calendar of brug's account.
+
+Why one calendar and not one per partnership: Nextcloud lets an account create 10 calendars per hour
+(then 429) and hold 30 calendars and subscriptions in all (then 403). A region with 1,000
+partnerships would stop at the 30th, and a first run would need 100 hours. One calendar holds the
+meetings of all of them (each event names its partnership and its href and UID carry the
+partnership's id); it is made once, in the first run. A calendar that an earlier brug made for a
+single partnership stays in use for that partnership. When the calendar cannot be made (429 or 403),
+brug reports it, leaves the rest of the partnership's workspace alone, and tries again after an hour.
 
 Events are written with ``If-None-Match: *``, so brug never overwrites an event that already exists.
 brug remembers each event it made with its ETag (store kind ``cal-event``, key = the UTC start). It
@@ -30,14 +38,17 @@ from brug.store import Resource, Store
 log = logging.getLogger(__name__)
 
 PLATFORM = "nextcloud"
+CALENDAR_URI = "brug-overleggen"
+CALENDAR_RETRY = timedelta(hours=1)  # the creation limit counts per hour
 CALENDAR_COLOR = "#0082c9"
 PRODID = "-//brug//brug calendar//NL"
 TZ_MARGIN = timedelta(days=366)  # the VTIMEZONE of an event covers a year on either side
 
 SUMMARY = Text(nl="Overleg: {name}", en="Meeting: {name}")
+CALENDAR_NAME = Text(nl="Overleggen (brug)", en="Meetings (brug)")
 CALENDAR_DESCRIPTION = Text(
-    nl="De overleggen van {name}, klaargezet door brug.",
-    en="The meetings of {name}, set up by brug.",
+    nl="De overleggen van de samenwerkingen, klaargezet door brug.",
+    en="The meetings of the partnerships, set up by brug.",
 )
 INTRO = Text(nl="Overleg van {name}.", en="Meeting of {name}.")
 AGENDA_WHERE = Text(
@@ -66,7 +77,14 @@ class NextcloudCalendar:
         self.store = store
 
     def calendar_path(self, p: Partnership) -> str:
-        return f"/remote.php/dav/calendars/{quote(self.client.account.user)}/brug-{p.id}/"
+        """Where this partnership's meetings go (after `client.identity()`)."""
+        known = self.store.resource(p.id, PLATFORM, "calendar", "")
+        if known is not None:
+            return known.ref
+        return f"/remote.php/dav/calendars/{quote(self.client.uid or self.client.account.user)}/{CALENDAR_URI}/"
+
+    def pending(self, p: Partnership) -> list[str]:
+        return [] if self.store.resource(p.id, PLATFORM, "calendar", "") is not None else ["calendar"]
 
     async def reconcile(
         self,
@@ -89,7 +107,9 @@ class NextcloudCalendar:
             scheduled = {_key(s) for s in _starts(p, now, latest)}
             stale = [key for key in stale if key not in scheduled]
         todo = [e for e in wanted.values() if _needs_write(known.get(e.key), e)]
-        calendar = await self._calendar(p, lines)
+        calendar = await self._calendar(p, now, lines)
+        if calendar is None:
+            return lines
         counts = {"added": 0, "updated": 0, "removed": 0}
         try:
             for event in todo:
@@ -110,13 +130,34 @@ class NextcloudCalendar:
 
     # --- the calendar ------------------------------------------------------------------------------------
 
-    async def _calendar(self, p: Partnership, lines: list[str]) -> str:
+    async def _calendar(self, p: Partnership, now: datetime, lines: list[str]) -> str | None:
         known = self.store.resource(p.id, PLATFORM, "calendar", "")
         if known is not None:
             return known.ref
+        await self.client.identity()
         path = self.calendar_path(p)
-        name = escape(p.name)
-        description = escape(CALENDAR_DESCRIPTION(p.language).format(name=p.name))
+        if self.store.sync_token(PLATFORM, f"calendar:{path}") != "made":
+            retry = self.store.sync_token(PLATFORM, "calendar:retry-at")
+            if retry and datetime.fromisoformat(retry) > now:
+                lines.append(f"pending: calendar: Nextcloud refused a new calendar; brug tries again from {retry}")
+                return None
+            try:
+                await self._make_calendar(path, p, lines)
+            except NextcloudError as err:
+                if err.status not in (403, 429):
+                    raise
+                again = (now + CALENDAR_RETRY).isoformat(timespec="minutes")
+                self.store.put_sync_token(PLATFORM, "calendar:retry-at", again)
+                why = "too many new calendars this hour" if err.status == 429 else "the account has its 30 calendars"
+                lines.append(f"pending: calendar: Nextcloud refused a new calendar ({why}); brug tries again from {again}")
+                return None
+            self.store.put_sync_token(PLATFORM, f"calendar:{path}", "made")
+        self.store.put_resource(p.id, PLATFORM, "calendar", "", path)
+        return path
+
+    async def _make_calendar(self, path: str, p: Partnership, lines: list[str]) -> None:
+        name = escape(CALENDAR_NAME(p.language))
+        description = escape(CALENDAR_DESCRIPTION(p.language))
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"'
@@ -131,12 +172,10 @@ class NextcloudCalendar:
             "MKCALENDAR", path, content=body.encode(), headers={"Content-Type": "application/xml; charset=utf-8"}
         )
         if response.status_code == 201:
-            lines.append(f"Calendar '{p.name}' created")
-            log.info("%s: created calendar %s", p.id, path)
+            lines.append(f"Calendar '{CALENDAR_NAME(p.language)}' created")
+            log.info("created calendar %s", path)
         elif response.status_code != 405:  # 405: it exists (made by an earlier run)
             raise NextcloudError(f"MKCALENDAR {path}", response.status_code, response.text[:200])
-        self.store.put_resource(p.id, PLATFORM, "calendar", "", path)
-        return path
 
     # --- events ------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree
@@ -34,11 +34,14 @@ class NextcloudError(PlatformError):
         self.status = status
 
 
+DESCRIPTION_LENGTH_BEFORE_CAPABILITY = 500  # Talk 20 and older: no capability, 500 characters
+
+
 @dataclass(frozen=True)
 class NextcloudAccount:
     url: str
-    user: str
-    password: str
+    user: str  # the login name; the user id (for paths and ownership) comes from the server
+    password: str = field(repr=False)
 
 
 class _Http(httpx.AsyncClient):
@@ -69,8 +72,61 @@ class NextcloudClient:
             trust_env=False,
         )
 
+        self.uid: str | None = None  # the user id behind the login, once asked
+        self._capabilities: dict[str, Any] | None = None
+        self._kinds: dict[str, tuple[str, str]] = {}
+
     async def close(self) -> None:
         await self.http.aclose()
+
+    # --- who brug is, and what the server can -----------------------------------------------------------
+
+    async def identity(self) -> str:
+        """brug's user id. With LDAP or SSO the login name may differ from it; paths use the id."""
+        if self.uid is None:
+            data = await self.ocs("GET", "cloud/user")
+            self.uid = str(data["id"])
+        return self.uid
+
+    async def capabilities(self) -> dict[str, Any]:
+        if self._capabilities is None:
+            data = await self.ocs("GET", "cloud/capabilities")
+            self._capabilities = data.get("capabilities") or {}
+        return self._capabilities
+
+    async def description_limit(self) -> int:
+        """How long a Talk conversation description may be (absent capability: the old 500)."""
+        spreed = (await self.capabilities()).get("spreed") or {}
+        conversations = (spreed.get("config") or {}).get("conversations") or {}
+        return int(conversations.get("description-length") or DESCRIPTION_LENGTH_BEFORE_CAPABILITY)
+
+    async def account_kind(self, ident: str) -> tuple[str, str]:
+        """('user', user id) for an account on this server, ('remote', cloud id) for a federated one.
+
+        An id may look like an e-mail address and still be local (LDAP and SSO set ups do that), so
+        the server decides: its sharee search knows its own accounts. A plain id is always local.
+        """
+        if "@" not in ident:
+            return "user", ident
+        if ident not in self._kinds:
+            user, host = ident.rsplit("@", 1)
+            if host.split("/")[0] == httpx.URL(self.account.url).netloc.decode():
+                self._kinds[ident] = ("user", user)
+            else:
+                data = await self.ocs(
+                    "GET",
+                    "apps/files_sharing/api/v1/sharees",
+                    params={"search": ident, "itemType": "folder", "lookup": "false", "perPage": 5},
+                )
+                exact = (data or {}).get("exact") or {}
+                local = [
+                    u["value"]["shareWith"]
+                    for u in exact.get("users") or []
+                    if ident.lower()
+                    in (str(u["value"]["shareWith"]).lower(), str(u.get("shareWithDisplayNameUnique", "")).lower())
+                ]
+                self._kinds[ident] = ("user", local[0]) if local else ("remote", ident)
+        return self._kinds[ident]
 
     # --- OCS -------------------------------------------------------------------------------------------
 
@@ -96,10 +152,12 @@ class NextcloudClient:
     # --- WebDAV ----------------------------------------------------------------------------------------
 
     def dav_path(self, path: str) -> str:
-        return f"/remote.php/dav/files/{quote(self.account.user)}/{quote(path.strip('/'))}"
+        """The WebDAV URL path of a file of brug's (after `identity()` has been asked once)."""
+        return f"/remote.php/dav/files/{quote(self.uid or self.account.user)}/{quote(path.strip('/'))}"
 
     async def mkcol(self, path: str) -> bool:
         """Create a folder; True when it was created, False when it was there."""
+        await self.identity()
         response = await self.http.request("MKCOL", self.dav_path(path))
         if response.status_code == 201:
             return True
@@ -109,6 +167,7 @@ class NextcloudClient:
 
     async def etags(self, folder: str) -> dict[str, str] | None:
         """The ETag of every entry directly in `folder` by name (None when the folder does not exist)."""
+        await self.identity()
         response = await self.http.request(
             "PROPFIND",
             self.dav_path(folder),
@@ -128,10 +187,20 @@ class NextcloudClient:
             out[href.rsplit("/", 1)[-1]] = entry.findtext(".//d:getetag", default="", namespaces=DAV_NS)
         return out
 
-    async def put(self, path: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    async def put(self, path: str, content: bytes, headers: dict[str, str], *, busy_tries: int = 3) -> httpx.Response:
+        """PUT a file. A 423 is tried again a few times first: Nextcloud's own locks last a moment."""
+        await self.identity()
+        wait = 0.5
+        for _ in range(busy_tries):
+            response = await self.http.put(self.dav_path(path), content=content, headers=headers)
+            if response.status_code != 423:
+                return response
+            await self.sleep(wait)
+            wait *= 2
         return await self.http.put(self.dav_path(path), content=content, headers=headers)
 
     async def get_text(self, path: str) -> str | None:
+        await self.identity()
         response = await self.http.get(self.dav_path(path))
         if response.status_code == 404:
             return None

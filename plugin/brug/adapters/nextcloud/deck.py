@@ -110,13 +110,14 @@ class _Run:
             return known
         title = _clip(self.p.name, BOARD_TITLE_MAX)
         taken = self._known_refs("deck-board")
+        me = await self.client.identity()
         boards = await self.client.json("GET", f"{API}/boards")
         found = next(
             (
                 b
                 for b in boards
                 if b.get("title") == title
-                and _owner(b) == self.client.account.user
+                and _owner(b) == me
                 and not b.get("deletedAt")
                 and not b.get("archived")
                 and str(b.get("id")) not in taken

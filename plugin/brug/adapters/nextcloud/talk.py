@@ -1,10 +1,20 @@
-"""Talk: one conversation per partnership, posts that are never doubled, commands by long-polling.
+"""Talk: one conversation per partnership, posts that are never doubled, commands read with few requests.
 
 Talk does not deduplicate by itself: every post carries `referenceId` = sha256 of its outbox key,
 and before posting brug looks for that reference among the conversation's recent messages (once per
-process and conversation; afterwards it remembers what it posted). Commands are read by
-long-polling the chat with `lookIntoFuture=1`; the last message id brug handled is kept in its
-store, so a restart neither replays nor misses anything.
+process and conversation; afterwards it remembers what it posted). Before creating a conversation
+brug looks for one it owns with the same name (made by a run that stopped before it could remember).
+
+Commands are read without holding a PHP worker per conversation: one request for the list of brug's
+conversations tells which have a message newer than the last one brug handled, and only those are
+read (`lookIntoFuture=1`, no waiting). So listening costs one request every few seconds whatever the
+number of partnerships. When a Talk bot is configured, Talk pushes messages to brug's webhook and
+the list is checked only now and then, to catch a delivery that went missing. The last message id
+handled is kept in the store, so a restart neither replays nor misses anything.
+
+The description of a conversation is fitted to what the server allows (`description-length`; 500
+characters when the capability is missing, as on Nextcloud 30): the whole overview when it fits,
+otherwise a short one with the link to the overview document.
 """
 
 from __future__ import annotations
@@ -13,16 +23,16 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
-from brug.adapters.nextcloud.sharing import split_member
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_plain
 from brug.conversation import Incoming, Reply
 from brug.ports import ReconcileReport
-from brug.store import Store
+from brug.store import Resource, Store
 from brug.workspace.chat import ChatWorkspace
 
 log = logging.getLogger(__name__)
@@ -30,21 +40,55 @@ log = logging.getLogger(__name__)
 PLATFORM = "nextcloud"
 SPREED = "apps/spreed/api"
 MAX_MESSAGE = 32_000
+MAX_NAME = 255
 GROUP_CONVERSATION = 2
+OWNER = 1
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+Handler = Callable[[Incoming], Awaitable[list[Reply]]]
 
 
 def reference(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def fit_description(overview: str, limit: int) -> str:
+    """The overview as the description when it fits; otherwise its first lines and the overview link."""
+    text = markdown_to_plain(overview)
+    if len(text) <= limit:
+        return text
+    links = _LINK.findall(overview)
+    tail = f"{links[0][0]}: {links[0][1]}" if links else ""
+    head: list[str] = []
+    for paragraph in [p.strip() for p in text.split("\n\n") if p.strip()][:2]:  # the name, the phase
+        if len("\n\n".join([*head, paragraph, tail])) > limit:
+            break
+        head.append(paragraph)
+    short = "\n\n".join([*head, tail]).strip() if tail else "\n\n".join(head)
+    return short if len(short) <= limit else short[: limit - 1] + "…"
+
+
+class ConversationGone(NextcloudError):
+    """The conversation was deleted on the server; brug makes a new one at the next apply."""
+
+
 class TalkChat:
     platform = PLATFORM
 
-    def __init__(self, client: NextcloudClient, store: Store, *, poll_timeout: int = 30) -> None:
+    def __init__(
+        self,
+        client: NextcloudClient,
+        store: Store,
+        *,
+        poll_interval: float = 5.0,
+        webhook: tuple[str, int, str] | None = None,  # (host, port, bot secret)
+    ) -> None:
         self.client = client
         self.store = store
-        self.poll_timeout = poll_timeout
+        self.poll_interval = poll_interval
+        self.webhook = webhook
         self._seen: dict[str, dict[str, str]] = {}  # conversation token -> referenceId -> message id
+        self._handling = asyncio.Lock()  # one command at a time, whether it came by webhook or by reading
 
     async def close(self) -> None:
         return None  # the shared client is closed by its owner
@@ -57,6 +101,9 @@ class TalkChat:
             raise NextcloudError(f"the Talk conversation of {partnership}", 404, "not provisioned yet: run brug apply")
         return resource.ref
 
+    def _me(self) -> str:
+        return self.client.uid or self.client.account.user
+
     def pending(self, want: ChatWorkspace) -> list[str]:
         pid = want.partnership.id
         todo = []
@@ -66,46 +113,75 @@ class TalkChat:
         elif conversation.data != hashlib.sha256(want.overview.encode()).hexdigest():
             todo.append("update description")
         for user in want.members:
-            if user != self.client.account.user and self.store.invite_status(pid, PLATFORM, "talk", user) != "invited":
+            if user != self._me() and self.store.invite_status(pid, PLATFORM, "talk", user) != "invited":
                 todo.append(f"add {user}")
         return todo
 
     async def reconcile(self, want: ChatWorkspace, *, remove_members: bool = False) -> ReconcileReport:
         report = ReconcileReport()
         pid = want.partnership.id
+        me = await self.client.identity()
         conversation = self.store.resource(pid, PLATFORM, "talk", "")
         if conversation is None:
-            data = await self.client.ocs(
-                "POST", f"{SPREED}/v4/room", json={"roomType": GROUP_CONVERSATION, "roomName": want.space_name[:255]}
-            )
-            token = data["token"]
+            name = want.space_name[:MAX_NAME]
+            token = await self._find_conversation(name)
+            if token is None:
+                data = await self.client.ocs(
+                    "POST", f"{SPREED}/v4/room", json={"roomType": GROUP_CONVERSATION, "roomName": name}
+                )
+                token = data["token"]
+                report.created.append("conversation")
+                log.info("%s: created Talk conversation %s", pid, token)
             self.store.put_resource(pid, PLATFORM, "talk", "", token)
-            report.created.append("conversation")
-            log.info("%s: created Talk conversation %s", pid, token)
         else:
             token = conversation.ref
         for user in want.members:
-            if user == self.client.account.user or self.store.invite_status(pid, PLATFORM, "talk", user) == "invited":
+            if user == me or self.store.invite_status(pid, PLATFORM, "talk", user) == "invited":
                 continue
-            kind, who = split_member(user, self.client.account.url)
-            source = "users" if kind == "user" else "federated_users"
             try:
+                kind, who = await self.client.account_kind(user)
+                if who == me:
+                    continue
+                source = "users" if kind == "user" else "federated_users"
                 await self.client.ocs(
                     "POST", f"{SPREED}/v4/room/{token}/participants", json={"newParticipant": who, "source": source}
                 )
                 self.store.record_invite(pid, PLATFORM, "talk", user, "invited")
                 report.invited.append(user)
             except NextcloudError as err:  # one failing participant must not stop the others
+                if err.status == 501:
+                    err = NextcloudError(f"inviting {user}", 501, "federation is off on this Nextcloud")
                 self.store.record_invite(pid, PLATFORM, "talk", user, "failed", str(err))
                 report.failed.append(f"{user}: {err}")
         digest = hashlib.sha256(want.overview.encode()).hexdigest()
         current = self.store.resource(pid, PLATFORM, "talk", "")
         if current is None or current.data != digest:
-            description = markdown_to_plain(want.overview)[:2000]
+            description = fit_description(want.overview, await self.client.description_limit())
             await self.client.ocs("PUT", f"{SPREED}/v4/room/{token}/description", json={"description": description})
             self.store.put_resource(pid, PLATFORM, "talk", "", token, digest)
             report.updated.append("description")
         return report
+
+    async def _find_conversation(self, name: str) -> str | None:
+        """A group conversation brug owns with this name that no partnership uses yet."""
+        taken = {r.ref for r in self.store.resources(PLATFORM, "talk")}
+        rooms = await self.client.ocs("GET", f"{SPREED}/v4/room", params={"noStatusUpdate": 1})
+        for room in rooms or []:
+            if (
+                room.get("name") == name
+                and room.get("type") in (2, 3)
+                and room.get("participantType") == OWNER
+                and room.get("token") not in taken
+            ):
+                return str(room["token"])
+        return None
+
+    def _gone(self, resource: Resource) -> None:
+        """The conversation was deleted: forget it (and its invites); the next apply makes a new one."""
+        log.warning("%s: Talk conversation %s was deleted; brug makes a new one", resource.partnership_id, resource.ref)
+        self.store.forget_resource(resource.partnership_id, PLATFORM, "talk", "")
+        self.store.forget_room_state(resource.partnership_id, PLATFORM, "talk")
+        self._seen.pop(resource.ref, None)
 
     # --- posting -------------------------------------------------------------------------------------------
 
@@ -123,7 +199,14 @@ class TalkChat:
         body: dict[str, Any] = {"message": text, "referenceId": ref}
         if reply_to:
             body["replyTo"] = int(reply_to)
-        data = await self.client.ocs("POST", f"{SPREED}/v1/chat/{token}", json=body)
+        try:
+            data = await self.client.ocs("POST", f"{SPREED}/v1/chat/{token}", json=body)
+        except NextcloudError as err:
+            resource = self.store.resource_by_ref(PLATFORM, token)
+            if err.status != 404 or resource is None or resource.kind != "talk":
+                raise
+            self._gone(resource)
+            raise ConversationGone(f"Talk conversation {token}", 404, "was deleted; a new one comes at the next apply")
         seen[ref] = str(data["id"])
         return seen[ref]
 
@@ -174,7 +257,7 @@ class TalkChat:
                 and isinstance(poll, dict)
                 and poll.get("type") == "talk-poll"
                 and poll.get("name") == question
-                and message.get("actorId") == self.client.account.user
+                and message.get("actorId") == self._me()
             ):
                 return f"poll:{poll['id']}"
         return None
@@ -209,32 +292,46 @@ class TalkChat:
             raise NextcloudError(f"reading chat {token}", response.status_code)
         return sorted(response.json()["ocs"]["data"], key=lambda m: m["id"])
 
-    async def sync_once(self, handle: Callable[[Incoming], Awaitable[list[Reply]]], *, timeout: int = 0) -> int:
-        """One round over every conversation; returns how many messages were handled."""
+    async def sync_once(self, handle: Handler, *, timeout: int = 0) -> int:
+        """One round: which conversations have news (one request for all), then read only those.
+
+        Returns how many messages were handled. (`timeout` is accepted for older callers; nothing waits.)
+        """
+        known = {r.ref: r for r in self.store.resources(PLATFORM, "talk")}
+        if not known:
+            return 0
+        await self.client.identity()
+        rooms = await self.client.ocs("GET", f"{SPREED}/v4/room", params={"noStatusUpdate": 1})
+        latest = {str(r["token"]): int((r.get("lastMessage") or {}).get("id") or 0) for r in rooms or []}
         handled = 0
-        for resource in self.store.resources(PLATFORM, "talk"):
-            messages = await self._news(resource.ref, timeout)
-            handled += await self._process(resource.partnership_id, resource.ref, messages, handle)
+        for token, resource in known.items():
+            if token not in latest:  # brug is no longer in it: the conversation was deleted
+                self._gone(resource)
+                continue
+            handled += await self._catch_up(resource.partnership_id, token, latest[token], handle)
         return handled
 
-    async def _news(self, token: str, timeout: int) -> list[dict[str, Any]]:
-        """Messages after the last one handled (the first time: none, brug starts from now)."""
+    async def _catch_up(self, pid: str, token: str, newest: int, handle: Handler) -> int:
         account = f"talk:{token}"
         last = self.store.sync_token(PLATFORM, account)
-        if last is None:
-            latest = await self._messages(token, look_into_future=False, limit=1)
-            self.store.put_sync_token(PLATFORM, account, str(latest[-1]["id"] if latest else 0))
-            return []
-        return await self._messages(token, look_into_future=True, last_known=int(last), timeout=timeout)
+        if last is None:  # the first time: brug starts from now
+            self.store.put_sync_token(PLATFORM, account, str(newest))
+            return 0
+        handled = 0
+        while newest > int(last):
+            messages = await self._messages(token, look_into_future=True, last_known=int(last))
+            if not messages:
+                break
+            handled += await self._process(pid, token, messages, handle)
+            last = self.store.sync_token(PLATFORM, account) or last
+        return handled
 
-    async def _process(
-        self, pid: str, token: str, messages: list[dict[str, Any]], handle: Callable[[Incoming], Awaitable[list[Reply]]]
-    ) -> int:
+    async def _process(self, pid: str, token: str, messages: list[dict[str, Any]], handle: Handler) -> int:
         handled = 0
         for message in messages:
-            event = f"{token}:{message['id']}"
-            ours = message.get("actorType") == "users" and message.get("actorId") == self.client.account.user
-            if message.get("messageType") == "comment" and not ours and not self.store.is_processed(PLATFORM, event):
+            if message.get("messageType") == "comment" and not (
+                message.get("actorType") == "users" and message.get("actorId") == self._me()
+            ):
                 parent = (message.get("parent") or {}).get("id")
                 incoming = Incoming(
                     PLATFORM,
@@ -245,45 +342,70 @@ class TalkChat:
                     str(message["id"]),
                     str(parent) if parent else None,
                 )
-                for n, reply in enumerate(await handle(incoming)):
-                    if reply.markdown:
-                        await self._send_fitting(
-                            token, f"{pid}/reply/{event}/{n}", reply.markdown.strip(), str(message["id"])
-                        )
-                self.store.mark_processed(PLATFORM, event)
-                handled += 1
+                handled += await self.answer(pid, token, incoming, handle)
             self.store.put_sync_token(PLATFORM, f"talk:{token}", str(message["id"]))
         return handled
 
-    async def listen(self, handle: Callable[[Incoming], Awaitable[list[Reply]]], stop: asyncio.Event) -> None:
-        """Follow every conversation (new ones as they appear) until `stop` is set."""
-        followers: dict[str, asyncio.Task[None]] = {}
-        while not stop.is_set():
-            for resource in self.store.resources(PLATFORM, "talk"):
-                if resource.ref not in followers:
-                    followers[resource.ref] = asyncio.create_task(
-                        self._follow(resource.partnership_id, resource.ref, handle, stop)
+    async def answer(self, pid: str, token: str, incoming: Incoming, handle: Handler) -> int:
+        """Handle one message once, however it arrived (read, or pushed to the webhook)."""
+        event = f"{token}:{incoming.event_id}"
+        async with self._handling:
+            if self.store.is_processed(PLATFORM, event):
+                return 0
+            for n, reply in enumerate(await handle(incoming)):
+                if reply.markdown:
+                    await self._send_fitting(
+                        token, f"{pid}/reply/{event}/{n}", reply.markdown.strip(), incoming.event_id
                     )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=30)
-        await asyncio.gather(*followers.values())
+            self.store.mark_processed(PLATFORM, event)
+        return 1
 
-    async def _follow(
-        self, pid: str, token: str, handle: Callable[[Incoming], Awaitable[list[Reply]]], stop: asyncio.Event
-    ) -> None:
-        """Long-poll one conversation; only the wait is interrupted by `stop`, never a batch in hand."""
-        while not stop.is_set():
-            waiting = asyncio.create_task(self._news(token, self.poll_timeout))
-            stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait({waiting, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if waiting not in done:
-                waiting.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await waiting
-                return
-            try:
-                await self._process(pid, token, waiting.result(), handle)
-            except NextcloudError as err:
-                log.warning("Talk %s: %s; trying again shortly", token, err)
-                await asyncio.sleep(2)
+    async def listen(self, handle: Handler, stop: asyncio.Event) -> None:
+        """Read new messages until `stop` is set: every few seconds, or pushed by the Talk bot."""
+        interval = self.poll_interval
+        server = None
+        if self.webhook is not None:
+            server = await self._serve_webhook(handle)
+            interval = max(interval, 60.0)  # the webhook brings messages; reading only catches a lost one
+        try:
+            while not stop.is_set():
+                try:
+                    await self.sync_once(handle)
+                except NextcloudError as err:
+                    log.warning("Talk: %s; trying again shortly", err)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            if server is not None:
+                server.should_exit = True
+                await server.shutdown()
+
+    async def _serve_webhook(self, handle: Handler) -> Any:
+        """Serve Talk's bot webhook on the configured address (uvicorn, in this event loop)."""
+        import uvicorn
+
+        from brug.adapters.nextcloud.talk_bot import TalkBotReceiver
+
+        assert self.webhook is not None
+        host, port, secret = self.webhook
+
+        async def work(pid: str, token: str, incoming: Incoming) -> None:
+            await self.answer(pid, token, incoming, handle)
+            if incoming.event_id.isdigit():
+                last = self.store.sync_token(PLATFORM, f"talk:{token}")
+                if last is None or int(incoming.event_id) > int(last):
+                    self.store.put_sync_token(PLATFORM, f"talk:{token}", incoming.event_id)
+
+        app = TalkBotReceiver(secret, self.store, work)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        try:  # uvicorn's own loop is not needed: its listening socket lives in this event loop
+            await server.startup()
+        except SystemExit:  # uvicorn exits when it cannot bind
+            server.started = False
+        if not server.started:
+            raise NextcloudError(f"the Talk bot webhook on {host}:{port}", 0, "could not listen there")
+        log.info("Talk bot webhook listening on %s:%d", host, port)
+        return server

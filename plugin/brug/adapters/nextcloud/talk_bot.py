@@ -1,7 +1,8 @@
-"""An optional Talk bot webhook: Talk pushes messages to brug instead of brug long-polling the chat.
+"""An optional Talk bot webhook: Talk pushes messages to brug instead of brug reading the chat.
 
-An admin installs the bot (`occ talk:bot:install brug <secret> <url>`), a moderator enables it in a
-conversation. Each delivery is signed: `X-Nextcloud-Talk-Signature` = hex HMAC-SHA256(secret,
+An admin installs the bot (`occ talk:bot:install brug <secret> <url> --feature=webhook`), a
+moderator enables it in a conversation; `brug run` serves it when `[nextcloud] talk_bot_listen` is
+set (see `TalkChat.listen`). Each delivery is signed: `X-Nextcloud-Talk-Signature` = hex HMAC-SHA256(secret,
 `X-Nextcloud-Talk-Random` + raw body). brug rejects a wrong signature (401), a replayed random
 (409) and a message older than the last one it handled in that conversation (stale, 409), and
 answers at once (Talk waits at most 5 s): the command is handled after the answer.
@@ -18,7 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from brug.conversation import Incoming, Reply
+from brug.conversation import Incoming
 from brug.store import Store
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,17 @@ def verify(secret: str, random: str, payload: bytes, signature: str) -> bool:
 
 
 class TalkBotReceiver:
-    """An ASGI app for Talk's bot webhook; `replies` posts brug's answers (via the bot API)."""
+    """An ASGI app for Talk's bot webhook; `work` handles a message once and answers it in the chat."""
 
     def __init__(
         self,
         secret: str,
         store: Store,
-        handle: Callable[[Incoming], Awaitable[list[Reply]]],
-        reply: Callable[[str, str, str, Reply], Awaitable[None]],  # (partnership, token, message id, reply)
+        work: Callable[[str, str, Incoming], Awaitable[None]],  # (partnership, token, message)
     ) -> None:
         self.secret = secret
         self.store = store
-        self.handle = handle
-        self.reply = reply
+        self.work = work
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,17 +101,7 @@ class TalkBotReceiver:
             return 400, None
         actor = str(data.get("actor", {}).get("id", "")).removeprefix("users/")
         incoming = Incoming(PLATFORM, resource.partnership_id, "algemeen", actor, text, message_id)
-        return 200, self._work(resource.partnership_id, token, incoming)
-
-    async def _work(self, pid: str, token: str, incoming: Incoming) -> None:
-        event = f"{token}:{incoming.event_id}"
-        if not self.store.is_processed(PLATFORM, event):
-            for reply in await self.handle(incoming):
-                if reply.markdown:
-                    await self.reply(pid, token, incoming.event_id, reply)
-            self.store.mark_processed(PLATFORM, event)
-        if incoming.event_id.isdigit():
-            self.store.put_sync_token(PLATFORM, f"talk:{token}", incoming.event_id)
+        return 200, self.work(resource.partnership_id, token, incoming)
 
 
 def bot_message_headers(secret: str, message: str) -> dict[str, str]:

@@ -1,4 +1,8 @@
-"""Everything around a partnership's Nextcloud folder: its Team and share, its Deck board, its calendar."""
+"""Everything around a partnership's Nextcloud folder: its Team and share, its Deck board, its calendar.
+
+Each part stands on its own: when Nextcloud refuses one (Teams off, a limit reached, Deck gone), the
+refusal is reported as pending and the other parts are still made.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from brug.adapters.nextcloud.files import NextcloudFiles
 from brug.adapters.nextcloud.sharing import NextcloudSharing
+from brug.ports import PlatformError
 from brug.domain.partnership import Partnership
 from brug.domain.workflow import PhaseModel
 from brug.meetings import open_actions
@@ -38,18 +43,29 @@ class NextcloudWorkspace:
         self.store = store
 
     def pending(self, p: Partnership) -> list[str]:
-        return self.sharing.pending(p)
+        return self.sharing.pending(p) + (self.calendar.pending(p) if self.calendar is not None else [])
 
     async def provision(self, p: Partnership, model: PhaseModel, now: datetime) -> list[str]:
         """Team, share, Deck and calendar as they should be; returns what changed and what is pending."""
         lines: list[str] = []
-        report = await self.sharing.reconcile(p, self.files.folder(p.id))
-        lines += report.done + [f"pending: {line}" for line in report.pending]
+        try:
+            report = await self.sharing.reconcile(p, self.files.folder(p.id))
+            lines += report.done + [f"pending: {line}" for line in report.pending]
+        except PlatformError as err:
+            lines.append(f"pending: Team and share: {err}")
         team = self.store.resource(p.id, PLATFORM, "team", "")
         if self.deck is not None:
-            lines += await self.deck.reconcile(p, model, team.ref if team else None, open_actions(self.store, p.id))
+            try:
+                lines += await self.deck.reconcile(
+                    p, model, team.ref if team else None, open_actions(self.store, p.id)
+                )
+            except PlatformError as err:
+                lines.append(f"pending: Deck: {err}")
         if self.calendar is not None:
             meetings = Layout(p.language).meetings
             link = self.files.href(p.id, meetings / "").rsplit("&scrollto=", 1)[0]
-            lines += await self.calendar.reconcile(p, now, link)
+            try:
+                lines += await self.calendar.reconcile(p, now, link)
+            except PlatformError as err:
+                lines.append(f"pending: calendar: {err}")
         return lines
