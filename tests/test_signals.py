@@ -228,3 +228,72 @@ async def test_forget_removes_the_signals(bot: Bot) -> None:
     await say(bot, "els-van-damme", "!signaal 1 besproken")
     bot.rt.store.forget(PID)
     assert bot.rt.store.signals(PID) == [] and bot.rt.store.signals_digest(PID) == [0, 0]
+
+
+# --- the agenda carries them; the minutes bring them back -------------------------------------------------
+
+
+async def test_the_agenda_carries_new_and_waiting_signals_and_the_minutes_move_them(bot: Bot) -> None:
+    from brug.jobs import post_agenda
+
+    p = bot.partnerships()[PID]
+    await say(bot, "els-van-damme", "!signaal Gezinnen vinden geen betaalbare opvang op woensdagnamiddag #kinderopvang")
+    await say(bot, "koen-de-smet", "!signaal De bus naar het CBE rijdt niet in de schoolvakanties #mobiliteit #meso")
+    await say(bot, "koen-de-smet", "!signaal 2 doorgegeven aan de mobiliteitsambtenaar")
+    bot.clock["now"] = NOW + timedelta(weeks=7)  # type: ignore[attr-defined]
+    first = p.meeting_times(bot.clock["now"], 2)  # type: ignore[attr-defined]
+    await post_agenda(p, first[0], bot.rt)
+    folder = bot.rt.files.root / PID / "overleg"  # type: ignore[attr-defined]
+    document = next(folder.glob("*agenda en verslag.md"))
+    agenda = document.read_text(encoding="utf-8")
+    new_item = agenda.index("**Signalen: bespreken en bundelen**")
+    waiting_item = agenda.index("**Signalen die op antwoord wachten**")
+    assert agenda.index("1. Gezinnen vinden geen betaalbare opvang", new_item) < waiting_item
+    assert "2. De bus naar het CBE rijdt niet in de schoolvakanties — doorgegeven aan de mobiliteitsambtenaar" in agenda
+    assert "na meer dan 6 weken nog geen antwoord" in agenda
+    minutes_part = agenda[agenda.index("## Signalen") :]
+    assert "- [ ] #1 Gezinnen vinden geen betaalbare opvang op woensdagnamiddag" in minutes_part
+    assert (
+        "- [ ] #2 De bus naar het CBE rijdt niet in de schoolvakanties (doorgegeven aan de mobiliteitsambtenaar)"
+        in minutes_part
+    )
+
+    # the meeting: partners write in the minutes
+    written = agenda.replace("- [ ] #1 Gezinnen", "- [x] #1 Gezinnen").replace(
+        "(doorgegeven aan de mobiliteitsambtenaar)\n- [ ]",
+        "(doorgegeven aan de mobiliteitsambtenaar)\n"
+        "- #2 antwoord De Lijn rijdt vanaf de paasvakantie ook in de vakanties\n"
+        "- Huurders met een laag inkomen wachten jaren op een sociale woning — wonen — meso\n"
+        "- Amira (7) krijgt thuis geen hulp bij het huiswerk — onderwijskosten\n"
+        "- #99 besproken\n"
+        "- [ ]",
+    )
+    document.write_text(written, encoding="utf-8")
+    await post_agenda(p, first[1], bot.rt)
+
+    signals = {s.number: s for s in bot.rt.store.signals(PID)}
+    assert signals[1].status is Status.besproken
+    assert signals[2].status is Status.antwoord and signals[2].answer.startswith("De Lijn rijdt")  # type: ignore[union-attr]
+    assert signals[3].text == "Huurders met een laag inkomen wachten jaren op een sociale woning"
+    assert (signals[3].theme, signals[3].level, signals[3].raised_by) == (
+        "wonen",
+        Level.meso,
+        f"verslag {document.name[:10]}",
+    )
+    assert len(signals) == 3  # the case was not taken over
+    assert "Amira" not in str(list(bot.rt.store.signals(PID)))
+
+    second = next(f for f in folder.glob("*agenda en verslag.md") if f != document).read_text(encoding="utf-8")
+    assert "Regels uit een vorig verslag die brug niet overnam" in second
+    assert "`- #99 besproken`" in second
+    case_line = written.splitlines().index("- Amira (7) krijgt thuis geen hulp bij het huiswerk — onderwijskosten") + 1
+    assert f"{document.relative_to(bot.rt.files.root / PID)}, regel {case_line}" in second  # type: ignore[attr-defined]
+    assert "Amira" not in second  # the refused text is not repeated
+    assert "3. Huurders met een laag inkomen" in second  # the new signal is on this agenda to discuss
+    assert "**Signalen die op antwoord wachten**" not in second  # signal 2 got its answer
+
+    # reading the same minutes again changes nothing and raises nothing twice
+    from brug.minutes import read_minutes
+
+    await read_minutes(p, bot.rt)
+    assert [s.number for s in bot.rt.store.signals(PID)] == [1, 2, 3]

@@ -11,10 +11,23 @@ from brug.commands import MAX_AGENDA_ITEM
 from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
-from brug.domain.agenda import AddedItem, Agenda, Item, Missed, OpenAction, TimeBox, Unreadable, build_agenda
+from brug.domain.agenda import (
+    AddedItem,
+    Agenda,
+    Item,
+    Missed,
+    OpenAction,
+    Overflow,
+    Priority,
+    TimeBox,
+    Unreadable,
+    build_agenda,
+)
 from brug.domain.partnership import Partnership
 from brug.domain.recurrence import MAX_OCCURRENCES
+from brug.domain.signals import Status, waiting
 from brug.domain.types import Bouwsteen, Language, Text
+from brug.signals import signal_views
 from brug.store import Store
 
 
@@ -76,7 +89,42 @@ def agenda_for(
         missed,
         unreadable,
         review_on=review_for(p, store, library),
+        extra=signal_items(p, start, store, library),
     )
+
+
+SIGNALS_NEW = Text(nl="Signalen: bespreken en bundelen", en="Signals: discuss and bundle")
+SIGNALS_WAITING = Text(nl="Signalen die op antwoord wachten", en="Signals waiting for an answer")
+
+
+def signal_items(p: Partnership, start: datetime, store: Store, library: Library) -> list[Item]:
+    """New signals to discuss and bundle, and signals passed on that wait too long for an answer.
+
+    Both come before the phase's own items when time is short, as the points partners added do: a
+    signal left out stays open and comes back on the next agenda anyway."""
+    signals = store.signals(p.id, open_only=True)
+    new = [s for s in signals if s.status is Status.nieuw]
+    late = waiting(signals, start, library.signals.waiting_weeks)
+    items = []
+    if new:
+        views = tuple(signal_views(new, library, p.language, p.zone))
+        minutes = 10 if len(new) <= 4 else 15
+        data = {"signals": views}
+        items.append(Item("signals-new", minutes, Priority.HIGH, Overflow.IF_TIME, SIGNALS_NEW, data=data))
+    if late:
+        views = tuple(signal_views(late, library, p.language, p.zone))
+        items.append(
+            Item(
+                "signals-waiting",
+                5,
+                Priority.HIGH,
+                Overflow.IF_TIME,
+                SIGNALS_WAITING,
+                stretch=False,
+                data={"signals": views, "weeks": library.signals.waiting_weeks},
+            )
+        )
+    return items
 
 
 def _words(value: Text | str | None, language: Language) -> str | None:

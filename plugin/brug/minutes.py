@@ -1,9 +1,12 @@
-"""Reading the minutes back: actions partners wrote in a meeting document return to the store.
+"""Reading the minutes back: actions and signals partners wrote in a meeting document return to the store.
 
 In the 'Acties' section of an agenda-and-minutes document, every line `- [ ] wat — wie — datum`
 becomes an action (once, however often it is read), and `- [x]` ticks it off. Ticking a carried-over
-open action anywhere in the document ticks it off too. Lines brug cannot read are returned so the
-next agenda can list them: a person's note is never dropped silently.
+open action anywhere in the document ticks it off too. In the 'Signalen' section, `- wat je ziet —
+thema — niveau` raises a signal and `- #3 doorgegeven aan …` (or a ticked carried signal) follows
+one up, with the same rules as `!signaal` in chat — a line that looks like a personal case is not
+taken over. Lines brug cannot read are returned so the next agenda can list them: a person's note
+is never dropped silently (a refused case only by its place, never its text).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from pathlib import PurePosixPath
 from brug.domain.actions import parse_action_line, read_actions
 from brug.domain.agenda import Unreadable
 from brug.domain.partnership import Partnership
+from brug.domain.signals import NewSignal, read_signal_lines
 from brug.domain.types import strip_controls
 from brug.service import Runtime
+from brug.signals import TEXTS, raise_signal, update_signal
 from brug.workspace.desired import sha256
 
 ACTION_SECTIONS = ("Acties", "Actions")
@@ -48,4 +53,31 @@ async def read_minutes(p: Partnership, rt: Runtime) -> list[Unreadable]:
             if carried is not None and carried.done and carried.text in open_by_text:
                 rt.store.complete_action(p.id, open_by_text[carried.text])
         unreadable += [Unreadable(record.path, u.line_number, u.text) for u in bad]
+        unreadable += read_signals(p, rt, record.path, text)
     return unreadable
+
+
+UNREADABLE_SIGNAL = ("no-such", "too-long", "empty", "level")  # 'already' and 'closed': nothing left to do
+
+
+def read_signals(p: Partnership, rt: Runtime, path: str, text: str) -> list[Unreadable]:
+    """The 'Signalen' section of one minutes document: new signals and follow-ups, each line once."""
+    lines = text.splitlines()
+    now = rt.clock()
+    by = f"{TEXTS[p.language]['minutes']} {PurePosixPath(path).name.split(' ')[0]}"
+    out: list[Unreadable] = []
+    for found in read_signal_lines(text, rt.library.signals):
+        line = lines[found.line_number - 1].strip()
+        origin = f"minutes:{path}:{hashlib.sha256(line.encode()).hexdigest()[:12]}"
+        if found.item is None:
+            out.append(Unreadable(path, found.line_number, line, "signals"))
+            continue
+        if isinstance(found.item, NewSignal):
+            outcome = raise_signal(rt.store, rt.library, p, found.item, by=by, organisation=None, at=now, origin=origin)
+        else:
+            outcome = update_signal(rt.store, rt.library, p, found.item, by=by, at=now, origin=origin)
+        if outcome.refused:
+            out.append(Unreadable(path, found.line_number, "", "case"))  # its place only, never its text
+        elif outcome.problem in UNREADABLE_SIGNAL:
+            out.append(Unreadable(path, found.line_number, line, "signals"))
+    return out

@@ -180,11 +180,13 @@ class Missed:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A line in the actions of earlier minutes that brug could not read as an action."""
+    """A line in earlier minutes that brug could not take over: an action or signal line it could not
+    read, or (section "case") a signal that looked like a personal case, whose text is never repeated."""
 
     document: str
     line_number: int
     text: str
+    section: str = "actions"  # actions | signals | case
 
 
 @dataclass(frozen=True)
