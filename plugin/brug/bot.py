@@ -25,8 +25,8 @@ from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Member, Partnership
 from brug.domain.types import Language, strip_controls
-from brug.jobs import post_agenda, post_reflection
-from brug.scheduler import AGENDA, REFLECTION, Scheduler, Slot
+from brug.jobs import post_agenda, post_reflection, run_barometer
+from brug.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
 from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.settings import CONFIG_NAME, NextcloudSettings, SecretUnreadable, Settings
 from brug.store import Store
@@ -161,6 +161,7 @@ class Bot:
             self.move_phase,
             self.refresh_signals,
             self.sign_agreement,
+            runtime=rt,
         )
         self._lock = asyncio.Lock()  # one apply at a time: the listener and the reconciler share the store
 
@@ -250,10 +251,13 @@ class Bot:
         async def reflection(p: Partnership, slot: Slot, late: bool) -> None:
             await post_reflection(p, slot.at, self.rt, late=late)
 
+        async def barometer(p: Partnership, slot: Slot, late: bool) -> None:
+            await run_barometer(p, slot.at, self.rt)
+
         return Scheduler(
             self.rt.store,
             lambda: self.partnerships().values(),
-            {AGENDA: agenda, REFLECTION: reflection},
+            {AGENDA: agenda, REFLECTION: reflection, BAROMETER: barometer},
             self.rt.clock,
             calendar,
             grace,

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import brug
+from brug import barometer
 from brug.bot import Bot, build_runtime
 from brug.console import console, styled
 from brug.content.library import Library, load_library
@@ -581,11 +582,69 @@ def status(paths: PathsArg = None) -> None:
                     t(f"{len(failed)} (in de chat gemeld)", f"{len(failed)} (reported in the chat)"),
                 )
             )
+        trend = barometer.trend(p, rt, LANG)
+        if trend:
+            rows.append((t("barometer", "barometer"), trend))
         out.print(styled("[bold]{}[/] [dim]({})[/]", p.name, p.id))
         for label, value in rows:
             out.print(f"  {label}: {value}")
         for post in parked:
             out.print(styled("    [red]✗[/] {} {} {}: {}", post["platform"], post["kind"], post["key"], post["last_error"]))
+
+
+@app.command(
+    "barometer",
+    help=t(
+        "Toon de barometer van één samenwerking: per afgesloten ronde het aantal antwoorden en het gemiddelde "
+        "per bouwsteen (alleen wat niemand herkenbaar maakt: minstens 3 antwoorden). Met --svg schrijft brug "
+        "de radar van de laatste ronde weg.",
+        "Show one partnership's barometer: for each closed round the number of answers and the mean per "
+        "bouwsteen (only what identifies nobody: at least 3 answers). With --svg brug writes the radar of the "
+        "last round.",
+    ),
+)
+def barometer_command(
+    partnership_id: Annotated[str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The id."))],
+    svg: Annotated[
+        Path | None,
+        typer.Option("--svg", help=t("Schrijf de radar (SVG) naar dit bestand.", "Write the radar (SVG) to this file.")),
+    ] = None,
+) -> None:
+    s = settings()
+    lib = library(s)
+    loaded = {item.partnership.id: item.partnership for item in partnerships(s, lib, None)}
+    p = loaded.get(partnership_id)
+    if p is None:
+        err.print(t(f"Geen samenwerking '{partnership_id}'.", f"No partnership '{partnership_id}'."))
+        raise typer.Exit(1)
+    rt = runtime(s, lib)
+    header, rows = barometer.table(p, rt, LANG)
+    if rows:
+        grid = Table(*header, title=f"{p.name} — barometer")
+        for row in rows:
+            grid.add_row(*row)
+        out.print(grid)
+    else:
+        out.print(t("Nog geen afgesloten barometerronde.", "No closed barometer round yet."))
+    current = barometer.current_round(p, rt)
+    if current is not None:
+        record = rt.store.barometer_round(p.id, current)
+        if record is not None and record.status == "open":
+            out.print(
+                t(
+                    f"Lopende ronde {barometer.round_label(current, 'nl')}: {rt.store.respondents(p.id, current)} "
+                    f"van minstens {record.min_respondents} antwoorden.",
+                    f"Current round {barometer.round_label(current, 'en')}: {rt.store.respondents(p.id, current)} "
+                    f"of at least {record.min_respondents} answers.",
+                )
+            )
+    if svg is not None:
+        picture = barometer.latest_svg(p, rt)
+        if picture is None:
+            err.print(t("Er is nog geen ronde met genoeg antwoorden om te tekenen.", "No round with enough answers to draw yet."))
+            raise typer.Exit(1)
+        svg.write_text(picture, encoding="utf-8")
+        out.print(t(f"Radar geschreven: {display_path(svg)}", f"Radar written: {display_path(svg)}"))
 
 
 @app.command(

@@ -188,6 +188,26 @@ COMMANDS: tuple[CommandSpec, ...] = (
         example_en="!resume",
         coordinator_only=True,
     ),
+    CommandSpec(
+        "score",
+        (),
+        "<bouwsteen> <1-5>",
+        Text(
+            nl="Geeft een bouwsteen een score van 1 tot 5 voor de barometer, als stemmen in een peiling niet lukt.",
+            en="Gives a bouwsteen a score from 1 to 5 for the barometer, when you cannot vote in a poll.",
+        ),
+        "!score communicatie 4",
+    ),
+    CommandSpec(
+        "barometer",
+        (),
+        "",
+        Text(
+            nl="Toont de laatste barometerronde, of hoeveel mensen deze ronde al antwoordden.",
+            en="Shows the last barometer round, or how many people answered in this round so far.",
+        ),
+        "!barometer",
+    ),
 )
 
 

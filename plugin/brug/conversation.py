@@ -12,7 +12,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from brug import barometer
 from brug.commands import COMMANDS, MAX_ANSWER, CommandSpec, find_command
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
@@ -25,6 +27,9 @@ from brug.meetings import agenda_for, open_actions, render_agenda
 from brug.scheduler import agenda_post_key
 from brug.signals import open_signals_message, organisation_of, raise_signal, update_signal
 from brug.store import Store
+
+if TYPE_CHECKING:
+    from brug.service import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,9 @@ class Incoming:
     event_id: str
     thread_root: str | None = None  # set when the message is a reply in a thread
     failure: str | None = None  # set when answering this message failed for good: say so, once
+    poll: str | None = None  # set for a vote: the platform's id of the poll voted in
+    answers: tuple[str, ...] = ()  # the chosen answers of a vote
+    at: datetime | None = None  # when the platform received it
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class Reply:
     markdown: str
     thread_root: str  # the message to answer under
     reaction: str | None = None  # instead of a message: a reaction on `thread_root`
+    hide: bool = False  # remove the message answered where the platform allows (it holds a person's rating)
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,9 @@ class Conversation:
         move_phase: PhaseMover,
         signals_changed: Changed | None = None,
         sign_agreement: AgreementDesk | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
+        self.runtime = runtime  # for the barometer (votes, !score, !barometer)
         self.signals_changed = signals_changed
         self.store = store
         self.library = library
@@ -204,6 +215,8 @@ class Conversation:
             return []
         if msg.failure is not None:
             return [Reply(TEXTS[p.language]["failed"], msg.event_id)]
+        if msg.poll is not None:
+            return self._vote(p, msg)
         text = msg.text.strip()
         if not text.startswith("!"):
             return self._maybe_answer(p, msg)
@@ -227,8 +240,9 @@ class Conversation:
             refusal = say["command_coordinators_only"].format(command=word, names=md_escape(names))
             return [Reply(refusal, msg.event_id)]
         answer = await self._run(command, args, p, member, msg)
-        log.info("%s: %s ran !%s", p.id, member.key, command.name)
-        return [Reply(answer, msg.event_id)]
+        who = "someone" if command.name == "score" else member.key  # who rated what is never logged
+        log.info("%s: %s ran !%s", p.id, who, command.name)
+        return [Reply(answer, msg.event_id, hide=command.name == "score")]
 
     def _maybe_answer(self, p: Partnership, msg: Incoming) -> list[Reply]:
         """A reply in the thread of a reflection prompt is an answer to collect."""
@@ -250,6 +264,17 @@ class Conversation:
             log.info("%s: collected an answer to %s", p.id, post["key"])
         return [Reply("", msg.event_id, reaction="👍")]
 
+    def _vote(self, p: Partnership, msg: Incoming) -> list[Reply]:
+        """A vote in a poll: counted silently; a vote for a round that closed is refused, and said so."""
+        member = find_member(p, msg.platform, msg.sender)
+        if member is None or self.runtime is None or msg.poll is None or len(msg.answers) != 1:
+            return []  # a non-member's vote, or a spoiled one (none or several answers), counts for nothing
+        at = msg.at or self.clock()
+        outcome = barometer.vote_on_poll(p, self.runtime, member, msg.platform, msg.poll, msg.answers[0], at)
+        if outcome is not None and outcome.status == "closed":
+            return [Reply(barometer.late_vote_text(p.language), msg.poll)]
+        return []
+
     async def _run(self, command: CommandSpec, args: str, p: Partnership, member: Member, msg: Incoming) -> str:
         say = TEXTS[p.language]
         now = self.clock()
@@ -267,9 +292,9 @@ class Conversation:
                 later = self._open_meeting(p, now)
                 when = format_datetime(later.astimezone(p.zone), p.language) if later else "—"
                 return f"{sent['content'].rstrip()}\n\n{say['agenda_sent'].format(when=when)}\n"
-            return render_agenda(
-                agenda_for(p, nxt[0], self.store, self.library), p, self.library, self.renderer, now, for_chat=True
-            )
+            attention = barometer.agenda_item(p, self.runtime, nxt[0]) if self.runtime else None
+            agenda = agenda_for(p, nxt[0], self.store, self.library, extra=[attention] if attention else [])
+            return render_agenda(agenda, p, self.library, self.renderer, now, for_chat=True)
         if name == "agendapunt":
             if not args:
                 return self._help(p, command)
@@ -335,6 +360,11 @@ class Conversation:
         if name == "hervat":
             self.store.set_paused(p.id, False)
             return say["resumed"]
+        if name == "score" and self.runtime is not None:
+            answer = barometer.score_command(p, self.runtime, member, args, msg.at or now)
+            return answer if answer is not None else self._help(p, command)
+        if name == "barometer" and self.runtime is not None:
+            return barometer.summary(p, self.runtime)
         return self._help(p, command)  # pragma: no cover - every command is handled above
 
     async def _signal(self, command: CommandSpec, args: str, p: Partnership, member: Member, msg: Incoming) -> str:

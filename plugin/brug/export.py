@@ -1,4 +1,5 @@
-"""`brug export`: a partnership's agendas, actions, answers, signals and agreement history, to keep or hand over."""
+"""`brug export`: a partnership's agendas, actions, answers, signals, barometer rounds (aggregates only)
+and agreement history, to keep or hand over."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import json
 from pathlib import Path, PurePosixPath
 
+from brug import barometer
 from brug.domain.partnership import Partnership
 from brug.domain.signals import SignalRecord
 from brug.service import Runtime
@@ -60,6 +62,10 @@ async def export_partnership(partnership_id: str, p: Partnership | None, rt: Run
             )
     written.append(answers)
 
+    rounds = folder / "barometer.csv"
+    with rounds.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(barometer.export_rows(partnership_id, rt))
+    written.append(rounds)
     written += _export_signals(store.signals(partnership_id), folder)
     written += write_agreement_history(partnership_id, p, store, folder)
     return written

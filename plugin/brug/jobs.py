@@ -10,11 +10,13 @@ import logging
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from brug import barometer
 from brug.content.context import Link, common_context, with_extra
 from brug.domain.agenda import Missed
 from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question, Setting
 from brug.domain.reflection import choose_question, pulse_for
+from brug.domain.types import Bouwsteen
 from brug.meetings import agenda_for, render_agenda
 from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
@@ -94,8 +96,10 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
     key = agenda_post_key(p.id, start)
     unreadable = await read_minutes(p, rt)
     skipped = [s for s in rt.store.slots(p.id) if s.status == "skipped" and not s.reported]
-    missed = [Missed(MISSED_WHAT[p.language][s.kind], s.at) for s in skipped]
-    agenda = agenda_for(p, start, rt.store, rt.library, missed, unreadable)
+    missed = [Missed(MISSED_WHAT[p.language][s.kind], s.at) for s in skipped if s.kind in MISSED_WHAT[p.language]]
+    await barometer.close_due_rounds(p, rt)
+    attention = barometer.agenda_item(p, rt, start)
+    agenda = agenda_for(p, start, rt.store, rt.library, missed, unreadable, [attention] if attention else [])
     now = rt.clock()
     markdown = render_agenda(agenda, p, rt.library, rt.renderer, now)
     layout = Layout(p.language)
@@ -110,6 +114,8 @@ async def post_agenda(p: Partnership, start: datetime, rt: Runtime, *, late: boo
     taken = [a.id for a in agenda.taken_added_items if a.id is not None]  # the others stay for the next meeting
     rt.store.assign_agenda_items(p.id, taken, start)
     rt.store.mark_reported(p.id, skipped)
+    if attention is not None:  # discussed at this meeting: the next agenda waits for a new round
+        rt.store.take_attention(p.id, attention.data["round"], start)
     return key
 
 
@@ -173,11 +179,46 @@ async def post_reflection(p: Partnership, slot: datetime, rt: Runtime, *, late: 
     markdown = rt.renderer.render(
         "reflection-prompt", p.language, **with_extra(context, question=question, bouwsteen=block, late=late)
     )
+    index = len(earlier) if existing is None else earlier.index(existing)
+    round_id, closing = barometer.round_for_prompt(p, rt, slot, index)
+    for finished in closing:  # a round counted in prompts ends when the next one's first prompt goes out
+        await barometer.close_round(p, finished, rt)
     await deliver(rt, p, key, "reflectie", "reflection", markdown)
     pulse = pulse_for(bank, question.bouwsteen)
     if p.reflection is not None and p.reflection.pulse and pulse is not None:
         caption = rt.renderer.render(
             "pulse", p.language, **with_extra(context, question=pulse, bouwsteen=block, late=late)
         )
-        await deliver(rt, p, f"{p.id}/pulse/{slot_id(slot)}", "reflectie", "pulse", caption, poll=pulse)
+        pulse_key = f"{p.id}/pulse/{slot_id(slot)}"
+        refs = await deliver(rt, p, pulse_key, "reflectie", "pulse", caption, poll=pulse)
+        barometer.register_polls(p, rt, refs, pulse_key, round_id, pulse.bouwsteen)
     return key
+
+
+async def post_full_barometer(p: Partnership, round_id: str, label: str, rt: Runtime) -> None:
+    """All six bouwstenen at once at the start of a round: one message, then one poll per bouwsteen."""
+    context = common_context(p, rt.library, rt.clock(), links=[])
+    intro = rt.renderer.render(
+        "barometer-start",
+        p.language,
+        **with_extra(context, round_label=label, min_respondents=p.barometer.min_respondents),
+    )
+    await deliver(rt, p, f"{p.id}/barometer/{round_id}/start", "reflectie", "barometer", intro)
+    for b in Bouwsteen:
+        pulse = pulse_for(rt.library.questions, b)
+        if pulse is None:
+            continue
+        caption = rt.renderer.render(
+            "pulse", p.language, **with_extra(context, question=pulse, bouwsteen=rt.library.bouwstenen[b], late=False)
+        )
+        key = f"{p.id}/barometer/{round_id}/{b.value}"
+        refs = await deliver(rt, p, key, "reflectie", "pulse", caption, poll=pulse)
+        barometer.register_polls(p, rt, refs, key, round_id, b)
+
+
+async def run_barometer(p: Partnership, at: datetime, rt: Runtime) -> None:
+    """A round boundary: close the rounds that ended, then open the new one (with six polls when asked)."""
+    await barometer.close_due_rounds(p, rt, at)
+    round_id = barometer.current_round(p, rt, at)
+    if round_id and p.barometer.full and not rt.store.is_paused(p.id):
+        await post_full_barometer(p, round_id, barometer.round_label(round_id, p.language), rt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -75,6 +76,7 @@ def agenda_for(
     library: Library,
     missed: list[Missed] | None = None,
     unreadable: list[Unreadable] | None = None,
+    extra: Iterable[Item] = (),
 ) -> Agenda:
     model = library.phase_models[p.workflow]
     added = [AddedItem(text=_capped(i.text), by=i.added_by, id=i.id) for i in store.open_agenda_items(p.id)]
@@ -89,7 +91,7 @@ def agenda_for(
         missed,
         unreadable,
         review_on=review_for(p, store, library),
-        extra=signal_items(p, start, store, library),
+        extra=[*signal_items(p, start, store, library), *extra],
     )
 
 

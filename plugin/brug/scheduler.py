@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 
 AGENDA = "agenda"
 REFLECTION = "reflection"
-KINDS = (AGENDA, REFLECTION)
+BAROMETER = "barometer"  # a barometer round ends (and the next begins)
+KINDS = (AGENDA, REFLECTION, BAROMETER)
 LATE_AFTER = timedelta(minutes=10)  # a post this much after its slot gets a 'late' note
-DEFAULT_GRACE = {AGENDA: timedelta(hours=12), REFLECTION: timedelta(hours=12)}
+# a round that ended while brug was down is still closed when it comes back, however late
+DEFAULT_GRACE = {AGENDA: timedelta(hours=12), REFLECTION: timedelta(hours=12), BAROMETER: timedelta(days=3650)}
 
 
 @dataclass(frozen=True, order=True)
@@ -106,8 +108,25 @@ def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: S
     return out
 
 
-def due_slots(p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
-    return sorted([*agenda_slots(p, start, end), *reflection_slots(p, start, end, calendar)])
+def barometer_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
+    """Ends of time-based barometer rounds in (start, end]."""
+    from brug.barometer import boundaries
+
+    return [Slot(at, p.id, BAROMETER) for at in boundaries(p, start, end)]
+
+
+def slots_of(kind: str, p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
+    if kind == AGENDA:
+        return agenda_slots(p, start, end)
+    if kind == REFLECTION:
+        return reflection_slots(p, start, end, calendar)
+    return barometer_slots(p, start, end)
+
+
+def due_slots(
+    p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None, kinds: Iterable[str] = KINDS
+) -> list[Slot]:
+    return sorted(slot for kind in kinds for slot in slots_of(kind, p, start, end, calendar))
 
 
 Job = Callable[[Partnership, Slot, bool], Awaitable[None]]  # (partnership, slot, late)
@@ -152,7 +171,7 @@ class Scheduler:
 
         async def serve(p: Partnership) -> None:
             async with gate:
-                for kind in KINDS:
+                for kind in [k for k in KINDS if k in self.jobs]:
                     try:
                         await self._serve_kind(p, kind, now, report, stop)
                     except Exception:  # noqa: BLE001 - one partnership's trouble must not stop the others
@@ -171,7 +190,7 @@ class Scheduler:
                 self.store.set_schedule_mark(p.id, kind, now)
                 return
             mark = overdue[0].at - timedelta(microseconds=1)  # ... but an agenda for a meeting ahead is, late
-        slots = agenda_slots(p, mark, now) if kind == AGENDA else reflection_slots(p, mark, now, self.calendar)
+        slots = slots_of(kind, p, mark, now, self.calendar)
         first_failed: Slot | None = None
         for slot in slots:
             if stop is not None and stop.is_set():
@@ -239,7 +258,9 @@ class Scheduler:
     def next_due(self, after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:
         """The earliest slot after `after` within the horizon, to know how long to sleep."""
         upcoming = [
-            slot.at for p in self.partnerships() for slot in due_slots(p, after, after + horizon, self.calendar)
+            slot.at
+            for p in self.partnerships()
+            for slot in due_slots(p, after, after + horizon, self.calendar, self.jobs)
         ]
         return min(upcoming, default=None)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import re
@@ -44,6 +45,7 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
 )
 
 from brug.adapters.pacing import Pacer
@@ -140,7 +142,8 @@ def poll_content(question: str, answers: Sequence[tuple[str, str]], fallback: st
     """An MSC3381 poll as Element sends it (stable m.poll.* needs room versions no stable version has)."""
     return {
         "org.matrix.msc3381.poll.start": {
-            "kind": "org.matrix.msc3381.poll.disclosed",
+            # results show only when the poll ends: nobody votes under the influence of the others
+            "kind": "org.matrix.msc3381.poll.undisclosed",
             "max_selections": 1,
             "question": {"org.matrix.msc1767.text": question},
             "answers": [{"id": a, "org.matrix.msc1767.text": text} for a, text in answers],
@@ -726,6 +729,8 @@ class MatrixChat:
                         handled += await self._handle_event(
                             resource.partnership_id, resource.key, room_id, event, handle
                         )
+                    elif getattr(event, "type", None) in POLL_RESPONSES and event.sender != self.account.user_id:
+                        handled += await self._handle_vote(resource.partnership_id, resource.key, room_id, event, handle)
         self.store.put_sync_token(PLATFORM, self.account.user_id, response.next_batch)
         return handled
 
@@ -798,6 +803,8 @@ class MatrixChat:
             root = thread_root or reply.thread_root
             for i, content in enumerate(fitting_messages(reply.markdown, root, "m.notice")):
                 await self._send(room_id, "m.room.message", content, part_key(key, i))
+            if reply.hide:  # e.g. `!score doel 2`: the rating must not stay readable in the room
+                await self._paced("event", partial(self.client.room_redact, room_id, event_id, reason="brug"))
 
     async def _give_up(
         self,
@@ -818,12 +825,100 @@ class MatrixChat:
         except Exception as second:  # noqa: BLE001 - the failure is recorded; the room hears of it or not
             log.error("%s: could not report the failure in the room either: %s", pid, second)
 
+    async def _handle_vote(
+        self, pid: str, room_key: str, room_id: str, event: Any, handle: Callable[[Incoming], Awaitable[list[Reply]]]
+    ) -> int:
+        """A poll response (MSC3381 unstable or stable): handed on as a vote, answered only when refused."""
+        if self.store.is_processed(PLATFORM, event.event_id):
+            return 0
+        poll, answers = poll_response(event.source.get("content", {}))
+        if poll is not None:
+            at = datetime.fromtimestamp(event.source.get("origin_server_ts", 0) / 1000, UTC)
+            incoming = Incoming(
+                PLATFORM, pid, room_key, event.sender, "", event.event_id, poll=poll, answers=answers, at=at
+            )
+            await self._answer(room_id, pid, event.event_id, None, await handle(incoming))
+        self.store.mark_processed(PLATFORM, event.event_id)
+        return 1
+
+    # --- the barometer ---------------------------------------------------------------------------------
+
+    async def close_polls(self, partnership: str, refs: Sequence[str]) -> list[tuple[str, str, str]]:
+        """End brug's polls of a round (clients then show them closed). Votes came in while listening."""
+        room_id = self._ref(partnership, "reflectie")
+        for ref in refs:
+            content = {
+                "m.relates_to": {"rel_type": "m.reference", "event_id": ref},
+                "org.matrix.msc3381.poll.end": {},
+                "org.matrix.msc1767.text": "—",
+                "body": "—",
+            }
+            await self._send(room_id, "org.matrix.msc3381.poll.end", content, f"{partnership}/poll-end/{ref}")
+        return []
+
+    async def post_picture(
+        self,
+        partnership: str,
+        room: str,
+        key: str,
+        caption: str,
+        filename: str,
+        svg: bytes,
+        share_path: str | None = None,  # where the file lives in Nextcloud (not needed here)
+    ) -> str:
+        """The barometer's radar as an m.image (PNG when cairosvg can draw it, else the SVG), then the text."""
+        room_id = self._ref(partnership, room)
+        data, mimetype, name = svg, "image/svg+xml", filename
+        width, height = svg_size(svg)
+        try:
+            import cairosvg
+
+            data = cairosvg.svg2png(bytestring=svg)
+            mimetype, name = "image/png", filename.rsplit(".", 1)[0] + ".png"
+        except (ImportError, OSError):  # no cairo on this machine: clients that show SVG still can
+            pass
+        uploaded, _ = await self.client.upload(
+            io.BytesIO(data), content_type=mimetype, filename=name, filesize=len(data)
+        )
+        if not isinstance(uploaded, UploadResponse):
+            raise MatrixError(f"uploading {name}", uploaded)
+        image = {
+            "msgtype": "m.image",
+            "body": name,
+            "url": uploaded.content_uri,
+            "info": {"mimetype": mimetype, "size": len(data), "w": width, "h": height},
+            KEY_FIELD: f"{key}/image",
+        }
+        await self._send(room_id, "m.room.message", image, f"{key}/image")
+        return await self.post(partnership, room, key, "barometer", caption)
+
 
 def _transient(err: Exception) -> bool:
     """A failure that may pass: the network, a rate limit, a server error without a Matrix error code."""
     if isinstance(err, MatrixError):
         return str(err.code) in TRANSIENT or str(err.code).isdigit() and int(str(err.code)) >= 500
     return isinstance(err, (OSError, TimeoutError)) or type(err).__module__.startswith("aiohttp")
+
+
+POLL_RESPONSES = ("org.matrix.msc3381.poll.response", "m.poll.response")
+
+
+def poll_response(content: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """(the poll's event id, the chosen answer ids) of an unstable or stable poll response."""
+    relates = content.get("m.relates_to") or {}
+    if relates.get("rel_type") != "m.reference" or not isinstance(relates.get("event_id"), str):
+        return None, ()
+    unstable = content.get("org.matrix.msc3381.poll.response")
+    answers = unstable.get("answers") if isinstance(unstable, dict) else content.get("m.selections")
+    if not isinstance(answers, list):
+        return relates["event_id"], ()
+    return relates["event_id"], tuple(str(a) for a in answers if isinstance(a, str | int))[:5]
+
+
+def svg_size(svg: bytes) -> tuple[int, int]:
+    head = svg[:400].decode("utf-8", "replace")
+    found = re.search(r'width="(\d+)" height="(\d+)"', head)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
 
 def supports_restricted(version: str) -> bool:

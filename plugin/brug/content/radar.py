@@ -35,7 +35,8 @@ _DIRECTIONS = [
 
 
 def number(value: float, language: Language) -> str:
-    text = f"{value:.1f}"
+    """One decimal, halves rounded up as people expect (3.25 -> 3,3), a decimal comma in Dutch."""
+    text = f"{math.floor(value * 10 + 0.5 + 1e-9) / 10:.1f}"
     return text.replace(".", ",") if language == "nl" else text
 
 

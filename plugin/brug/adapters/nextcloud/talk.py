@@ -43,6 +43,7 @@ MAX_MESSAGE = 32_000
 MAX_NAME = 255
 GROUP_CONVERSATION = 2
 OWNER = 1
+ROOM_SHARE = 10  # files_sharing share type: into a Talk conversation
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 Handler = Callable[[Incoming], Awaitable[list[Reply]]]
@@ -247,6 +248,58 @@ class TalkChat:
         seen[ref] = f"poll:{data['id']}"
         log.info("%s: poll %s posted (after %s)", partnership, data["id"], intro)
         return seen[ref]
+
+    # --- the barometer ------------------------------------------------------------------------------------
+
+    async def close_polls(self, partnership: str, refs: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Close brug's polls of a round and read who chose what from the poll details.
+
+        Returns (Nextcloud user id, poll ref, answer id '1'..'5') per vote. Talk itself keeps one vote
+        per person (a new vote replaces the old one) and refuses votes once a poll is closed.
+        """
+        token = self.token(partnership)
+        votes: list[tuple[str, str, str]] = []
+        for ref in refs:
+            if not ref.startswith("poll:"):
+                continue
+            url = f"{SPREED}/v1/poll/{token}/{ref.removeprefix('poll:')}"
+            try:
+                poll = await self.client.ocs("DELETE", url)
+            except NextcloudError as err:
+                if err.status != 400:  # 400: closed already (a retry after a crash); read it as it is
+                    raise
+                poll = await self.client.ocs("GET", url)
+            details = poll.get("details") if isinstance(poll, dict) else None
+            for detail in details if isinstance(details, list) else []:
+                if detail.get("actorType") == "users" and isinstance(detail.get("optionId"), int):
+                    votes.append((str(detail["actorId"]), ref, str(detail["optionId"] + 1)))
+        return votes
+
+    async def post_picture(
+        self,
+        partnership: str,
+        room: str,
+        key: str,
+        caption: str,
+        filename: str,
+        svg: bytes,
+        share_path: str | None = None,
+    ) -> str:
+        """Share the radar (a file in Nextcloud) into the conversation, then post the text."""
+        token = self.token(partnership)
+        if share_path is not None:
+            ref = reference(f"{key}/file")
+            seen = await self._recent_references(token)
+            if ref not in seen:
+                response = await self.client.http.post(
+                    "/ocs/v2.php/apps/files_sharing/api/v1/shares",
+                    params={"format": "json"},
+                    data={"path": share_path, "shareType": ROOM_SHARE, "shareWith": token, "referenceId": ref},
+                )
+                if response.status_code != 200:
+                    raise NextcloudError(f"sharing {share_path} into {token}", response.status_code, response.text[:200])
+                seen[ref] = "shared"
+        return await self._send_fitting(token, key, caption.strip())
 
     async def _poll_after(self, token: str, after: int, question: str) -> str | None:
         for message in await self._messages(token, look_into_future=False, limit=200):

@@ -1,0 +1,157 @@
+"""The barometer end to end on the local platform: votes by !score, rounds closing on the schedule,
+the document, the radar and the post once, the agenda item, !barometer, the CLI table and the export."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from brug import barometer
+from brug.bot import Bot
+from brug.conversation import Incoming
+from brug.export import export_partnership
+from brug.jobs import post_agenda
+from brug.scheduler import BAROMETER
+from tests.barometer_world import barometer_partnership
+from tests.runtime import local_runtime
+
+PID = "barometer-test"
+TERM1 = datetime(2026, 10, 5, 10, tzinfo=UTC)  # 2026–2027, first term
+END1 = datetime(2027, 1, 4, 8, tzinfo=UTC)  # 09:00 in Brussels: the second term starts
+END2 = datetime(2027, 4, 12, 7, tzinfo=UTC)  # after the Easter holiday: the third term starts
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path: Path, library) -> tuple[Bot, Clock]:  # type: ignore[no-untyped-def]
+    clock = Clock(TERM1)
+    barometer_partnership(tmp_path / "partnerschappen", extra="barometer: {full: false}\n")
+    rt = local_runtime(tmp_path, library, clock)
+    bot = Bot(rt, [tmp_path / "partnerschappen"])
+    assert bot.load() == []
+    return bot, clock
+
+
+counter = iter(range(100_000))
+
+
+async def say(bot: Bot, who: str, text: str) -> str:
+    replies = await bot.handle(Incoming("local", PID, "reflectie", who, text, f"$e{next(counter)}"))
+    assert len(replies) == 1
+    return replies[0].markdown
+
+
+async def close_at(bot: Bot, clock: Clock, moment: datetime) -> None:
+    """Let the scheduler handle the round's end, as `brug run` does."""
+    scheduler = bot.scheduler()
+    clock.now = datetime(moment.year, moment.month, moment.day, 0, tzinfo=UTC)
+    await scheduler.tick()  # the first tick only marks where the schedule starts
+    clock.now = moment.replace(minute=5)
+    report = await scheduler.tick()
+    assert [s.kind for s in report.done if s.kind == BAROMETER] == [BAROMETER]
+
+
+def workspace(bot: Bot) -> Path:
+    return bot.rt.files.folder(PID)  # type: ignore[attr-defined]
+
+
+async def test_a_round_closes_once_with_the_right_figures_and_feeds_the_next_agenda(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bot, clock = world
+    p = bot.partnerships()[PID]
+    # term 1: everyone rates doel 4 and communicatie 5; ann changes her mind
+    for who in ("ann", "bart", "chris", "dina", "emre", "fien"):
+        assert "genoteerd" in await say(bot, who, "!score doel 4")
+        await say(bot, who, "!score communicatie 5")
+    assert "genoteerd" in await say(bot, "ann", "!score doel 2")  # a later vote replaces the earlier one
+    assert "al 6 antwoorden" in await say(bot, "gert", "!barometer")  # counts so far, never figures
+    assert "Geeft een bouwsteen" in await say(bot, "gert", "!score brug 9")  # wrong use: the command's help
+    await close_at(bot, clock, END1)
+
+    record = bot.rt.store.barometer_round(PID, "2026-2027-1")
+    assert record is not None and record.status == "closed" and record.respondents == 6
+    assert bot.rt.store.open_votes(PID, "2026-2027-1") == []  # who voted is forgotten
+    document = (workspace(bot) / "reflectie" / "barometer.md").read_text(encoding="utf-8")
+    assert "6 mensen antwoordden" in document
+    assert "| Werken aan een gemeenschappelijk doel | **3,7** | 0,7 | 6 |" in document  # (2+4·5)/6
+    assert "| Werken aan communicatie | **5,0** | 0,0 | 6 |" in document
+    assert "school 3,3 (3) · welzijn 4,0 (3)" in document  # both sectors have 3 and so does the rest
+    assert "_te weinig antwoorden_" in document  # bouwstenen nobody rated
+    assert (workspace(bot) / "reflectie" / "barometer-2026-2027-1.svg").read_text().startswith("<svg")
+    posts = [e for e in bot.rt.chats["local"].entries(PID, "reflectie") if e.get("kind") == "barometer"]  # type: ignore[attr-defined]
+    assert len(posts) == 1 and "Barometer 2026–2027, trimester 1" in posts[0]["markdown"]
+
+    # a late vote for the closed round does not count, and the voter hears so
+    assert "al afgesloten" not in await say(bot, "gert", "!score doel 1")  # goes to the new round
+    assert bot.rt.store.record_vote(PID, "2026-2027-1", "doel", "gert", 1, "bestuur", END1) == "closed"
+
+    # term 2: doel drops sharply -> the next agenda carries it with bank questions and the one-action step
+    for who in ("ann", "bart", "chris", "dina"):
+        await say(bot, who, "!score doel 2")
+        await say(bot, who, "!score communicatie 5")
+    await close_at(bot, clock, END2)
+    await close_at_again(bot, clock)  # a second run changes nothing
+    posts = [e for e in bot.rt.chats["local"].entries(PID, "reflectie") if e.get("kind") == "barometer"]  # type: ignore[attr-defined]
+    assert len(posts) == 2
+    document = (workspace(bot) / "reflectie" / "barometer.md").read_text(encoding="utf-8")
+    assert "zakte met 1,9" in document and "## Verloop" in document
+
+    meeting = p.meeting_times(clock.now, 1)[0]
+    await post_agenda(p, meeting, bot.rt)
+    agenda = next((workspace(bot) / "overleg").glob("*agenda*")).read_text(encoding="utf-8")
+    assert "Barometer: Werken aan een gemeenschappelijk doel" in agenda
+    assert "Kies samen één bouwsteen en één concrete actie" in agenda and "«" in agenda
+    following = p.meeting_times(meeting, 1)[0]
+    assert barometer.agenda_item(p, bot.rt, following) is None  # discussed once, not again
+
+    header, rows = barometer.table(p, bot.rt, "nl")
+    assert rows[0][:2] == ["2026–2027, trimester 1", "6"] and rows[1][2] == "1,8"
+    assert barometer.trend(p, bot.rt, "nl") == "2026–2027, trimester 1: 4,3 → 2026–2027, trimester 2: 3,4"
+
+    written = await export_partnership(PID, p, bot.rt, tmp_path / "export")
+    with (tmp_path / "export" / PID / "barometer.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert any(r["bouwsteen"] == "doel" and r["group"] == "" and r["mean"] == "3.67" for r in table)
+    assert set(table[0]) >= {"round", "respondents", "n", "mean", "spread"}
+    assert not any(name in (tmp_path / "export" / PID / "barometer.csv").read_text() for name in ("ann", "Ann"))
+    assert tmp_path / "export" / PID / "barometer.csv" in written
+
+    bot.rt.store.forget(PID)
+    assert bot.rt.store.barometer_rounds(PID) == []
+
+
+async def close_at_again(bot: Bot, clock: Clock) -> None:
+    p = bot.partnerships()[PID]
+    assert await barometer.close_due_rounds(p, bot.rt, clock.now) == []
+
+
+async def test_two_respondents_show_nothing_but_not_enough_answers(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bot, clock = world
+    p = bot.partnerships()[PID]
+    await say(bot, "ann", "!score doel 1")
+    await say(bot, "dina", "!score doel 5")
+    assert "2 van 3" in await say(bot, "bart", "!barometer")
+    await close_at(bot, clock, END1)
+    document = (workspace(bot) / "reflectie" / "barometer.md").read_text(encoding="utf-8")
+    assert "Niet genoeg antwoorden: 2 van 3" in document
+    for figure in ("1,0", "5,0", "3,0", "2,0"):
+        assert figure not in document
+    assert not list((workspace(bot) / "reflectie").glob("*.svg"))
+    post = [e for e in bot.rt.chats["local"].entries(PID, "reflectie") if e.get("kind") == "barometer"]  # type: ignore[attr-defined]
+    assert len(post) == 1 and "Niet genoeg antwoorden: 2 van 3" in post[0]["markdown"]
+    assert "niet genoeg antwoorden: 2 van 3" in await say(bot, "bart", "!barometer")
+    assert barometer.table(p, bot.rt, "nl")[1][0][2] == "te weinig antwoorden"
+    assert barometer.latest_svg(p, bot.rt) is None
+    assert barometer.agenda_item(p, bot.rt, p.meeting_times(clock.now, 1)[0]) is None
+    await export_partnership(PID, p, bot.rt, tmp_path / "export")
+    rows = list(csv.reader((tmp_path / "export" / PID / "barometer.csv").open(encoding="utf-8")))
+    assert rows[1][3] == "2" and all(cell == "" for cell in rows[1][4:])
