@@ -170,3 +170,40 @@ async def test_sign_off_bound_to_a_version_from_real_clients(
     finally:
         await bot.rt.close()
         await people.close()
+
+
+async def test_supporting_members_follow_the_general_room_not_the_reflection_prompts(
+    synapse: LocalSynapse, tmp_path: Path, library
+) -> None:  # type: ignore[no-untyped-def]
+    """Actor types steer rooms (data: the phase model's rooms): omkadering is in the space and the
+    general room (overview, announcements), but not invited to the reflection room."""
+    pid = unique("actoren")
+    doer = Partner(synapse, synapse.register(unique("doener"), "pw"))
+    helper = Partner(synapse, synapse.register(unique("omkader"), "pw"))
+    (tmp_path / "partnerschappen").mkdir()
+    (tmp_path / "partnerschappen" / f"{pid}.yaml").write_text(
+        f"id: {pid}\nname: Actoren\nphase: ja-graag\nform: netwerk\nplatforms: {{chat: [matrix], files: local}}\n"
+        "organisations:\n  - id: a\n    name: Organisatie A\n    kind: cbe\n    members:\n"
+        f'      - {{name: Doener, role: Medewerker, coordinator: true, matrix: "{doer.user_id}"}}\n'
+        f'      - {{name: Omkader, role: Schepen, actor: omkadering, mandate: beslissing, matrix: "{helper.user_id}"}}\n',
+        encoding="utf-8",
+    )
+    world = World(synapse, synapse.register(unique("brugactor"), "pw"), tmp_path, library)
+    bot = world.bot()
+    try:
+        _, errors, report = await bot.apply()
+        assert errors == [] and report.failed_invites == []
+        reflectie = room_of(bot, pid, "reflectie")
+        assert reflectie in await doer.accept_invites()
+        helper_rooms = await helper.accept_invites()
+        assert reflectie not in helper_rooms
+        joined = await helper.client.join(reflectie)  # not restricted to the space: cannot walk in either
+        assert not hasattr(joined, "room_id") or joined.room_id != reflectie
+        assert bot.rt.store.invite_status(pid, "matrix", "reflectie", helper.user_id) is None
+        assert bot.rt.store.invite_status(pid, "matrix", "reflectie", doer.user_id) is not None
+        _, _, again = await bot.apply()  # nothing pending: the plan agrees with what was done
+        assert again.failed_invites == [] and not any("reflectie" in line for line in again.chat)
+    finally:
+        await bot.rt.close()
+        await doer.close()
+        await helper.close()

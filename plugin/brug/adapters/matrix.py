@@ -270,12 +270,12 @@ class MatrixChat:
                 room_id,
                 {"via": [self.account.server_name], "suggested": True, "order": f"{order:02d}"},
             )
-        for key in [SPACE, *[r.key for r in want.rooms]]:
+        for key, members in _room_members(want):
             room_id = self._ref(pid, key)
-            await self._ensure_power(pid, key, room_id, want.members)
+            await self._ensure_power(pid, key, room_id, members)
             if self._invites_to(pid, key):
-                await self._invite_missing(pid, key, room_id, want.members, report)
-            await self._remove_others(pid, key, room_id, want.members, remove_members, report)
+                await self._invite_missing(pid, key, room_id, members, report)
+            await self._remove_others(pid, key, room_id, members, remove_members, report)
         await self._pin_overview(want, report)
         return report
 
@@ -283,6 +283,7 @@ class MatrixChat:
         """What reconcile would still do, judged from brug's store only (no requests): for `plan`."""
         pid = want.partnership.id
         todo: list[str] = []
+        members_of = dict(_room_members(want))
         for key, name, topic in [
             (SPACE, want.space_name, want.space_topic),
             *[(r.key, r.name, r.topic) for r in want.rooms],
@@ -296,7 +297,7 @@ class MatrixChat:
                 todo.append(f"update {key}")
             if not self._invites_to(pid, key):
                 continue
-            for user in want.members:
+            for user in members_of[key]:
                 if user != self.account.user_id and self.store.invite_status(pid, PLATFORM, key, user) not in ARRIVED:
                     todo.append(f"invite {user} to {key}")
         pin = self.store.resource(pid, PLATFORM, "pin", "algemeen")
@@ -335,7 +336,7 @@ class MatrixChat:
         # rooms made by an earlier brug: give them an alias, and let the space's members in
         settled = {
             "alias": data.get("alias") or await self._give_alias(pid, key, room_id),
-            "join": data.get("join") or await self._admit_space(room_id, space),
+            "join": data.get("join") or await self._admit_space(room_id, space if _for_everyone(want, key) else None),
         }
         self.store.put_resource(
             pid, PLATFORM, "room", key, room_id, json.dumps({"name": name, "topic": topic, **settled})
@@ -348,7 +349,11 @@ class MatrixChat:
         """A new room (or the space) with everything in one request: tag, parent, join rule, alias."""
         pid = want.partnership.id
         version = await self._restricted_version()
-        join = RESTRICTED if space is not None and version is not None and not self.invite_every_room else "invite"
+        join = (
+            RESTRICTED
+            if space is not None and version is not None and not self.invite_every_room and _for_everyone(want, key)
+            else "invite"  # also a room for some actor types only: its members are invited one by one
+        )
         initial_state: list[dict[str, Any]] = [
             {"type": TAG, "state_key": "", "content": {"partnership": pid, "room": key}},
             # members who join later (through the space) see what was posted before: the welcome, the pin
@@ -938,3 +943,13 @@ def alias_candidates(pid: str, key: str) -> list[str | None]:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _room_members(want: ChatWorkspace) -> list[tuple[str, dict[str, bool]]]:
+    """Who belongs in the space (everyone) and in each room (the room's actor types, see RoomPlan)."""
+    return [(SPACE, want.members), *[(r.key, want.members if r.members is None else r.members) for r in want.rooms]]
+
+
+def _for_everyone(want: ChatWorkspace, key: str) -> bool:
+    """A room every member of the space belongs in (so it may admit the space's members)."""
+    return all(r.members is None for r in want.rooms if r.key == key)

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from brug.domain.agreement import Renewal
+from brug.domain.partnership import Actor
 from brug.domain.types import Bouwsteen, SeedRef, Slug, Strict, Text
 
 
@@ -41,11 +42,13 @@ class AgendaItem(Strict):
 
 
 class Room(Strict):
-    """A chat room every partnership following this model gets."""
+    """A chat room every partnership following this model gets, and which actors are in it (seed 002:
+    necessary actors take part everywhere; supporting ones follow the general room, not every prompt)."""
 
     id: Slug
     name: Text
     topic: Text
+    actors: list[Actor] = Field(default_factory=lambda: [Actor.noodzakelijk, Actor.omkadering], min_length=1)
 
 
 class Phase(Strict):
@@ -82,6 +85,7 @@ DEFAULT_ROOMS = (
         id="reflectie",
         name=Text(nl="Reflectie", en="Reflection"),
         topic=Text(nl="Samen terugkijken", en="Looking back together"),
+        actors=[Actor.noodzakelijk],  # reflection prompts are for those who do the work together
     ),
 )
 
