@@ -374,3 +374,18 @@ def test_an_organisation_that_may_not_decide_is_asked_to_name_someone(library, r
     text = render_agreement(library, renderer, p)
     assert "OCMW Gent, dienst kinderarmoede | **nog niemand**" in text
     assert "OCMW Gent, dienst kinderarmoede moet nog aanduiden wie namens de organisatie mag beslissen" in text
+
+
+async def test_an_english_partnership_agrees_in_english(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "partnerschappen"
+    folder.mkdir()
+    path = write_partnership(folder, PID)
+    path.write_text(path.read_text(encoding="utf-8").replace("form: netwerk", "form: netwerk\nlanguage: en"), "utf-8")
+    bot = Bot(local_runtime(tmp_path, library, lambda: NOW), [folder])
+    assert bot.load() == []
+    await bot.apply()
+    assert "Draft, version 1" in (tmp_path / "ws" / PID / "agreement-status.md").read_text(encoding="utf-8")
+    assert "approves version 1" in await say(bot, "hilde", "!agree")
+    answer = await say(bot, "annelies", "!agree")
+    assert "Kris Claes" in answer and "You report back" in answer
+    assert "no version 4" in await say(bot, "hilde", "!agree 4")
