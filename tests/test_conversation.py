@@ -114,6 +114,7 @@ async def test_too_long_arguments_are_refused_kindly_and_nothing_is_stored(bot: 
     assert bot.rt.store.open_agenda_items("cbe-vlierboom") == []
     assert "300 tekens" in await say(bot, "marc-goossens", "!actie " + "&" * 11_000)
     assert bot.rt.store.actions("cbe-vlierboom") == []
+    assert "100 tekens" in await say(bot, "marc-goossens", "!klaar " + "9" * 5_000)  # no free text: 100 at most
     exactly = "y" * 200  # the limit itself is accepted
     assert "Genoteerd" in await say(bot, "marc-goossens", f"!agendapunt {exactly}")
     help_text = await say(bot, "marc-goossens", "!hulp")

@@ -12,7 +12,9 @@ from brug.domain.types import Language, Text
 MAX_AGENDA_ITEM = 200
 MAX_ACTION = 300
 MAX_ANSWER = 2000
+MAX_ARGUMENTS = 100  # for commands that take no free text: a number, a keyword, a version
 MAX_SIGNAL = 500  # a signal with its theme and level, or a follow-up with an answer from policy
+
 
 @dataclass(frozen=True)
 class CommandSpec:
@@ -29,7 +31,12 @@ class CommandSpec:
     english: str | None = None
     args_en: str | None = None
     example_en: str | None = None
-    max_length: int | None = None  # the longest text after the command that brug accepts
+    max_length: int | None = None  # the longest free text after the command that brug accepts
+
+    @property
+    def limit(self) -> int:
+        """The longest text after the command that brug reads at all."""
+        return self.max_length or MAX_ARGUMENTS
 
     @property
     def names(self) -> tuple[str, ...]:

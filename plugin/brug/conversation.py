@@ -230,9 +230,9 @@ class Conversation:
         command = find_command(word)
         if command is None:
             return [Reply(say["unknown"].format(word=_code(word)), msg.event_id)]
-        if command.max_length is not None and len(args) > command.max_length:
+        if len(args) > command.limit:
             log.info("%s: refused a !%s of %d characters from %s", p.id, command.name, len(args), member.key)
-            sizes = _sizes(p, command.max_length, len(args))
+            sizes = _sizes(p, command.limit, len(args))
             return [Reply(say["too_long"].format(**sizes, command=command.word(p.language)), msg.event_id)]
         if command.coordinator_only and not member.coordinator:
             names = ", ".join(m.name for m in p.coordinators) or "—"
