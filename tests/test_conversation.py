@@ -68,6 +68,7 @@ async def test_actions_are_numbered_ticked_and_shown_in_status(bot: Bot) -> None
     await say(bot, "koen-de-smet", "!actie Uitnodiging *maken*")
     status = await say(bot, "marc-goossens", "!status")
     assert "1. Lokaal reserveren — Els Van Damme — dinsdag 1 december 2026" in status and "2. Uitnodiging \\*maken\\*" in status
+    assert "donderdag 10 december 2026 om 13:30 CET" in status  # the next meeting: local time, with the zone
     assert "Actie 2 is afgevinkt" in await say(bot, "marc-goossens", "!klaar 2")
     assert "geen open actie met nummer 2" in await say(bot, "marc-goossens", "!klaar 2")
     assert [a.number for a in bot.rt.store.actions("cbe-vlierboom", open_only=True)] == [1]

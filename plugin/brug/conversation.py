@@ -18,7 +18,7 @@ from brug import barometer
 from brug.commands import COMMANDS, MAX_ANSWER, CommandSpec, find_command
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
-from brug.content.render import Renderer, format_date, format_datetime, md_escape
+from brug.content.render import Renderer, format_date, format_datetime, format_local, md_escape
 from brug.domain.actions import parse_action_command
 from brug.domain.agreement import AgreementStatus, Outcome, SignDecision, SignRequest, parse_sign_request
 from brug.domain.partnership import Member, Partnership
@@ -424,7 +424,7 @@ class Conversation:
                 number=model.index(p.phase) + 1,
                 count=len(model.phases),
                 phase=model.phase(p.phase).title(p.language),
-                meeting=format_datetime(nxt[0].astimezone(p.zone), p.language) if nxt else "—",
+                meeting=format_local(nxt[0], p.zone, p.language) if nxt else "—",  # local, with the zone
             ),
             "",
         ]
