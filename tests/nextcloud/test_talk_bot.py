@@ -80,3 +80,32 @@ def test_signature_matches_the_documented_scheme() -> None:
     body = b'{"type":"Create"}'
     expected = hmac.new(SECRET.encode(), b"abc" + body, hashlib.sha256).hexdigest()
     assert sign(SECRET, "abc", body) == expected and verify(SECRET, "abc", body, expected.upper())
+
+
+def test_brug_run_serves_the_webhook_only_with_its_secret(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`talk_bot_listen` in brug.toml plus the secret from the environment: Talk is read via the webhook."""
+    import pytest
+
+    from brug.adapters.nextcloud.talk import TalkChat
+    from brug.bot import build_runtime
+    from brug.content.library import load_library
+    from brug.content.problems import ProblemsFound
+    from brug.settings import load_settings
+
+    (tmp_path / "brug.toml").write_text(
+        '[nextcloud]\nurl = "https://cloud.example.be"\nuser = "brug"\ntalk_bot_listen = "127.0.0.1:8099"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("BRUG_NEXTCLOUD__APP_PASSWORD", "app-password")
+    settings = load_settings(tmp_path / "brug.toml")
+    with pytest.raises(ProblemsFound, match="BRUG_NEXTCLOUD__TALK_BOT_SECRET"):
+        build_runtime(settings, load_library(), lambda: __import__("datetime").datetime.now())
+    monkeypatch.setenv("BRUG_NEXTCLOUD__TALK_BOT_SECRET", SECRET)
+    rt = build_runtime(load_settings(tmp_path / "brug.toml"), load_library(), lambda: __import__("datetime").datetime.now())
+    talk = rt.chats["nextcloud"]
+    assert isinstance(talk, TalkChat) and talk.webhook == ("127.0.0.1", 8099, SECRET)
+    (tmp_path / "brug.toml").write_text(
+        f'[nextcloud]\nurl = "https://c.be"\nuser = "brug"\ntalk_bot_secret = "{SECRET}"\n', encoding="utf-8"
+    )
+    with pytest.raises(ProblemsFound, match="talk_bot_secret"):  # a secret never belongs in brug.toml
+        load_settings(tmp_path / "brug.toml")
