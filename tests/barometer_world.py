@@ -24,6 +24,7 @@ def barometer_partnership(
     extra: str = "",
     organisations: list[tuple[str, str, list[str]]] | None = None,
     language: str = "nl",
+    files: str = "local",
 ) -> Path:
     """Write a partnership file; `ids` maps a member to its (platform field, id), e.g. ('matrix', '@ann:hs')."""
     orgs = ""
@@ -41,7 +42,7 @@ def barometer_partnership(
         language: {language}
         workflow: samenwerken
         phase: ja-graag
-        platforms: {{chat: [{chat}], files: local}}
+        platforms: {{chat: [{chat}], files: {files}}}
         meetings: {{start: "2026-09-08 14:00", rrule: "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", agenda_lead_days: 3}}
         reflection: {{start: "2026-09-25 09:00", rrule: "FREQ=MONTHLY;BYDAY=-1FR"}}
         """) + extra + "organisations:\n" + orgs

@@ -186,8 +186,8 @@ def stored_result(p: Partnership, rt: Runtime, round_id: str) -> RoundResult:
     if (record.respondents or 0) >= record.min_respondents:
         for b in Bouwsteen:
             total = cells.get((b.value, ALL))
-            groups = {cell: Tally(c) for (bb, cell), c in cells.items() if bb == b.value and cell != ALL}  # type: ignore[arg-type]
-            blocks[b] = BlockResult(b, Tally(total) if total else None, dict(sorted(groups.items())))  # type: ignore[arg-type]
+            groups = {cell: Tally(c) for (bb, cell), c in cells.items() if bb == b.value and cell != ALL}
+            blocks[b] = BlockResult(b, Tally(total) if total else None, dict(sorted(groups.items())))
     return RoundResult(round_id, record.respondents or 0, record.min_respondents, blocks)
 
 
@@ -668,7 +668,7 @@ def export_rows(p_id: str, rt: Runtime) -> list[list[object]]:
         if not cells:
             rows.append([*base, "", "", "", "", "", "", "", "", "", ""])
         for (bouwsteen, cell), counts in sorted(cells.items()):
-            tally = Tally(counts)  # type: ignore[arg-type]
+            tally = Tally(counts)
             rows.append(
                 [*base, bouwsteen, cell, tally.n, f"{tally.mean:.2f}", f"{tally.spread:.2f}", *counts]
             )

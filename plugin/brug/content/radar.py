@@ -8,6 +8,7 @@ in grey print too. Labels are in the partnership's language.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from xml.sax.saxutils import escape
@@ -69,6 +70,39 @@ def _series(values: Mapping[Bouwsteen, float | None], colour: str, dashed: bool,
     return out
 
 
+@functools.cache
+def _grid() -> str:
+    """The rings of the scale 1..5 and the six axes: the same in every radar."""
+    parts = []
+    for ring in range(1, 6):
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_point(i, ring) for i in range(len(AXES))))
+        parts.append(f'<polygon points="{coords}" fill="none" stroke="#c8c8c8" stroke-width="1"/>')
+        parts.append(
+            f'<text x="{CX + 4:.1f}" y="{CY - R * ring / 5 + 13:.1f}" font-size="11" fill="#777">{ring}</text>'
+        )
+    for i in range(len(AXES)):
+        x, y = _point(i, 5)
+        parts.append(f'<line x1="{CX:.1f}" y1="{CY:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#9a9a9a" stroke-width="1"/>')
+    return "\n".join(parts)
+
+
+@functools.cache
+def _labels(language: Language) -> list[tuple[str, str]]:
+    """Per axis: its label, and the opening of the text under it that shows the value."""
+    out = []
+    for i, b in enumerate(AXES):
+        dx, dy = _DIRECTIONS[i]
+        lx, ly = CX + dx * (R + 26), CY + dy * (R + 26)
+        anchor = "middle" if abs(dx) < 0.2 else ("start" if dx > 0 else "end")
+        ly += 6 if abs(dy) < 0.6 else (-4 if dy < 0 else 16)
+        label = (
+            f'<text class="axis" x="{lx:.1f}" y="{ly:.1f}" font-size="15" font-weight="bold" text-anchor="{anchor}" '
+            f'fill="#222">{escape(SHORT[b][language])}</text>'
+        )
+        out.append((label, f'<text x="{lx:.1f}" y="{ly + 18:.1f}" font-size="13" text-anchor="{anchor}"'))
+    return out
+
+
 def radar_svg(
     title: str,
     language: Language,
@@ -94,29 +128,14 @@ def radar_svg(
         f'<text x="{CX:.0f}" y="34" font-size="20" font-weight="bold" text-anchor="middle" fill="#222">'
         f"{escape(title)}</text>",
     ]
-    for ring in range(1, 6):  # the scale 1..5
-        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in (_point(i, ring) for i in range(len(AXES))))
-        parts.append(f'<polygon points="{coords}" fill="none" stroke="#c8c8c8" stroke-width="1"/>')
-        parts.append(
-            f'<text x="{CX + 4:.1f}" y="{CY - R * ring / 5 + 13:.1f}" font-size="11" fill="#777">{ring}</text>'
-        )
-    for i, b in enumerate(AXES):
-        x, y = _point(i, 5)
-        parts.append(f'<line x1="{CX:.1f}" y1="{CY:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#9a9a9a" stroke-width="1"/>')
-        dx, dy = _DIRECTIONS[i]
-        lx, ly = CX + dx * (R + 26), CY + dy * (R + 26)
-        anchor = "middle" if abs(dx) < 0.2 else ("start" if dx > 0 else "end")
-        ly += 6 if abs(dy) < 0.6 else (-4 if dy < 0 else 16)
+    parts.append(_grid())
+    for b, (label, value_at) in zip(AXES, _labels(language), strict=True):
         value = current.get(b)
-        under = number(value, language) if value is not None else TOO_FEW[language]
-        parts.append(
-            f'<text class="axis" x="{lx:.1f}" y="{ly:.1f}" font-size="15" font-weight="bold" text-anchor="{anchor}" '
-            f'fill="#222">{escape(SHORT[b][language])}</text>'
-        )
-        parts.append(
-            f'<text x="{lx:.1f}" y="{ly + 18:.1f}" font-size="13" text-anchor="{anchor}" fill="{CURRENT if value is not None else "#666"}">'
-            f"{escape(under)}</text>"
-        )
+        parts.append(label)
+        if value is not None:
+            parts.append(f'{value_at} fill="{CURRENT}">{number(value, language)}</text>')
+        else:
+            parts.append(f'{value_at} fill="#666">{TOO_FEW[language]}</text>')
     if previous is not None:
         parts.extend(_series(previous, PREVIOUS, dashed=True, square=True))
     parts.extend(_series(current, CURRENT, dashed=False, square=False))

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from brug.domain.holidays import first_school_day, kerstvakantie_start, paasvakantie_start
@@ -41,8 +44,7 @@ class Split(StrEnum):
     none = "none"
 
 
-@dataclass(frozen=True)
-class Vote:
+class Vote(NamedTuple):
     """One person's rating of one bouwsteen in an open round. Never leaves store and aggregation."""
 
     voter: str
@@ -51,32 +53,35 @@ class Vote:
     group: str  # the voter's organisation id or sector, per the partnership's split ("" = none)
 
 
-@dataclass(frozen=True)
 class Tally:
-    """How many gave each score 1..5."""
+    """How many gave each score 1..5; n, mean and spread are worked out once."""
 
-    counts: tuple[int, int, int, int, int]
+    __slots__ = ("counts", "n", "mean", "spread")
 
-    @property
-    def n(self) -> int:
-        return sum(self.counts)
+    def __init__(self, counts: Sequence[int]) -> None:
+        c1, c2, c3, c4, c5 = counts
+        n = c1 + c2 + c3 + c4 + c5
+        mean = (c1 + 2 * c2 + 3 * c3 + 4 * c4 + 5 * c5) / n if n else 0.0
+        squares = (c1 + 4 * c2 + 9 * c3 + 16 * c4 + 25 * c5) / n if n else 0.0
+        self.counts: tuple[int, int, int, int, int] = (c1, c2, c3, c4, c5)
+        self.n = n
+        self.mean = mean
+        self.spread = math.sqrt(max(0.0, squares - mean * mean))  # the standard deviation (population)
 
-    @property
-    def mean(self) -> float:
-        return sum(s * c for s, c in zip(SCORES, self.counts, strict=True)) / self.n
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tally) and other.counts == self.counts
 
-    @property
-    def spread(self) -> float:
-        """The standard deviation (population): how far apart the answers are."""
-        mean = self.mean
-        return math.sqrt(sum(c * (s - mean) ** 2 for s, c in zip(SCORES, self.counts, strict=True)) / self.n)
+    def __hash__(self) -> int:
+        return hash(self.counts)
+
+    def __repr__(self) -> str:
+        return f"Tally({self.counts})"
 
 
-@dataclass(frozen=True)
-class BlockResult:
+class BlockResult(NamedTuple):
     bouwsteen: Bouwsteen
     total: Tally | None  # None: fewer than min_respondents rated it
-    groups: dict[str, Tally] = field(default_factory=dict)  # only the groups that may be shown
+    groups: dict[str, Tally] = {}  # noqa: RUF012 - only the groups that may be shown; never mutated
 
 
 @dataclass(frozen=True)
@@ -106,21 +111,22 @@ def shown_groups(sizes: Mapping[str, int], n: int, minimum: int) -> set[str]:
     return shown
 
 
+_VOTER = itemgetter(0)
+_CELL_AND_SCORE = itemgetter(1, 3, 2)  # (bouwsteen, group, score)
+
+
 def aggregate(round_id: str, votes: Iterable[Vote], min_respondents: int = FLOOR) -> RoundResult:
     """What a round may show. Expects at most one vote per voter and bouwsteen (the latest)."""
-    minimum = max(FLOOR, min_respondents)
+    votes = votes if isinstance(votes, list | tuple) else list(votes)
+    counted = Counter(map(_CELL_AND_SCORE, votes))  # counted in C: this is the hot loop
     counts: dict[Bouwsteen, dict[str, list[int]]] = {}
-    voters: set[str] = set()
-    for vote in votes:
-        voters.add(vote.voter)
-        cells = counts.get(vote.bouwsteen)
-        if cells is None:
-            cells = counts[vote.bouwsteen] = {}
-        cell = cells.get(vote.group)
+    for (b, group, score), times in counted.items():
+        cells = counts.setdefault(b, {})
+        cell = cells.get(group)
         if cell is None:
-            cell = cells[vote.group] = [0, 0, 0, 0, 0]
-        cell[vote.score - 1] += 1
-    return result_from_counts(round_id, len(voters), counts, minimum)
+            cell = cells[group] = [0, 0, 0, 0, 0]
+        cell[score - 1] += times
+    return result_from_counts(round_id, len(set(map(_VOTER, votes))), counts, min_respondents)
 
 
 def result_from_counts(
@@ -133,20 +139,17 @@ def result_from_counts(
     blocks: dict[Bouwsteen, BlockResult] = {}
     for b in Bouwsteen:
         cells = counts.get(b)
-        if not cells:
-            blocks[b] = BlockResult(b, None)
-            continue
-        sizes = {g: sum(c) for g, c in cells.items()}
+        sizes = {g: sum(c) for g, c in cells.items()} if cells else {}
         n = sum(sizes.values())
         if n < minimum:
             blocks[b] = BlockResult(b, None)
             continue
-        total = [sum(c[i] for c in cells.values()) for i in range(5)]
-        groups = {
-            g: Tally(tuple(cells[g]))  # type: ignore[arg-type]
-            for g in sorted(shown_groups(sizes, n, minimum))
-        }
-        blocks[b] = BlockResult(b, Tally(tuple(total)), groups)  # type: ignore[arg-type]
+        assert cells is not None
+        total = Tally([sum(column) for column in zip(*cells.values(), strict=True)])
+        if len(sizes) < 2:  # one group (or no split): no group to show apart from the total
+            blocks[b] = BlockResult(b, total)
+            continue
+        blocks[b] = BlockResult(b, total, {g: Tally(cells[g]) for g in sorted(shown_groups(sizes, n, minimum))})
     return RoundResult(round_id, respondents, minimum, blocks)
 
 

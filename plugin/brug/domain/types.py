@@ -51,6 +51,10 @@ class Bouwsteen(StrEnum):
     afstemming = "afstemming"
     communicatie = "communicatie"
 
+    # Each name equals its value, so hashing as the text does is the same hash, computed in C (Enum's
+    # own __hash__ runs in Python and dominated counting barometer votes).
+    __hash__ = str.__hash__
+
 
 # C0 and C1 control characters (but tab and newline) and the bidirectional overrides that can make a
 # text read differently from what it is: none belongs in a document, a chat message or a terminal.
