@@ -222,3 +222,13 @@ async def test_an_agenda_on_a_daylight_saving_night_shows_the_real_start_and_end
     for words in not_shown:
         assert words not in when, when
     await post_agenda(p, start, bot.rt)  # and the job itself does not trip over it
+
+
+def test_an_unconfigured_file_platform_is_refused_in_the_users_language(cli, in_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    _many(in_tmp / "partnerschappen", 1)
+    path = in_tmp / "partnerschappen" / "p0.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("  files: local", "  files: nextcloud"), encoding="utf-8")
+    result = cli("apply")
+    assert result.exit_code == 1
+    assert "✗ cbe-0: bestandsplatform 'nextcloud' staat niet in brug.toml" in result.stderr, result.stderr

@@ -67,6 +67,7 @@ def build_runtime(
         content_digest=content_digest(extra),
         remove_members=remove_members,
         zones=zones,
+        language=language,
     )
     if settings.nextcloud is not None:
         password = required_secret(settings.nextcloud.password, "nextcloud", "app_password", language)

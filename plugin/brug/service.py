@@ -27,6 +27,7 @@ from brug.content.render import Renderer
 from brug.content.resources import data_dir
 from brug.domain.agreement import reminder_due
 from brug.domain.partnership import Partnership, today_in
+from brug.domain.types import Language
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
 from brug.ports import (
     NETWORK_ERRORS,
@@ -69,6 +70,7 @@ class Runtime:
     surroundings: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     zones: dict[str, tzinfo] = field(default_factory=dict)  # each known partnership's time zone, by id
+    language: Language = "nl"  # of brug's own messages (the command line's, not the partners')
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""
@@ -76,7 +78,12 @@ class Runtime:
             p.platforms.files, self.files if self.files.platform == p.platforms.files else None
         )
         if space is None:
-            raise PlatformError(f"file platform '{p.platforms.files}' is not configured in brug.toml")
+            name = p.platforms.files
+            raise PlatformError(
+                f"bestandsplatform '{name}' staat niet in brug.toml"
+                if self.language == "nl"
+                else f"file platform '{name}' is not configured in brug.toml"
+            )
         return space
 
     async def close(self) -> None:
