@@ -90,3 +90,23 @@ async def test_the_state_survives_a_restart_so_the_first_request_waits_for_its_t
 
 def test_an_unreadable_state_is_forgotten_not_fatal() -> None:
     assert pacer(Time(), "{not json").buckets == {}
+
+
+def test_a_long_apply_says_why_it_is_slow_and_who_can_lift_the_limit() -> None:
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from brug.cli import ApplyProgress
+
+    screen = Console(file=io.StringIO(), width=200)
+    with Progress(console=screen) as bar:
+        shown = ApplyProgress(bar, bar.add_task("werkruimtes", total=1))
+        shown.step("groot", "matrix: invite 12/60 (space)")
+        shown.rate_limited("matrix", 5.0, 240.0, "POST /_synapse/admin/v1/users/@brug:x/override_ratelimit")
+        assert "groot · matrix: invite 12/60 (space)" in bar.tasks[0].description and "4 min" in bar.tasks[0].description
+        shown.rate_limited("matrix", 5.0, 235.0, "POST /_synapse/admin/v1/users/@brug:x/override_ratelimit")
+    printed = screen.file.getvalue()  # type: ignore[attr-defined]
+    assert printed.count("override_ratelimit") == 1  # said once, not at every wait
+    assert "nog ongeveer 4 min voor groot" in printed or "about 4 min left for groot" in printed

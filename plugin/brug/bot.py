@@ -80,7 +80,9 @@ def build_runtime(
         from brug.adapters.matrix import MatrixAccount, MatrixChat
 
         account = MatrixAccount(settings.matrix.homeserver, settings.matrix.user_id, settings.matrix.device_id, token)
-        matrix = MatrixChat(account, store, invite_every_room=settings.matrix.invite_every_room)
+        matrix = MatrixChat(
+            account, store, invite_every_room=settings.matrix.invite_every_room, progress=rt.progress
+        )
         rt.chats["matrix"] = matrix
         rt.provisioners["matrix"] = matrix
     return rt

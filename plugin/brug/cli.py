@@ -17,7 +17,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import brug
@@ -171,6 +171,50 @@ def main_options(
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+class ApplyProgress:
+    """The progress bar of `brug apply`: which partnership, which step, and why it is slow when it is."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress = progress
+        self.task = task
+        self.partnership = ""
+        self.what = ""
+        self.told_at = -1e9  # when the rate-limit line was last printed
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def step(self, partnership: str, what: str) -> None:
+        self.partnership, self.what = partnership, what
+        self.progress.update(self.task, description=f"{partnership} · {what}")
+
+    def rate_limited(self, platform: str, wait: float, left: float | None, hint: str) -> None:
+        minutes = (left if left is not None else wait) / 60
+        about = f"±{minutes:.0f} min" if minutes >= 1 else "<1 min"
+        self.progress.update(
+            self.task,
+            description=f"{self.partnership} · {self.what} "
+            + t(f"(afgeremd, nog {about})", f"(rate-limited, {about} left)"),
+        )
+        if minutes < 1 or time.monotonic() - self.told_at < 600:
+            return  # a short wait, or said less than ten minutes ago
+        self.told_at = time.monotonic()
+        self.progress.console.print(
+            styled(
+                t(
+                    "[yellow]⏳[/] De {} remt brug af: nog ongeveer {} min voor {}. Een beheerder van de server kan "
+                    "de limiet voor brug opheffen: {}",
+                    "[yellow]⏳[/] The {} is rate-limiting brug: about {} min left for {}. The server's administrator "
+                    "can lift brug's limit: {}",
+                ),
+                {"matrix": t("Matrix-homeserver", "Matrix homeserver")}.get(platform, platform),
+                f"{minutes:.0f}",
+                self.partnership,
+                hint,
+            )
+        )
 
 
 def fail(problems: Sequence[Problem], code: int = 1) -> NoReturn:
@@ -483,12 +527,14 @@ def apply(
             TimeElapsedColumn(),
             console=err,
             transient=True,
-            disable=len(loaded) < 3,
         ) as progress:
             task = progress.add_task(t("werkruimtes bijwerken", "updating workspaces"), total=len(loaded))
+            shown = ApplyProgress(progress, task)
+            rt.progress.show(shown)
             try:
-                return await apply_partnerships(loaded, rt, report, on_done=lambda: progress.advance(task))
+                return await apply_partnerships(loaded, rt, report, on_done=shown.advance)
             finally:
+                rt.progress.show(None)
                 await rt.close()
 
     with single_instance(s):

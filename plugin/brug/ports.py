@@ -68,6 +68,35 @@ class FileSpace(Protocol):
         ...
 
 
+class Progress(Protocol):
+    """What a long apply shows while it works (the CLI's progress bar); adapters report into it."""
+
+    def step(self, partnership: str, what: str) -> None: ...
+
+    def rate_limited(self, platform: str, wait: float, left: float | None, hint: str) -> None:
+        """The platform slows brug down: `wait` seconds now, about `left` seconds for what remains;
+        `hint` says how its administrator can lift the limit."""
+        ...
+
+
+class ProgressRelay:
+    """Passes progress on to whoever shows it (`show`), or to nobody: adapters get one at start."""
+
+    def __init__(self) -> None:
+        self.shown: Progress | None = None
+
+    def show(self, progress: Progress | None) -> None:
+        self.shown = progress
+
+    def step(self, partnership: str, what: str) -> None:
+        if self.shown is not None:
+            self.shown.step(partnership, what)
+
+    def rate_limited(self, platform: str, wait: float, left: float | None, hint: str) -> None:
+        if self.shown is not None:
+            self.shown.rate_limited(platform, wait, left, hint)
+
+
 @dataclass
 class ReconcileReport:
     """What reconciling a partnership's rooms on a chat platform did (or could not do)."""

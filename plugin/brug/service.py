@@ -35,6 +35,7 @@ from brug.ports import (
     ChatSpace,
     FileSpace,
     PlatformError,
+    ProgressRelay,
     Unreachable,
     WriteCondition,
     WriteConflict,
@@ -71,6 +72,7 @@ class Runtime:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     zones: dict[str, tzinfo] = field(default_factory=dict)  # each known partnership's time zone, by id
     language: Language = "nl"  # of brug's own messages (the command line's, not the partners')
+    progress: ProgressRelay = field(default_factory=ProgressRelay)  # what a long apply shows meanwhile
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""
@@ -352,6 +354,8 @@ async def apply_plan(
         if stop is not None and stop.is_set():
             log.info("%s: stopped before %s %s; the next apply continues", p.id, op.action.value, op.target)
             return False
+        if op.action is not Action.provision or op.platform not in provisioned:
+            rt.progress.step(p.id, step_name(op))
         if op.action is Action.provision:
             if op.platform not in provisioned:
                 provisioned.add(op.platform)
@@ -394,6 +398,15 @@ async def apply_plan(
         source=plan.source,
     )
     return True
+
+
+def step_name(op: Operation) -> str:
+    """An operation in a few words, for the progress bar."""
+    if op.action is Action.provision:
+        return f"{op.platform}: provision"
+    if op.action is Action.post:
+        return f"{op.platform}: post {op.kind}"
+    return f"{op.action.value} {PurePosixPath(op.target).name or op.target}"
 
 
 async def apply_partnerships(

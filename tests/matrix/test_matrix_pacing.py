@@ -113,6 +113,20 @@ async def test_every_event_carries_its_key_and_a_poll_pending_for_days_is_found_
     await bot.rt.close()
 
 
+class Seen:
+    """Records what a long apply reports for its progress bar."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str]] = []
+        self.limited: list[tuple[float, float | None, str]] = []
+
+    def step(self, partnership: str, what: str) -> None:
+        self.steps.append((partnership, what))
+
+    def rate_limited(self, platform: str, wait: float, left: float | None, hint: str) -> None:
+        self.limited.append((wait, left, hint))
+
+
 async def spend_invites_of(synapse: LocalSynapse, user: str) -> None:
     """Someone else invites `user` until the homeserver refuses: their invite budget is spent."""
     other = synapse.register(unique("ander"), "pw")
@@ -146,6 +160,9 @@ async def test_one_member_in_two_partnerships_on_default_limits(
     bot = world.bot()
     matrix = world.matrix(bot)
     counts = count_events(matrix)
+    seen = Seen()
+    bot.rt.progress.show(seen)
+    matrix.progress.show(seen)
     started = time.monotonic()
     _, errors, report = await bot.apply()
     took = time.monotonic() - started
@@ -155,6 +172,11 @@ async def test_one_member_in_two_partnerships_on_default_limits(
     assert matrix.pacer.waited <= allowed * 1.15 + 5, (matrix.pacer.waited, allowed)
     print(f"\napply of both: {took:.1f} s for {counts['events']} events; the limits allow {allowed:.0f} s")
     assert len(await an.accept_invites()) == 8 and an.invites == 2
+    # what the progress bar showed: each partnership and step, and why it slowed down, with the way out
+    assert {"eerste", "tweede"} <= {pid for pid, _ in seen.steps}
+    assert ("eerste", "matrix: invite 1/1 (space)") in seen.steps
+    assert seen.limited and all(wait > 0 and "override_ratelimit" in hint for wait, _, hint in seen.limited)
+    assert any(left is not None and left >= wait for wait, left, _ in seen.limited)
 
     # a newcomer whose invite budget others have spent: their invite waits, nothing else does
     cas = hs.register(unique("cas"), "pw")

@@ -53,7 +53,7 @@ from brug.adapters.reachability import Reachability
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.conversation import Incoming, Reply
-from brug.ports import NETWORK_ERRORS, PlatformError, ReconcileReport, Unreachable
+from brug.ports import NETWORK_ERRORS, PlatformError, ProgressRelay, ReconcileReport, Unreachable
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace
 
@@ -177,6 +177,7 @@ class MatrixChat:
         *,
         request_timeout: float = 30.0,
         invite_every_room: bool = False,
+        progress: ProgressRelay | None = None,
     ) -> None:
         self.account = account
         self.store = store
@@ -187,11 +188,14 @@ class MatrixChat:
         )
         self.client = AsyncClient(account.homeserver, account.user_id, device_id=account.device_id, config=config)
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
+        self.progress = progress or ProgressRelay()
+        self._left = 0  # events the reconcile in hand still expects to send (for the time left)
         self.reachability = Reachability(f"Matrix homeserver {account.homeserver}", self._waiting_posts)
         self._watch_connection()
         self.pacer = Pacer(
             store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id)
         )
+        self.pacer.on_wait = self._slowed_down
         self._versions: dict[str, Any] | None = None  # the homeserver's room versions (capabilities)
         self.invite_every_room = invite_every_room
         self._discovered: dict[tuple[str, str], str] | None = None
@@ -199,6 +203,12 @@ class MatrixChat:
 
     async def close(self) -> None:
         await self.client.close()
+
+    def _slowed_down(self, gate: str, wait: float) -> None:
+        """The pacer waits for a token: say how long the rest will take, and who can lift the limit."""
+        left = wait + max(0, self._left - 1) * self.pacer.interval("event") if gate == "event" else None
+        hint = f"POST /_synapse/admin/v1/users/{self.account.user_id}/override_ratelimit"
+        self.progress.rate_limited(PLATFORM, wait, left, hint)
 
     def _waiting_posts(self) -> int:
         return len(self.store.pending(PLATFORM))
@@ -240,6 +250,7 @@ class MatrixChat:
             except NETWORK_ERRORS as err:  # said once by self.reachability; the caller tries again later
                 raise Unreachable(f"the Matrix homeserver is unreachable: {self.reachability.last_cause}") from err
             if not (isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED"):
+                self._left = max(0, self._left - 1)
                 return response
             retry_after = (getattr(response, "retry_after_ms", None) or 5000) / 1000
             gate = "event"
@@ -260,6 +271,9 @@ class MatrixChat:
         """Make the space and rooms exist and look as wanted; invite who is missing. Idempotent."""
         report = ReconcileReport()
         pid = want.partnership.id
+        self._left = expected_events(self.pending(want))
+        if self.store.resource(pid, PLATFORM, "room", SPACE) is None:  # a new space: everyone is invited
+            self._left += len(set(want.members) - {self.account.user_id})
         space = await self._ensure_room(want, SPACE, want.space_name, want.space_topic, None, report)
         for order, room in enumerate(want.rooms):
             room_id = await self._ensure_room(want, room.key, room.name, room.topic, space, report)
@@ -525,9 +539,10 @@ class MatrixChat:
     async def _invite_missing(
         self, pid: str, key: str, room_id: str, members: dict[str, bool], report: ReconcileReport
     ) -> None:
-        for user in members:
-            if user == self.account.user_id or self.store.invite_status(pid, PLATFORM, key, user) in ARRIVED:
-                continue
+        arrived = {u for u in members if self.store.invite_status(pid, PLATFORM, key, u) in ARRIVED}
+        todo = [u for u in members if u != self.account.user_id and u not in arrived]
+        for n, user in enumerate(todo, 1):
+            self.progress.step(pid, f"{PLATFORM}: invite {n}/{len(todo)} ({key})")
             held = self.pacer.wait_for([f"invitee:{user}"])
             if held > 0:  # asking now would only spend another of this person's invite tokens
                 self._invite_waits(pid, key, user, held, report)
@@ -924,6 +939,13 @@ def svg_size(svg: bytes) -> tuple[int, int]:
     head = svg[:400].decode("utf-8", "replace")
     found = re.search(r'width="(\d+)" height="(\d+)"', head)
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
+
+def expected_events(pending: list[str]) -> int:
+    """About how many events reconciling `pending` sends: a room is created and added to the space,
+    an update is a state event or two, an invite one, the overview a message and its pin."""
+    cost = {"create": 2, "update": 1, "invite": 1, "pin": 2}
+    return sum(cost.get(item.split(" ", 1)[0], 1) for item in pending)
 
 
 def supports_restricted(version: str) -> bool:
