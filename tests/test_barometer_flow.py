@@ -3,6 +3,7 @@ the document, the radar and the post once, the agenda item, !barometer, the CLI 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,3 +156,30 @@ async def test_two_respondents_show_nothing_but_not_enough_answers(world, tmp_pa
     await export_partnership(PID, p, bot.rt, tmp_path / "export")
     rows = list(csv.reader((tmp_path / "export" / PID / "barometer.csv").open(encoding="utf-8")))
     assert rows[1][3] == "2" and all(cell == "" for cell in rows[1][4:])
+
+
+def test_the_command_line_shows_the_rounds_and_writes_the_radar(in_tmp, cli, library) -> None:  # type: ignore[no-untyped-def]
+    (in_tmp / "brug.toml").write_text('partnerships = ["partnerschappen"]\nworkspace = "ws"\nstate = "state.db"\n')
+    barometer_partnership(in_tmp / "partnerschappen", extra="barometer: {full: false}\n")
+    clock = Clock(TERM1)
+    bot = Bot(local_runtime(in_tmp, library, clock), [in_tmp / "partnerschappen"])
+    assert bot.load() == []
+    assert "Nog geen afgesloten barometerronde" in cli("barometer", PID).stdout
+
+    async def vote_and_close() -> None:
+        for who, score in (("ann", 2), ("bart", 3), ("dina", 4), ("emre", 5)):
+            await say(bot, who, f"!score relatie {score}")
+        clock.now = END1
+        await barometer.close_round(bot.partnerships()[PID], "2026-2027-1", bot.rt)
+
+    asyncio.run(vote_and_close())
+    bot.rt.store.close()
+    shown = cli("barometer", PID, env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    assert "2026–2027, trimester 1" in shown.stdout and "3,5" in shown.stdout  # relatie: (2+3+4+5)/4
+    assert "ann" not in shown.stdout.lower().split()
+    written = cli("barometer", PID, "--svg", "radar.svg")
+    assert written.exit_code == 0 and (in_tmp / "radar.svg").read_text().startswith("<svg")
+    assert cli("barometer", "bestaat-niet").exit_code == 1
+    status = cli("status", env={"COLUMNS": "200"})
+    assert "barometer: 2026–2027, trimester 1: 3,5" in status.stdout

@@ -7,8 +7,13 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cairosvg
+import pytest
 from PIL import Image
+
+try:
+    import cairosvg
+except OSError as err:  # cairosvg is installed with the test extras; the cairo library comes from Debian
+    pytest.fail(f"cairosvg cannot load the cairo library ({err}): apt-get install libcairo2", pytrace=False)
 
 from brug.content.radar import AXES, CX, CY, R, SHORT, radar_svg
 from brug.domain.types import Bouwsteen
