@@ -131,37 +131,63 @@ async def test_a_stop_request_is_honoured_between_operations_and_the_next_apply_
     assert len(plans) == 3 and all(rt.store.applied(f"cbe-{n}") for n in range(3))
 
 
-def test_sigterm_during_the_start_up_reconcile_leaves_cleanly(tmp_path: Path) -> None:
-    _many(tmp_path / "partnerschappen", 60)
-    (tmp_path / "brug.toml").write_text(
-        'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = "state.db"\n', encoding="utf-8"
-    )
+def _interrupt(folder: Path, command: str, sig: signal.Signals) -> tuple[int, str, str]:
+    """Start `brug <command>` on 60 partnerships and send `sig` as soon as the first workspace appears."""
+    if not (folder / "partnerschappen").exists():
+        _many(folder / "partnerschappen", 60)
+        (folder / "brug.toml").write_text(
+            'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = "state.db"\n', encoding="utf-8"
+        )
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
         "PYTHONPATH": str(ROOT / "plugin"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "brug", "run"],
-        cwd=tmp_path,
+        [sys.executable, "-m", "brug", command],
+        cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / "werkruimte").exists() and time.monotonic() < deadline:
+        while not (folder / "werkruimte").exists() and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)  # the start-up reconcile of 60 partnerships is under way
+        process.send_signal(sig)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, err
+    return process.returncode, out, err
+
+
+def test_sigterm_during_the_start_up_reconcile_leaves_cleanly(tmp_path: Path) -> None:
+    code, out, err = _interrupt(tmp_path, "run", signal.SIGTERM)  # during the start-up reconcile
+    assert code == 0, err
     assert "brug is gestopt." in out and "Traceback" not in err
     workspaces = [p for p in (tmp_path / "werkruimte").iterdir() if p.is_dir()]
     assert len(workspaces) < 60  # it left before the end of the reconcile
+
+
+def test_ctrl_c_during_apply_stops_after_the_step_in_hand_and_the_next_apply_continues(tmp_path: Path) -> None:
+    code, _, err = _interrupt(tmp_path, "apply", signal.SIGINT)
+    assert code == 130 and "Traceback" not in err
+    assert "Onderbroken na de lopende stap" in err
+    done = len([p for p in (tmp_path / "werkruimte").iterdir() if p.is_dir()])
+    assert done < 60
+    again = subprocess.run(
+        [sys.executable, "-m", "brug", "apply"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "plugin")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert len([p for p in (tmp_path / "werkruimte").iterdir() if p.is_dir()]) == 60
 
 
 def test_the_lock_follows_symlinks_to_the_same_database(tmp_path: Path) -> None:

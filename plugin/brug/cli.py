@@ -264,6 +264,19 @@ def single_instance(s: Settings) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def stop_on_signals(stop: asyncio.Event) -> asyncio.Event:
+    """Ctrl-C or SIGTERM sets `stop` (work ends after the step in hand); a second one stops at once."""
+    loop = asyncio.get_running_loop()
+
+    def first(sig: signal.Signals) -> None:
+        stop.set()
+        loop.remove_signal_handler(sig)  # the default again: a second Ctrl-C interrupts at once
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, first, sig)
+    return stop
+
+
 def clock() -> datetime:
     if state.clock is not None:
         return state.clock()
@@ -532,14 +545,24 @@ def apply(
             shown = ApplyProgress(progress, task)
             rt.progress.show(shown)
             try:
-                return await apply_partnerships(loaded, rt, report, on_done=shown.advance)
+                return await apply_partnerships(
+                    loaded, rt, report, on_done=shown.advance, stop=stop_on_signals(stop)
+                )
             finally:
                 rt.progress.show(None)
                 await rt.close()
 
+    stop = asyncio.Event()
     with single_instance(s):
         plans, errors = asyncio.run(run())
     print_plan(plans)
+    if stop.is_set():
+        err.print(
+            t(
+                "Onderbroken na de lopende stap: wat klaar was, is bewaard; de volgende 'brug apply' gaat verder.",
+                "Interrupted after the step in hand: what was done is kept; the next 'brug apply' continues.",
+            )
+        )
     for where in report.siblings:
         out.print(
             styled(
@@ -575,6 +598,8 @@ def apply(
         for line in errors:
             err.print(f"✗ {line}")
         raise typer.Exit(1)
+    if stop.is_set():
+        raise typer.Exit(130)
 
 
 @app.command(
@@ -743,10 +768,7 @@ def run(
                 log.error("%s", line)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals(asyncio.Event())
         log.info("brug runs %d partnership(s); reconciles every %d min", len(bot.loaded), every)
         out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
         try:
