@@ -534,7 +534,7 @@ def apply(
 
     async def run() -> tuple[list[PartnershipPlan], list[str]]:
         with Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
