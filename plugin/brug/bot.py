@@ -85,7 +85,32 @@ def build_runtime(
         )
         rt.chats["matrix"] = matrix
         rt.provisioners["matrix"] = matrix
+    add_web(rt, settings, language)
     return rt
+
+
+def add_web(rt: Runtime, settings: Settings, language: Language = "nl") -> None:
+    """Answer links ([web]) and the mails that carry them ([mail])."""
+    if settings.web is not None:
+        from brug.links import LinkSigner
+
+        secret = required_secret(settings.web.signing_secret, "web", "secret", language)
+        if len(secret) < 16:
+            text = "minstens 16 tekens" if language == "nl" else "at least 16 characters"
+            raise ProblemsFound([Problem(CONFIG_NAME, ("web", "secret"), text)])
+        rt.links = LinkSigner(secret, settings.web.base_url)
+    if settings.mail is not None:
+        from brug.mail import Mailer
+
+        if settings.web is None:
+            text = (
+                "[mail] stuurt antwoordlinks: voeg ook [web] toe (met base_url)"
+                if language == "nl"
+                else "[mail] sends answer links: add [web] too (with base_url)"
+            )
+            raise ProblemsFound([Problem(CONFIG_NAME, ("mail",), text)])
+        password = required_secret(settings.mail.secret, "mail", "password", language) if settings.mail.user else None
+        rt.mailer = Mailer(settings.mail, password)
 
 
 def required_secret(read: Callable[[], str | None], section: str, name: str, language: Language = "nl") -> str:

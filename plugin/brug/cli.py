@@ -755,6 +755,7 @@ def run(
     }
     scheduler = bot.scheduler(load_school_calendar(), grace)
     log = logging.getLogger("brug.run")
+    web_page = _web_app(s, bot) if s.web is not None else None
 
     async def reconcile(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -777,13 +778,110 @@ def run(
             for line in errors:
                 log.error("%s", line)
             if not stop.is_set():
-                await asyncio.gather(reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed))
+                tasks = [reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed)]
+                if web_page is not None and s.web is not None:
+                    from brug.web.app import serve
+
+                    tasks.append(serve(web_page, s.web.host, s.web.port, stop))
+                await asyncio.gather(*tasks)
         finally:
             await bot.rt.close()
         out.print(t("brug is gestopt.", "brug stopped."))
 
     with single_instance(s):
         asyncio.run(main())
+
+
+def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
+    """The answer page on the bot's runtime and partnerships; a clear problem when [web] lacks a part."""
+    try:
+        from brug.web.app import create_app
+    except ImportError as missing:
+        fail(
+            [
+                Problem(
+                    CONFIG_NAME,
+                    ("web",),
+                    t(
+                        f"de webpagina heeft brug[web] nodig (pip install 'brug[web]'): {missing}",
+                        f"the web page needs brug[web] (pip install 'brug[web]'): {missing}",
+                    ),
+                )
+            ]
+        )
+    assert s.web is not None and bot.rt.links is not None
+    return create_app(
+        bot.rt, bot.partnerships, bot.rt.links, per_ip=s.web.per_ip_per_minute, per_link=s.web.per_link_per_minute
+    )
+
+
+@app.command(
+    help=t(
+        "Serveer de webpagina waar leden zonder chataccount antwoorden via hun persoonlijke link "
+        "(<base_url>/a/<token>), en /healthz. Nodig: de sectie web in brug.toml met base_url, en het geheim "
+        "in BRUG_WEB__SECRET. 'brug run' serveert dezelfde pagina zelf wanneer die sectie er staat.",
+        "Serve the web page where members without a chat account answer by their personal link "
+        "(<base_url>/a/<token>), and /healthz. Needs the web section in brug.toml with base_url, and the secret "
+        "in BRUG_WEB__SECRET. 'brug run' serves the same page itself when that section is there.",
+    )
+)
+def web(
+    host: Annotated[
+        str | None, typer.Option("--host", help=t("Luister op dit adres (standaard web.host).", "Listen on this address (default web.host)."))
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help=t("Luister op deze poort (standaard web.port).", "Listen on this port (default web.port).")),
+    ] = None,
+) -> None:
+    s = settings()
+    if s.web is None:
+        fail(
+            [
+                Problem(
+                    CONFIG_NAME,
+                    ("web",),
+                    t(
+                        "voeg een sectie [web] toe met base_url (het adres dat mensen openen)",
+                        "add a [web] section with base_url (the address people open)",
+                    ),
+                )
+            ]
+        )
+    lib = library(s)
+    partnerships(s, lib, None)
+    bot = Bot(runtime(s, lib), s.partnerships, LANG)
+    bot.load()
+    page = _web_app(s, bot)
+    where_host, where_port = host or s.web.host, port or s.web.port
+    every = s.schedule.reconcile_minutes
+
+    async def main() -> None:
+        from brug.web.app import serve
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        async def reload() -> None:  # the partnership files may change: a member added or gone
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=every * 60)
+                bot.load()
+
+        out.print(
+            t(
+                f"De webpagina draait op http://{where_host}:{where_port} (links: {s.web.base_url}/a/…). Ctrl-C stopt.",
+                f"The web page runs on http://{where_host}:{where_port} (links: {s.web.base_url}/a/…). Ctrl-C stops it.",
+            )
+        )
+        try:
+            await asyncio.gather(serve(page, where_host, where_port, stop), reload())
+        finally:
+            await bot.rt.close()
+
+    asyncio.run(main())
 
 
 @app.command(

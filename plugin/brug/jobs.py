@@ -192,6 +192,10 @@ async def post_reflection(p: Partnership, slot: datetime, rt: Runtime, *, late: 
         pulse_key = f"{p.id}/pulse/{slot_id(slot)}"
         refs = await deliver(rt, p, pulse_key, "reflectie", "pulse", caption, poll=pulse)
         barometer.register_polls(p, rt, refs, pulse_key, round_id, pulse.bouwsteen)
+    if rt.mailer is not None:  # members without a chat account answer on the web, by a personal link
+        from brug.mail import mail_prompt
+
+        await mail_prompt(p, rt, key, round_id, question, slot)
     return key
 
 

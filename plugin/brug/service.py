@@ -73,6 +73,8 @@ class Runtime:
     zones: dict[str, tzinfo] = field(default_factory=dict)  # each known partnership's time zone, by id
     language: Language = "nl"  # of brug's own messages (the command line's, not the partners')
     progress: ProgressRelay = field(default_factory=ProgressRelay)  # what a long apply shows meanwhile
+    mailer: Any = None  # brug.mail.Mailer when brug.toml has [mail]
+    links: Any = None  # brug.links.LinkSigner when brug.toml has [web]
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""

@@ -23,6 +23,8 @@ CONFIG_NAME = "brug.toml"
 SECRET_FIELDS = {
     "matrix": ("access_token", "BRUG_MATRIX__ACCESS_TOKEN"),
     "nextcloud": ("app_password", "BRUG_NEXTCLOUD__APP_PASSWORD"),
+    "mail": ("password", "BRUG_MAIL__PASSWORD"),
+    "web": ("secret", "BRUG_WEB__SECRET"),
 }
 OTHER_SECRETS = {"nextcloud": ("talk_bot_secret", "BRUG_NEXTCLOUD__TALK_BOT_SECRET")}
 
@@ -91,6 +93,42 @@ class SecretUnreadable(ValueError):
         self.error = error
 
 
+class MailSettings(BaseModel):
+    """The SMTP server that mails reflection prompts to members who answer by link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(description="the SMTP server, e.g. smtp.example.org")
+    port: int = Field(default=587, ge=1, le=65535, description="587 for STARTTLS")
+    starttls: bool = Field(default=True, description="encrypt with STARTTLS before logging in (leave on)")
+    user: str | None = Field(default=None, description="login name; the password comes from BRUG_MAIL__PASSWORD")
+    sender: str = Field(description="the From address, e.g. brug@example.org")
+    ca_file: Path | None = Field(default=None, description="a CA bundle for a server with a private certificate")
+    timeout: float = Field(default=30, gt=0, description="seconds to wait for the server")
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    def secret(self) -> str | None:
+        return _secret(self.password, self.password_file)
+
+
+class WebSettings(BaseModel):
+    """The web page where members without a chat account answer by a personal link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="the address people open, e.g. https://brug.example.org", pattern=r"^https?://\S+$")
+    host: str = Field(default="127.0.0.1", description="where `brug run` and `brug web` listen")
+    port: int = Field(default=8080, ge=1, le=65535)
+    per_ip_per_minute: int = Field(default=60, ge=1, description="requests one address may make per minute")
+    per_link_per_minute: int = Field(default=20, ge=1, description="requests one personal link may make per minute")
+    secret: SecretStr | None = None  # signs the links; from BRUG_WEB__SECRET or secret_file
+    secret_file: Path | None = None
+
+    def signing_secret(self) -> str | None:
+        return _secret(self.secret, self.secret_file)
+
+
 class ScheduleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +149,8 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     matrix: MatrixSettings | None = None
     nextcloud: NextcloudSettings | None = None
+    mail: MailSettings | None = None
+    web: WebSettings | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -138,8 +178,21 @@ class Settings(BaseSettings):
             nextcloud = nextcloud.model_copy(update={"app_password_file": fix(nextcloud.app_password_file)})
         if nextcloud is not None and nextcloud.talk_bot_secret_file is not None:
             nextcloud = nextcloud.model_copy(update={"talk_bot_secret_file": fix(nextcloud.talk_bot_secret_file)})
+        mail = self.mail
+        if mail is not None:
+            mail = mail.model_copy(
+                update={
+                    "password_file": fix(mail.password_file) if mail.password_file else None,
+                    "ca_file": fix(mail.ca_file) if mail.ca_file else None,
+                }
+            )
+        web = self.web
+        if web is not None and web.secret_file is not None:
+            web = web.model_copy(update={"secret_file": fix(web.secret_file)})
         return self.model_copy(
             update=dict(
+                mail=mail,
+                web=web,
                 partnerships=[fix(p) for p in self.partnerships],
                 workspace=fix(self.workspace),
                 state=fix(self.state),

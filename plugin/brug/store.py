@@ -945,18 +945,32 @@ class Store:
         with self._tx() as conn:
             if conn.execute(select(answers.c.id).where(answers.c.event_id == event_id)).first():
                 return False
-            conn.execute(
-                insert(answers).values(
-                    partnership_id=partnership_id,
-                    prompt_key=prompt_key,
-                    author=author,
-                    text=text,
-                    platform=platform,
-                    event_id=event_id,
-                    at=_now(),
-                )
-            )
+            _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id)
         return True
+
+    def put_answer(
+        self, partnership_id: str, prompt_key: str, author: str, text: str | None, platform: str, event_id: str
+    ) -> str:
+        """Keep one changeable answer per `event_id` (a web link): 'new', 'replaced', 'removed' or 'same'."""
+        with self._tx() as conn:
+            row = conn.execute(select(answers.c.id, answers.c.text).where(answers.c.event_id == event_id)).first()
+            if row is None:
+                if not text:
+                    return "same"
+                _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id)
+                return "new"
+            if not text:
+                conn.execute(delete(answers).where(answers.c.id == row.id))
+                return "removed"
+            if row.text == text:
+                return "same"
+            conn.execute(update(answers).where(answers.c.id == row.id).values(text=text, author=author, at=_now()))
+            return "replaced"
+
+    def answer_text(self, event_id: str) -> str | None:
+        """The text of the answer stored under `event_id`, if any."""
+        with self._tx() as conn:
+            return conn.execute(select(answers.c.text).where(answers.c.event_id == event_id)).scalar()
 
     def answers(self, partnership_id: str, prompt_key: str | None = None) -> list[AnswerRecord]:
         query = select(answers).where(answers.c.partnership_id == partnership_id)
@@ -1483,6 +1497,22 @@ def _aware(moment: datetime) -> datetime:
 def _stored_version(r: Any) -> StoredVersion:
     return StoredVersion(
         r.number, r.sha256, r.fingerprint, r.platform, r.who, json.loads(r.sections), r.content, _aware(r.at)
+    )
+
+
+def _insert_answer(
+    conn: Connection, partnership_id: str, prompt_key: str, author: str, text: str, platform: str, event_id: str
+) -> None:
+    conn.execute(
+        insert(answers).values(
+            partnership_id=partnership_id,
+            prompt_key=prompt_key,
+            author=author,
+            text=text,
+            platform=platform,
+            event_id=event_id,
+            at=_now(),
+        )
     )
 
 

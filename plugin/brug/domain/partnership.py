@@ -94,6 +94,9 @@ class Member(Strict):
     matrix: MatrixId | None = None
     nextcloud: NextcloudId | None = None
     email: Email | None = None
+    by_email: bool = Field(
+        default=False, description="also mail reflection prompts with an answer link to a member who has a chat id"
+    )
 
     @property
     def key(self) -> str:

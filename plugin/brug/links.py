@@ -1,0 +1,94 @@
+"""Personal answer links: `<base URL>/a/<token>`, signed, bound to one member and one round.
+
+A token carries the partnership, the member's key, the prompt it answers, the barometer round and
+a last moment; it is signed with the secret from `[web]` (itsdangerous, HMAC-SHA256). Whether it is
+still good is decided where it is used: the signature must hold, the moment must not have passed,
+and the round must still be open in the store — a closed round closes every link bound to it.
+The token holds no name, no e-mail address and no answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+LINK_SALT = "brug.answer-link.v1"
+CSRF_SALT = "brug.csrf.v1"
+
+
+@dataclass(frozen=True)
+class AnswerLink:
+    partnership: str
+    member: str  # the member's key in the partnership file
+    key: str  # the outbox key of the reflection prompt it answers
+    round_id: str  # the barometer round its pulse counts in
+    expires: datetime  # the end of the round (or a far bound for a round counted in prompts)
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+
+class LinkSigner:
+    """Makes and reads answer links and the CSRF tokens of their forms."""
+
+    def __init__(self, secret: str, base_url: str) -> None:
+        if len(secret) < 16:
+            raise ValueError("the web secret must be at least 16 characters long")
+        self.base_url = base_url.rstrip("/")
+        self._links = URLSafeSerializer(secret, salt=LINK_SALT)
+        self._csrf = URLSafeSerializer(secret, salt=CSRF_SALT)
+
+    def token(self, link: AnswerLink) -> str:
+        return str(
+            self._links.dumps(
+                [link.partnership, link.member, link.key, link.round_id, int(link.expires.timestamp())]
+            )
+        )
+
+    def url(self, link: AnswerLink) -> str:
+        return f"{self.base_url}/a/{self.token(link)}"
+
+    def read(self, token: str) -> AnswerLink | None:
+        """The link a token stands for; None when it is not one of ours (wrong, cut short, tampered)."""
+        if len(token) > 2000:
+            return None
+        try:
+            data = self._links.loads(token)
+        except BadSignature:
+            return None
+        if not (isinstance(data, list) and len(data) == 5 and all(isinstance(v, str) for v in data[:4])):
+            return None
+        if not isinstance(data[4], int):
+            return None
+        return AnswerLink(data[0], data[1], data[2], data[3], datetime.fromtimestamp(data[4], UTC))
+
+    # --- CSRF: a random value in a cookie, and the same value signed with the link in the form ---------
+
+    @staticmethod
+    def new_nonce() -> str:
+        return secrets.token_urlsafe(24)
+
+    def csrf_token(self, nonce: str, token: str) -> str:
+        return str(self._csrf.dumps([nonce, _digest(token)]))
+
+    def csrf_ok(self, nonce: str | None, form_value: str | None, token: str) -> bool:
+        if not nonce or not form_value:
+            return False
+        try:
+            data = self._csrf.loads(form_value)
+        except BadSignature:
+            return False
+        return (
+            isinstance(data, list)
+            and len(data) == 2
+            and secrets.compare_digest(str(data[0]), nonce)
+            and secrets.compare_digest(str(data[1]), _digest(token))
+        )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]

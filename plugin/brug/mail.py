@@ -1,0 +1,126 @@
+"""Reflection prompts by e-mail, with a personal answer link, for members who answer on the web.
+
+Who gets a mail: a member with an `email` and no id on any of the partnership's chat platforms
+(local chat is a transcript, not an account), or one who asked for it with `by_email: true`.
+Every mail goes through the outbox under the key `<prompt key>/mail/<member>`, so a member gets
+each prompt exactly once, however often the job runs; a server that refuses a mail is tried again
+on the next run and parked after a few failures (like a chat post).
+
+SMTP is the standard library's `smtplib` (STARTTLS, then login), run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from brug.domain.partnership import Member, Partnership
+from brug.domain.questions import Question
+from brug.links import AnswerLink, LinkSigner
+from brug.ports import PlatformError, Unreachable
+from brug.service import Runtime, parked_after_failure
+from brug.settings import MailSettings
+from brug.web.pages import page_env
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "email"
+NO_END = timedelta(days=183)  # a round counted in prompts has no end date: its links hold half a year at most
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    body: str
+
+
+class Mailer:
+    """Sends plain-text mails through the SMTP server of brug.toml."""
+
+    def __init__(self, settings: MailSettings, password: str | None) -> None:
+        self.settings = settings
+        self._password = password
+
+    def _send(self, mail: Mail) -> str:
+        s = self.settings
+        message = EmailMessage()
+        message["From"] = s.sender
+        message["To"] = mail.to
+        message["Subject"] = mail.subject
+        message["Message-ID"] = make_msgid(domain=s.sender.rsplit("@", 1)[-1])
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(mail.body)
+        try:
+            with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as smtp:
+                smtp.ehlo()
+                if s.starttls:
+                    context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+                    smtp.starttls(context=context)
+                    smtp.ehlo()
+                if s.user:
+                    smtp.login(s.user, self._password or "")
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as err:
+            raise Unreachable(f"SMTP server {s.host}:{s.port}: {err}") from err
+        except smtplib.SMTPException as err:
+            raise PlatformError(f"SMTP server {s.host}:{s.port} refused the mail: {err}") from err
+        return str(message["Message-ID"])
+
+    async def send(self, mail: Mail) -> str:
+        """Send one mail; its Message-ID. Raises Unreachable or PlatformError."""
+        return await asyncio.to_thread(self._send, mail)
+
+
+def by_mail(p: Partnership, member: Member) -> bool:
+    """Whether this member gets the prompts by e-mail."""
+    if member.email is None:
+        return False
+    has_chat = any(getattr(member, platform, None) for platform in p.platforms.chat if platform != "local")
+    return member.by_email or not has_chat
+
+
+SUBJECT = {"nl": "Reflectievraag voor {name}", "en": "Reflection question for {name}"}
+
+
+async def mail_prompt(
+    p: Partnership, rt: Runtime, key: str, round_id: str, question: Question, slot: datetime
+) -> int:
+    """Mail the prompt `key` with a personal link to each member who answers by mail; how many were sent."""
+    mailer: Mailer | None = rt.mailer
+    signer: LinkSigner | None = rt.links
+    if mailer is None or signer is None:
+        return 0
+    record = rt.store.barometer_round(p.id, round_id)
+    expires = record.ends if record is not None and record.ends is not None else slot + NO_END
+    template = page_env(p.language).get_template("answer-mail.txt.j2")
+    sent = 0
+    failures: list[str] = []
+    for org, member in p.members:
+        if not by_mail(p, member):
+            continue
+        mail_key = f"{key}/mail/{member.key}"
+        link = signer.url(AnswerLink(p.id, member.key, key, round_id, expires))
+        body = template.render(
+            partnership=p.name, member=member.name, question=question.text(p.language), link=link, expires=expires
+        )
+        if rt.store.enqueue(PLATFORM, mail_key, p.id, member.key, "mail", body) in ("sent", "parked"):
+            continue
+        try:
+            ref = await mailer.send(Mail(member.email or "", SUBJECT[p.language].format(name=p.name), body))
+        except PlatformError as err:
+            if not parked_after_failure(rt, p.id, PLATFORM, mail_key, "mail", err):
+                failures.append(str(err))
+            continue
+        rt.store.mark_sent(PLATFORM, mail_key, ref)
+        sent += 1
+        log.info("%s: mailed the prompt %s to a member of %s", p.id, key, org.id)
+    if failures:
+        raise PlatformError(f"prompt {key} not mailed to everyone yet: {failures[0]}")
+    return sent

@@ -1,0 +1,1 @@
+"""brug's web face: members without a chat account answer a reflection prompt by a personal link."""

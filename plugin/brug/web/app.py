@@ -1,0 +1,265 @@
+"""The answer page: `GET /a/<token>` shows the prompt, `POST /a/<token>` keeps the answer; `/healthz`.
+
+Server-rendered HTML (Starlette + Jinja2), no JavaScript. A link that is not ours, that names a
+member or partnership brug no longer knows, or whose round closed, gets a friendly page and no data.
+Every form carries a CSRF token (a random value in a SameSite=Strict cookie, signed together with the
+link into the form); requests are limited per client address and per link.
+
+Answers go where chat answers go: the text into `answers` (one per member and prompt, changeable),
+the 1–5 pulse into the barometer as the member's vote (`barometer.rate`: one person, one vote,
+whatever the channel — a later vote on the web replaces one from chat, and the other way round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from brug import barometer
+from brug.commands import MAX_ANSWER
+from brug.domain.partnership import Member, Partnership
+from brug.domain.questions import Question
+from brug.domain.reflection import pulse_for
+from brug.domain.types import Language
+from brug.links import AnswerLink, LinkSigner
+from brug.service import Runtime
+from brug.web.pages import page_env, stylesheet
+
+log = logging.getLogger(__name__)
+
+CSRF_COOKIE = "brug_csrf"
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the link is a key: never hand it to another site
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+class RateLimiter:
+    """At most `limit` requests per `window` seconds per key (a sliding window, kept in memory)."""
+
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        if len(self._hits) > 10_000:  # forget idle keys so memory stays bounded
+            for idle in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
+                del self._hits[idle]
+        return True
+
+
+@dataclass(frozen=True)
+class Found:
+    """A link that holds: what the page shows and where the answer goes."""
+
+    link: AnswerLink
+    partnership: Partnership
+    member: Member
+    question: Question
+    pulse: Question | None
+
+    @property
+    def event_id(self) -> str:
+        return f"web:{self.member.key}:{self.link.key}"
+
+
+def create_app(
+    rt: Runtime,
+    partnerships: Callable[[], dict[str, Partnership]],
+    signer: LinkSigner,
+    *,
+    per_ip: int = 60,
+    per_link: int = 20,
+) -> Starlette:
+    """The web app on a runtime's store; `partnerships` gives the partnerships as loaded now."""
+    by_ip = RateLimiter(per_ip)
+    by_link = RateLimiter(per_link)
+    secure = signer.base_url.startswith("https://")
+    bank = {q.id: q for q in rt.library.questions}
+
+    def page(name: str, language: Language, status: int = 200, **context: Any) -> HTMLResponse:
+        html = page_env(language).get_template(f"{name}.html.j2").render(lang=language, **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def language_of(request: Request, fallback: Language = "nl") -> Language:
+        chosen = request.query_params.get("lang")
+        return chosen if chosen in ("nl", "en") else fallback  # type: ignore[return-value]
+
+    def resolve(token: str) -> Found | str:
+        """The link, or why it does not hold: 'invalid' or 'expired'."""
+        link = signer.read(token)
+        if link is None:
+            return "invalid"
+        p = partnerships().get(link.partnership)
+        member = p.member(link.member) if p is not None else None
+        question = bank.get(link.key.rsplit("/", 1)[-1])
+        if p is None or member is None or question is None or not link.key.startswith(f"{p.id}/reflection/"):
+            return "invalid"
+        record = rt.store.barometer_round(p.id, link.round_id)
+        if record is None or record.status != "open" or link.expired(rt.clock()):
+            return "expired"
+        pulse = pulse_for(rt.library.questions, question.bouwsteen)
+        if p.reflection is None or not p.reflection.pulse:
+            pulse = None
+        return Found(link, p, member, question, pulse)
+
+    def limited(request: Request, token: str | None) -> bool:
+        ip = request.client.host if request.client else "unknown"
+        if not by_ip.allow(ip):
+            return True
+        return token is not None and not by_link.allow(token)
+
+    def problem(kind: str, language: Language) -> HTMLResponse:
+        status = {"invalid": 404, "expired": 410, "busy": 429, "csrf": 403, "form": 400}[kind]
+        response = page("problem", language, status, kind=kind)
+        if kind == "busy":
+            response.headers["Retry-After"] = "60"
+        return response
+
+    def current_vote(found: Found) -> int | None:
+        if found.pulse is None:
+            return None
+        for voter, bouwsteen, score, _ in rt.store.open_votes(found.partnership.id, found.link.round_id):
+            if voter == found.member.key and bouwsteen == found.pulse.bouwsteen.value:
+                return score
+        return None
+
+    def show(request: Request, token: str, found: Found, *, status: int = 200, error: str | None = None,
+             text: str | None = None, score: int | None = None) -> HTMLResponse:
+        p = found.partnership
+        language = language_of(request, p.language)
+        nonce = request.cookies.get(CSRF_COOKIE) or signer.new_nonce()
+        stored = rt.store.answer_text(found.event_id)
+        response = page(
+            "answer",
+            language,
+            status,
+            partnership=p.name,
+            member=found.member.name,
+            question=found.question.text(language),
+            pulse=(
+                {
+                    "text": found.pulse.text(language),
+                    "low": found.pulse.scale.low(language) if found.pulse.scale else "",
+                    "high": found.pulse.scale.high(language) if found.pulse.scale else "",
+                }
+                if found.pulse is not None
+                else None
+            ),
+            score=score if score is not None else current_vote(found),
+            answer=text if text is not None else (stored or ""),
+            answered=stored is not None or current_vote(found) is not None,
+            saved=request.query_params.get("saved") == "1" and error is None,
+            error=error,
+            max_answer=MAX_ANSWER,
+            csrf=signer.csrf_token(nonce, token),
+            action=f"/a/{token}" + (f"?lang={language}" if language != p.language else ""),
+            other_language="en" if language == "nl" else "nl",
+            expires=found.link.expires.astimezone(p.zone).strftime("%d-%m-%Y"),
+        )
+        response.set_cookie(
+            CSRF_COOKIE, nonce, max_age=7 * 86400, path="/a/", secure=secure, httponly=True, samesite="strict"
+        )
+        return response
+
+    def opened(request: Request) -> tuple[str, Found | Response]:
+        """The request's link and what it opens, or the friendly page that says why not."""
+        token = request.path_params["token"]
+        if limited(request, token):
+            return token, problem("busy", language_of(request))
+        found = resolve(token)
+        return token, problem(found, language_of(request)) if isinstance(found, str) else found
+
+    async def answer_page(request: Request) -> Response:
+        token, found = opened(request)
+        return show(request, token, found) if isinstance(found, Found) else found
+
+    async def answer_post(request: Request) -> Response:
+        token, found = opened(request)
+        if not isinstance(found, Found):
+            return found
+        language = language_of(request, found.partnership.language)
+        form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
+        if not signer.csrf_ok(request.cookies.get(CSRF_COOKIE), _field(form, "csrf"), token):
+            return problem("csrf", language)
+        text = _field(form, "answer").strip()
+        raw_score = _field(form, "score")
+        score = int(raw_score) if raw_score in {"1", "2", "3", "4", "5"} else None
+        if raw_score and score is None:
+            return show(request, token, found, status=400, error="score", text=text)
+        if len(text) > MAX_ANSWER:
+            return show(request, token, found, status=400, error="long", text=text, score=score)
+        if not text and score is None and found.pulse is not None:
+            return show(request, token, found, status=400, error="empty", text=text)
+        p, member = found.partnership, found.member
+        if score is not None and found.pulse is not None:
+            outcome = barometer.rate(p, rt, member, found.link.round_id, found.pulse.bouwsteen, score, rt.clock())
+            if outcome.status == "closed":
+                return problem("expired", language)
+        await asyncio.to_thread(rt.store.put_answer, p.id, found.link.key, member.name, text, "web", found.event_id)
+        log.info("%s: an answer by link to %s", p.id, found.link.key)
+        lang = f"&lang={language}" if language != p.language else ""
+        return RedirectResponse(f"/a/{token}?saved=1{lang}", status_code=303, headers=HEADERS)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            rt.store.version  # noqa: B018 - the store answers
+        except Exception:  # pragma: no cover - a broken database
+            return JSONResponse({"status": "store unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    async def css(request: Request) -> Response:
+        return Response(stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem("invalid", language_of(request))
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/brug.css", css),
+            Route("/a/{token}", answer_page, methods=["GET"]),
+            Route("/a/{token}", answer_post, methods=["POST"]),
+        ],
+        exception_handlers={404: not_found},
+    )
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve until `stop` is set (for `brug run` and `brug web`)."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    log.info("the web page listens on http://%s:%d", host, port)
+    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await task

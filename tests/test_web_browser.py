@@ -1,0 +1,94 @@
+"""A member without a chat account answers in a real browser (Debian's Chromium, phone-sized), by
+keyboard, by the link from a real mail; changes the answer; the closed link fails kindly; axe-core
+finds no accessibility violations on either page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from brug import barometer
+from brug.jobs import post_reflection
+from brug.web.app import create_app
+from tests.browser import accessibility_violations, browser  # noqa: F401  (the session's browser)
+from tests.test_web_answer import PID, SLOT, round_id, world  # noqa: F401  (the same world: SMTP, links)
+from tests.web_world import web_server
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def active(driver):  # type: ignore[no-untyped-def]
+    return driver.switch_to.active_element
+
+
+def saved(driver) -> str:  # type: ignore[no-untyped-def]
+    """Wait for the page after a save; its notice."""
+    WebDriverWait(driver, 30).until(lambda d: "saved=1" in d.current_url, message=driver.page_source)
+    return str(driver.find_element(By.CSS_SELECTOR, "[role=status]").text)
+
+
+async def test_a_member_answers_by_keyboard_on_a_phone_changes_it_and_the_closed_link_fails_kindly(
+    world, browser, tmp_path  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    bot, clock, inbox, port = world
+    rt = bot.rt
+    p = bot.partnerships()[PID]
+    key = await post_reflection(p, SLOT, rt)
+    link = inbox.to("ann@example.org")[0].link
+    question = next(q for q in rt.library.questions if q.id == key.rsplit("/", 1)[-1])
+    driver = browser
+    with web_server(create_app(rt, bot.partnerships, rt.links), port):
+        driver.get(link)
+        assert driver.find_element(By.TAG_NAME, "h1").text == question.text("nl")
+        assert driver.execute_script("return window.innerWidth") == 390  # a phone's width
+        assert accessibility_violations(driver) == []
+
+        # by keyboard only: Tab to the scale, arrow to 3, Tab to the text, type, Tab to the button, Enter
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys(Keys.TAB)
+        for _ in range(6):
+            if active(driver).get_attribute("name") == "score":
+                break
+            active(driver).send_keys(Keys.TAB)
+        assert active(driver).get_attribute("id") == "score-1"
+        active(driver).send_keys(Keys.ARROW_RIGHT)
+        active(driver).send_keys(Keys.ARROW_RIGHT)
+        assert active(driver).get_attribute("id") == "score-3" and active(driver).is_selected()
+        active(driver).send_keys(Keys.TAB)
+        assert active(driver).get_attribute("id") == "answer"
+        active(driver).send_keys("We spraken af wie de uitnodiging stuurt.")
+        active(driver).send_keys(Keys.TAB)
+        assert active(driver).tag_name == "button"
+        active(driver).send_keys(Keys.ENTER)
+
+        assert "bewaard" in saved(driver)
+        assert [(v[0], v[2]) for v in rt.store.open_votes(PID, round_id(rt))] == [("ann", 3)]
+        assert [a.text for a in rt.store.answers(PID)] == ["We spraken af wie de uitnodiging stuurt."]
+        shot = tmp_path / "web-answer.png"
+        driver.save_screenshot(str(shot))
+        if os.environ.get("BRUG_UPDATE_DOCS"):
+            shutil.copyfile(shot, DOCS / "web-answer.png")
+
+        # the same link later: the form shows the answer, and changing it replaces it
+        driver.get(link)
+        assert driver.find_element(By.ID, "score-3").is_selected()
+        driver.find_element(By.CSS_SELECTOR, "label[for=score-5]").click()
+        text = driver.find_element(By.ID, "answer")
+        text.clear()
+        text.send_keys("Het loopt nu vlot.")
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        assert "bewaard" in saved(driver)
+        assert [(v[0], v[2]) for v in rt.store.open_votes(PID, round_id(rt))] == [("ann", 5)]
+        assert [a.text for a in rt.store.answers(PID)] == ["Het loopt nu vlot."]
+
+        # the round closes: the link gets a kind page, without the question or the answer
+        await barometer.close_round(p, round_id(rt), rt)
+        driver.get(link)
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Deze vraag is afgesloten"
+        assert "Het loopt nu vlot." not in driver.page_source and question.text("nl") not in driver.page_source
+        assert accessibility_violations(driver) == []
