@@ -148,10 +148,16 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -
     path = tmp_path / "groot.yaml"
     with path.open("wb") as handle:
         handle.truncate(10 * 1024 * 1024)  # 10 MB, sparse: nothing written
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the file was read"))
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: pytest.fail("the file was read"))
     with pytest.raises(YamlError) as refused:
         load_yaml_file(path)
     assert refused.value.kind == "brug_file_too_big" and refused.value.line == 1
+
+
+def test_a_device_is_refused_not_read_for_ever(cli, in_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("validate", "/dev/zero")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "✗ /dev/zero:1: geen gewoon bestand (een map, apparaat of pijp)"
 
 
 def _partnership(folder: Path, name: str) -> None:

@@ -193,6 +193,10 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "nl": "te groot voor een partnerschapsbestand ({size} kB; hoogstens {max} kB)",
         "en": "too large for a partnership file ({size} kB; at most {max} kB)",
     },
+    "brug_not_a_file": {
+        "nl": "geen gewoon bestand (een map, apparaat of pijp)",
+        "en": "not a regular file (a folder, device or pipe)",
+    },
     "brug_not_utf8": {
         "nl": "geen tekst in UTF-8 (sla het bestand op als UTF-8)",
         "en": "not UTF-8 text (save the file as UTF-8)",

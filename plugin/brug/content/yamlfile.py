@@ -101,10 +101,15 @@ def read_yaml(text: str) -> YamlDocument:
 
 def load_yaml_file(path: Path) -> YamlDocument:
     """Read a file as YAML; a file too large to be a partnership is refused before it is read."""
+    if not path.is_file():  # a device or a pipe (/dev/zero) would be read for ever
+        raise YamlError("not a file", 1, (), "brug_not_a_file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise YamlError("too large", 1, (), "brug_file_too_big", size=-(-size // 1024), max=MAX_FILE_BYTES // 1024)
-    raw = path.read_bytes()
+    with path.open("rb") as handle:  # never more than the limit, even when the file grows meanwhile
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise YamlError("too large", 1, (), "brug_file_too_big", size=-(-len(raw) // 1024), max=MAX_FILE_BYTES // 1024)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
