@@ -45,28 +45,34 @@ def _version(v: StoredVersion) -> Version:
 
 
 def versions(store: Store, partnership_id: str) -> list[Version]:
-    return [_version(v) for v in store.agreement_versions(partnership_id)]
+    return [_version(v) for v in store.agreement_versions(partnership_id, content=False)]
 
 
 def signoffs(store: Store, partnership_id: str) -> list[SignOff]:
-    return [
-        SignOff(
-            r["organisation"], r["member"], r["member_name"], SignKind(r["kind"]), r["version"], r["sha256"], r["at"]
-        )
-        for r in store.signoffs(partnership_id)
-    ]
+    return [_signoff(r) for r in store.signoffs(partnership_id)]
+
+
+def _signoff(r: dict) -> SignOff:  # type: ignore[type-arg]
+    return SignOff(
+        r["organisation"], r["member"], r["member_name"], SignKind(r["kind"]), r["version"], r["sha256"], r["at"]
+    )
+
+
+def record(store: Store, partnership_id: str) -> tuple[list[Version], list[SignOff]]:
+    """The versions and sign-offs of a partnership, in one read."""
+    stored, signed = store.agreement_record(partnership_id)
+    return [_version(v) for v in stored], [_signoff(r) for r in signed]
 
 
 def status(p: Partnership, store: Store) -> AgreementStatus:
-    return agreement_status(p, versions(store, p.id), signoffs(store, p.id))
+    return agreement_status(p, *record(store, p.id))
 
 
 async def observe(p: Partnership, rt: Runtime) -> Version | None:
     """The current version of the agreement, recording a new one when the document changed."""
     files = rt.files_for(p)
-    record = rt.store.documents(p.id, files.platform).get(KEY)
-    stored = rt.store.agreement_versions(p.id)
-    latest = stored[-1] if stored else None
+    record = rt.store.document(p.id, files.platform, KEY)
+    latest = rt.store.latest_agreement_version(p.id, content=False)
     if record is None:  # brug has not written the agreement on this platform yet
         return _version(latest) if latest else None
     path = PurePosixPath(record.path)
@@ -84,7 +90,8 @@ async def observe(p: Partnership, rt: Runtime) -> Version | None:
         rt.store.set_agreement_fingerprint(p.id, latest.number, state.fingerprint)
         return _version(latest)
     who = "brug" if sha == record.rendered else await _editor(files, p.id, path)
-    sections = changed_sections(latest.content if latest else None, text)
+    before = rt.store.latest_agreement_version(p.id) if latest else None  # now its text, for the diff
+    sections = changed_sections(before.content if before else None, text)
     number = rt.store.add_agreement_version(
         p.id,
         sha256=sha,
@@ -96,7 +103,7 @@ async def observe(p: Partnership, rt: Runtime) -> Version | None:
         at=rt.clock(),
     )
     log.info("%s: agreement version %d (%s)", p.id, number, ", ".join(sections) or "first version")
-    return _version(rt.store.agreement_versions(p.id)[-1])
+    return _version(rt.store.latest_agreement_version(p.id))  # type: ignore[arg-type]
 
 
 async def _editor(files: object, partnership: str, path: PurePosixPath) -> str | None:

@@ -52,7 +52,6 @@ VERSIONED = {"agreement"}  # documents whose every version brug keeps, for `brug
 PARK_AFTER = 5  # failed attempts after which a post is parked (named in `brug status`) instead of retried
 
 
-
 @dataclass
 class Runtime:
     """Everything plan and apply work with; built once per command."""
@@ -167,8 +166,8 @@ def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
 
 def agreement_state(p: Partnership, rt: Runtime, now: datetime) -> AgreementState:
     """The agreement's versions and sign-offs as brug knows them, its review date, and whether it is near."""
-    versions = agreements.versions(rt.store, p.id)
-    status = agreements.agreement_status(p, versions, agreements.signoffs(rt.store, p.id))
+    versions, signed = agreements.record(rt.store, p.id)
+    status = agreements.agreement_status(p, versions, signed)
     review = agreements.review_of(p, rt.library, status)
     return AgreementState(
         status, versions, agreements.renewal_of(p, rt.library), review, reminder_due(review, today_in(p.zone, now))
@@ -211,8 +210,11 @@ def _agreement_key(state: AgreementState | None) -> list[Any]:
         return []
     s = state.status
     signed = [[o.id, o.state, o.signed.version if o.signed else None, len(o.earlier)] for o in s.organisations]
-    versions = [[v.number, v.sha256] for v in state.versions]
-    return [versions, signed, s.overall.value, str(state.review), state.remind]
+    # brug's own first draft adds nothing the rendering does not already depend on: leaving it out keeps the
+    # hash of the apply that wrote it equal to the next one's, so that one is a quick no-op
+    versions = [[v.number, v.sha256] for v in state.versions if not (v.number == 1 and v.who == "brug")]
+    overall = "draft" if s.overall.value == "none" else s.overall.value  # 'none' is rendered as the first draft
+    return [versions, signed, overall, str(state.review), state.remind]
 
 
 def chat_platforms(p: Partnership, rt: Runtime) -> tuple[list[str], list[str]]:
@@ -434,7 +436,8 @@ async def apply_partnerships(
             plan = await plan_partnership(p, display_path(item.path), rt)
             if not await apply_plan(plan, rt, report, stop=stop):
                 break
-            await agreements.observe(p, rt)  # brug's own first draft is version 1
+            if any(op.key == agreements.KEY for op in plan.changes):
+                await agreements.observe(p, rt)  # what brug just wrote (its first draft is version 1)
             plans.append(plan)
         except Unreachable as err:  # the adapter said so once already
             log.debug("%s: %s", p.id, err)

@@ -589,6 +589,18 @@ class Store:
             r.key: DocumentRecord(key=r.key, path=r.path, rendered=r.rendered, fingerprint=r.fingerprint) for r in rows
         }
 
+    def document(self, partnership_id: str, platform: str, key: str) -> DocumentRecord | None:
+        """One document's record (what `documents` holds for this key)."""
+        with self._tx() as conn:
+            r = conn.execute(
+                select(documents).where(
+                    documents.c.partnership_id == partnership_id,
+                    documents.c.platform == platform,
+                    documents.c.key == key,
+                )
+            ).first()
+        return DocumentRecord(key=r.key, path=r.path, rendered=r.rendered, fingerprint=r.fingerprint) if r else None
+
     def record_document(self, partnership_id: str, platform: str, record: DocumentRecord) -> None:
         values = dict(path=record.path, rendered=record.rendered, fingerprint=record.fingerprint, written_at=_now())
         key = {"partnership_id": partnership_id, "platform": platform, "key": record.key}
@@ -1209,14 +1221,43 @@ class Store:
 
     # --- the agreement: versions and sign-offs ----------------------------------------------------------
 
-    def agreement_versions(self, partnership_id: str) -> list[StoredVersion]:
+    def agreement_versions(self, partnership_id: str, *, content: bool = True) -> list[StoredVersion]:
+        """Every version brug saw, oldest first; without `content` the texts are left out (empty)."""
+        columns = [c for c in agreement_versions.c if content or c.name != "content"]
         with self._tx() as conn:
             rows = conn.execute(
-                select(agreement_versions)
+                select(*columns)
                 .where(agreement_versions.c.partnership_id == partnership_id)
                 .order_by(agreement_versions.c.number)
             ).all()
         return [_stored_version(r) for r in rows]
+
+    def latest_agreement_version(self, partnership_id: str, *, content: bool = True) -> StoredVersion | None:
+        columns = [c for c in agreement_versions.c if content or c.name != "content"]
+        with self._tx() as conn:
+            row = conn.execute(
+                select(*columns)
+                .where(agreement_versions.c.partnership_id == partnership_id)
+                .order_by(agreement_versions.c.number.desc())
+                .limit(1)
+            ).first()
+        return _stored_version(row) if row is not None else None
+
+    def agreement_record(self, partnership_id: str) -> tuple[list[StoredVersion], list[dict[str, Any]]]:
+        """The versions (without their texts) and the sign-offs, read together."""
+        columns = [c for c in agreement_versions.c if c.name != "content"]
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(*columns)
+                .where(agreement_versions.c.partnership_id == partnership_id)
+                .order_by(agreement_versions.c.number)
+            ).all()
+            signed = conn.execute(
+                select(agreement_signoffs)
+                .where(agreement_signoffs.c.partnership_id == partnership_id)
+                .order_by(agreement_signoffs.c.id)
+            ).all()
+        return [_stored_version(r) for r in rows], [{**r._mapping, "at": _aware(r.at)} for r in signed]
 
     def add_agreement_version(
         self,
@@ -1496,7 +1537,14 @@ def _aware(moment: datetime) -> datetime:
 
 def _stored_version(r: Any) -> StoredVersion:
     return StoredVersion(
-        r.number, r.sha256, r.fingerprint, r.platform, r.who, json.loads(r.sections), r.content, _aware(r.at)
+        r.number,
+        r.sha256,
+        r.fingerprint,
+        r.platform,
+        r.who,
+        json.loads(r.sections),
+        getattr(r, "content", ""),
+        _aware(r.at),
     )
 
 
