@@ -209,3 +209,9 @@ def test_export_to_an_existing_file_is_one_clear_line(cli, in_tmp: Path) -> None
     result = cli("export", "proef", "--to", "bestand")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "✗ bestand is een bestand; geef met --to een map (bestaand of nieuw)."
+
+
+def test_a_settings_file_that_is_a_device_is_refused(cli, in_tmp: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--config", "/dev/zero", "validate")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "✗ /dev/zero:1: geen gewoon bestand van hoogstens 256 kB"

@@ -20,6 +20,7 @@ from brug.content.problems import Problem, ProblemsFound, display_path, problems
 from brug.domain.types import Language
 
 CONFIG_NAME = "brug.toml"
+MAX_SETTINGS_BYTES = 256 * 1024
 SECRET_FIELDS = {
     "matrix": ("access_token", "BRUG_MATRIX__ACCESS_TOKEN"),
     "nextcloud": ("app_password", "BRUG_NEXTCLOUD__APP_PASSWORD"),
@@ -221,8 +222,15 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
     exists = path.exists()
     problems: list[Problem] = []
     if exists:
+        if not path.is_file() or path.stat().st_size > MAX_SETTINGS_BYTES:
+            text = (
+                f"geen gewoon bestand van hoogstens {MAX_SETTINGS_BYTES // 1024} kB"
+                if language == "nl"
+                else f"not a regular file of at most {MAX_SETTINGS_BYTES // 1024} kB"
+            )
+            raise ProblemsFound([Problem(display_path(path), (), text, 1)])
         try:
-            raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
         except tomllib.TOMLDecodeError as err:
             where = re.search(r"\(at line (\d+), column \d+\)", str(err))
             reason = re.sub(r"\s*\(at line.*\)$", "", str(err))
