@@ -13,7 +13,7 @@ import pytest
 from brug import barometer
 from brug.bot import Bot
 from brug.conversation import Incoming
-from brug.jobs import post_reflection
+from brug.jobs import post_reflection, run_barometer
 from brug.links import LinkSigner
 from brug.mail import Mailer
 from brug.web.app import create_app
@@ -59,6 +59,7 @@ async def test_a_member_answers_by_the_mailed_link_changes_it_and_the_link_close
     assert mail.tls and mail.user == "brug"  # STARTTLS first, then the login
     assert mail.message["Subject"] == "Reflectievraag voor Barometer proef"
     question = next(q for q in rt.library.questions if q.id == key.rsplit("/", 1)[-1])
+    field = f"score-{question.bouwsteen.value}"
     assert question.text("nl") in mail.body
     link = mail.link
     assert link.startswith(f"http://127.0.0.1:{port}/a/")
@@ -74,20 +75,20 @@ async def test_a_member_answers_by_the_mailed_link_changes_it_and_the_link_close
         token = link.rsplit("/", 1)[-1]
 
         # a form without its CSRF token, or posted from another browser (no cookie), keeps nothing
-        refused = web.post(link, data={"score": "2", "answer": "zonder token"})
+        refused = web.post(link, data={field: "2", "answer": "zonder token"})
         assert refused.status_code == 403
-        stranger = httpx.post(link, data={"score": "2", "csrf": csrf_of(page.text)}, timeout=30)
+        stranger = httpx.post(link, data={field: "2", "csrf": csrf_of(page.text)}, timeout=30)
         assert stranger.status_code == 403
         assert rt.store.answers(PID) == [] and rt.store.open_votes(PID, round_id(rt)) == []
 
-        saved = web.post(link, data={"score": "2", "answer": "We zochten lang naar een datum.", "csrf": csrf_of(page.text)})
+        saved = web.post(link, data={field: "2", "answer": "We zochten lang naar een datum.", "csrf": csrf_of(page.text)})
         assert saved.status_code == 303 and saved.headers["location"] == f"/a/{token}?saved=1"
         again = web.get(saved.headers["location"])
         assert "je antwoord is bewaard" in again.text
         assert 'value="2" checked' in again.text and "We zochten lang naar een datum." in again.text
 
         # the same link again: the answer and the vote change, they are not added
-        web.post(link, data={"score": "4", "answer": "Intussen vlot het.", "csrf": csrf_of(again.text)})
+        web.post(link, data={field: "4", "answer": "Intussen vlot het.", "csrf": csrf_of(again.text)})
         answers = rt.store.answers(PID)
         assert [(a.prompt_key, a.author, a.text) for a in answers] == [(key, "Ann Test", "Intussen vlot het.")]
         votes = rt.store.open_votes(PID, round_id(rt))
@@ -111,7 +112,7 @@ async def test_a_member_answers_by_the_mailed_link_changes_it_and_the_link_close
         closed = web.get(link)
         assert closed.status_code == 410 and "afgesloten" in closed.text
         assert question.text("nl") not in closed.text and "Ann" not in closed.text
-        late = web.post(link, data={"score": "1", "csrf": csrf_of(again.text)})
+        late = web.post(link, data={field: "1", "csrf": csrf_of(again.text)})
         assert late.status_code == 410
         assert rt.store.answers(PID)[0].text == "Intussen vlot het."
 
@@ -149,3 +150,28 @@ async def test_a_link_past_its_round_end_or_for_a_member_who_left_gets_no_data(w
         clock.now = datetime(2027, 1, 10, tzinfo=UTC)  # after the end of the first term
         expired = web.get(ann)
         assert expired.status_code == 410 and "Ann" not in expired.text
+
+
+async def test_a_barometer_round_is_mailed_once_and_its_six_bouwstenen_count_as_the_members_votes(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bot, clock, inbox, port = world
+    source = tmp_path / "partnerschappen" / f"{PID}.yaml"
+    source.write_text(source.read_text(encoding="utf-8").replace("barometer: {full: false}", "barometer: {full: true}"), encoding="utf-8")
+    assert bot.load() == []
+    p, rt = bot.partnerships()[PID], bot.rt
+    await run_barometer(p, SLOT, rt)
+    await run_barometer(p, SLOT, rt)  # the round's start handled twice: still one mail each
+    assert sorted(r.to[0] for r in inbox.received) == ["ann@example.org", "bart@example.org"]
+    mail = inbox.to("bart@example.org")[0]
+    assert mail.message["Subject"] == "Barometer voor Barometer proef" and "zes bouwstenen" in mail.body
+    with web_server(create_app(rt, bot.partnerships, rt.links), port) as base, httpx.Client(base_url=base, timeout=30) as web:
+        page = web.get(mail.link)
+        assert page.status_code == 200 and page.text.count("<fieldset>") == 6
+        assert 'name="answer"' not in page.text  # the six ratings only
+        chosen = {"score-doel": "2", "score-communicatie": "4", "score-vertrouwen": "5"}
+        saved = web.post(mail.link, data={**chosen, "csrf": csrf_of(page.text)})
+        assert saved.status_code == 303
+        votes = {(v[0], v[1]): v[2] for v in rt.store.open_votes(PID, round_id(rt))}
+        assert votes == {("bart", "doel"): 2, ("bart", "communicatie"): 4, ("bart", "vertrouwen"): 5}
+        again = web.get(saved.headers["location"])
+        assert 'id="score-doel-2" value="2" checked' in again.text
+        assert rt.store.answers(PID) == []

@@ -41,6 +41,7 @@ async def test_a_member_answers_by_keyboard_on_a_phone_changes_it_and_the_closed
     key = await post_reflection(p, SLOT, rt)
     link = inbox.to("ann@example.org")[0].link
     question = next(q for q in rt.library.questions if q.id == key.rsplit("/", 1)[-1])
+    field = f"score-{question.bouwsteen.value}"
     driver = browser
     with web_server(create_app(rt, bot.partnerships, rt.links), port):
         driver.get(link)
@@ -52,13 +53,13 @@ async def test_a_member_answers_by_keyboard_on_a_phone_changes_it_and_the_closed
         body = driver.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.TAB)
         for _ in range(6):
-            if active(driver).get_attribute("name") == "score":
+            if active(driver).get_attribute("name") == field:
                 break
             active(driver).send_keys(Keys.TAB)
-        assert active(driver).get_attribute("id") == "score-1"
+        assert active(driver).get_attribute("id") == f"{field}-1"
         active(driver).send_keys(Keys.ARROW_RIGHT)
         active(driver).send_keys(Keys.ARROW_RIGHT)
-        assert active(driver).get_attribute("id") == "score-3" and active(driver).is_selected()
+        assert active(driver).get_attribute("id") == f"{field}-3" and active(driver).is_selected()
         active(driver).send_keys(Keys.TAB)
         assert active(driver).get_attribute("id") == "answer"
         active(driver).send_keys("We spraken af wie de uitnodiging stuurt.")
@@ -76,8 +77,8 @@ async def test_a_member_answers_by_keyboard_on_a_phone_changes_it_and_the_closed
 
         # the same link later: the form shows the answer, and changing it replaces it
         driver.get(link)
-        assert driver.find_element(By.ID, "score-3").is_selected()
-        driver.find_element(By.CSS_SELECTOR, "label[for=score-5]").click()
+        assert driver.find_element(By.ID, f"{field}-3").is_selected()
+        driver.find_element(By.CSS_SELECTOR, f"label[for={field}-5]").click()
         text = driver.find_element(By.ID, "answer")
         text.clear()
         text.send_keys("Het loopt nu vlot.")

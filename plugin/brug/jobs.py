@@ -17,6 +17,7 @@ from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question, Setting
 from brug.domain.reflection import choose_question, pulse_for
 from brug.domain.types import Bouwsteen
+from brug.links import barometer_key
 from brug.meetings import agenda_for, render_agenda
 from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
@@ -207,7 +208,8 @@ async def post_full_barometer(p: Partnership, round_id: str, label: str, rt: Run
         p.language,
         **with_extra(context, round_label=label, min_respondents=p.barometer.min_respondents),
     )
-    await deliver(rt, p, f"{p.id}/barometer/{round_id}/start", "reflectie", "barometer", intro)
+    start_key = barometer_key(p.id, round_id)
+    await deliver(rt, p, start_key, "reflectie", "barometer", intro)
     for b in Bouwsteen:
         pulse = pulse_for(rt.library.questions, b)
         if pulse is None:
@@ -218,6 +220,10 @@ async def post_full_barometer(p: Partnership, round_id: str, label: str, rt: Run
         key = f"{p.id}/barometer/{round_id}/{b.value}"
         refs = await deliver(rt, p, key, "reflectie", "pulse", caption, poll=pulse)
         barometer.register_polls(p, rt, refs, key, round_id, b)
+    if rt.mailer is not None:  # members without a chat account rate the six on the web
+        from brug.mail import mail_round
+
+        await mail_round(p, rt, start_key, round_id, label)
 
 
 async def run_barometer(p: Partnership, at: datetime, rt: Runtime) -> None:

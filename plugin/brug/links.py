@@ -90,5 +90,10 @@ class LinkSigner:
         )
 
 
+def barometer_key(partnership_id: str, round_id: str) -> str:
+    """The key of a barometer round's start post; a link with it opens the six bouwstenen."""
+    return f"{partnership_id}/barometer/{round_id}/start"
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]

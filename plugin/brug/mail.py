@@ -86,19 +86,34 @@ def by_mail(p: Partnership, member: Member) -> bool:
     return member.by_email or not has_chat
 
 
-SUBJECT = {"nl": "Reflectievraag voor {name}", "en": "Reflection question for {name}"}
+SUBJECT = {
+    "reflection": {"nl": "Reflectievraag voor {name}", "en": "Reflection question for {name}"},
+    "barometer": {"nl": "Barometer voor {name}", "en": "Barometer for {name}"},
+}
 
 
 async def mail_prompt(
     p: Partnership, rt: Runtime, key: str, round_id: str, question: Question, slot: datetime
 ) -> int:
-    """Mail the prompt `key` with a personal link to each member who answers by mail; how many were sent."""
+    """Mail the reflection prompt `key` with a personal link to each member who answers by mail."""
+    return await _mail_members(p, rt, key, round_id, slot, "reflection", question=question.text(p.language))
+
+
+async def mail_round(p: Partnership, rt: Runtime, key: str, round_id: str, label: str) -> int:
+    """Mail the start of a barometer round (the six bouwstenen) with a personal link."""
+    return await _mail_members(p, rt, key, round_id, rt.clock(), "barometer", question=label)
+
+
+async def _mail_members(
+    p: Partnership, rt: Runtime, key: str, round_id: str, since: datetime, kind: str, question: str
+) -> int:
+    """Each member who answers by mail gets one mail for `key` (once, through the outbox); how many now."""
     mailer: Mailer | None = rt.mailer
     signer: LinkSigner | None = rt.links
     if mailer is None or signer is None:
         return 0
     record = rt.store.barometer_round(p.id, round_id)
-    expires = record.ends if record is not None and record.ends is not None else slot + NO_END
+    expires = record.ends if record is not None and record.ends is not None else since + NO_END
     template = page_env(p.language).get_template("answer-mail.txt.j2")
     sent = 0
     failures: list[str] = []
@@ -108,19 +123,19 @@ async def mail_prompt(
         mail_key = f"{key}/mail/{member.key}"
         link = signer.url(AnswerLink(p.id, member.key, key, round_id, expires))
         body = template.render(
-            partnership=p.name, member=member.name, question=question.text(p.language), link=link, expires=expires
+            kind=kind, partnership=p.name, member=member.name, question=question, link=link, expires=expires
         )
         if rt.store.enqueue(PLATFORM, mail_key, p.id, member.key, "mail", body) in ("sent", "parked"):
             continue
         try:
-            ref = await mailer.send(Mail(member.email or "", SUBJECT[p.language].format(name=p.name), body))
+            ref = await mailer.send(Mail(member.email or "", SUBJECT[kind][p.language].format(name=p.name), body))
         except PlatformError as err:
             if not parked_after_failure(rt, p.id, PLATFORM, mail_key, "mail", err):
                 failures.append(str(err))
             continue
         rt.store.mark_sent(PLATFORM, mail_key, ref)
         sent += 1
-        log.info("%s: mailed the prompt %s to a member of %s", p.id, key, org.id)
+        log.info("%s: mailed %s to a member of %s", p.id, key, org.id)
     if failures:
-        raise PlatformError(f"prompt {key} not mailed to everyone yet: {failures[0]}")
+        raise PlatformError(f"{key} not mailed to everyone yet: {failures[0]}")
     return sent

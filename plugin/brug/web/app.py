@@ -30,8 +30,8 @@ from brug.commands import MAX_ANSWER
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
 from brug.domain.reflection import pulse_for
-from brug.domain.types import Language
-from brug.links import AnswerLink, LinkSigner
+from brug.domain.types import Bouwsteen, Language
+from brug.links import AnswerLink, LinkSigner, barometer_key
 from brug.service import Runtime
 from brug.web.pages import page_env, stylesheet
 
@@ -78,12 +78,16 @@ class Found:
     link: AnswerLink
     partnership: Partnership
     member: Member
-    question: Question
-    pulse: Question | None
+    question: Question | None  # the reflection prompt; None for a barometer round's six pulses
+    pulses: list[Question]  # the 1-5 ratings asked: the prompt's bouwsteen, or all six
 
     @property
     def event_id(self) -> str:
         return f"web:{self.member.key}:{self.link.key}"
+
+    @property
+    def is_barometer(self) -> bool:
+        return self.question is None
 
 
 def create_app(
@@ -115,16 +119,22 @@ def create_app(
             return "invalid"
         p = partnerships().get(link.partnership)
         member = p.member(link.member) if p is not None else None
+        if p is None or member is None:
+            return "invalid"
         question = bank.get(link.key.rsplit("/", 1)[-1])
-        if p is None or member is None or question is None or not link.key.startswith(f"{p.id}/reflection/"):
+        if link.key == barometer_key(p.id, link.round_id):
+            question = None
+            pulses = [q for b in Bouwsteen if (q := pulse_for(rt.library.questions, b)) is not None]
+        elif question is not None and link.key.startswith(f"{p.id}/reflection/"):
+            pulse = pulse_for(rt.library.questions, question.bouwsteen)
+            asked = p.reflection is not None and p.reflection.pulse and pulse is not None
+            pulses = [pulse] if asked and pulse is not None else []
+        else:
             return "invalid"
         record = rt.store.barometer_round(p.id, link.round_id)
         if record is None or record.status != "open" or link.expired(rt.clock()):
             return "expired"
-        pulse = pulse_for(rt.library.questions, question.bouwsteen)
-        if p.reflection is None or not p.reflection.pulse:
-            pulse = None
-        return Found(link, p, member, question, pulse)
+        return Found(link, p, member, question, pulses)
 
     def limited(request: Request, token: str | None) -> bool:
         ip = request.client.host if request.client else "unknown"
@@ -139,39 +149,44 @@ def create_app(
             response.headers["Retry-After"] = "60"
         return response
 
-    def current_vote(found: Found) -> int | None:
-        if found.pulse is None:
-            return None
-        for voter, bouwsteen, score, _ in rt.store.open_votes(found.partnership.id, found.link.round_id):
-            if voter == found.member.key and bouwsteen == found.pulse.bouwsteen.value:
-                return score
-        return None
+    def own_votes(found: Found) -> dict[str, int]:
+        """The member's own ratings in the round (shown only to them, through their own link)."""
+        return {
+            bouwsteen: score
+            for voter, bouwsteen, score, _ in rt.store.open_votes(found.partnership.id, found.link.round_id)
+            if voter == found.member.key
+        }
 
     def show(request: Request, token: str, found: Found, *, status: int = 200, error: str | None = None,
-             text: str | None = None, score: int | None = None) -> HTMLResponse:
+             text: str | None = None, scores: dict[str, int] | None = None) -> HTMLResponse:
         p = found.partnership
         language = language_of(request, p.language)
         nonce = request.cookies.get(CSRF_COOKIE) or signer.new_nonce()
         stored = rt.store.answer_text(found.event_id)
+        votes = own_votes(found)
+        chosen = scores if scores is not None else votes
         response = page(
             "answer",
             language,
             status,
             partnership=p.name,
             member=found.member.name,
-            question=found.question.text(language),
-            pulse=(
+            question=found.question.text(language) if found.question is not None else None,
+            round_label=barometer.round_label(found.link.round_id, language),
+            pulses=[
                 {
-                    "text": found.pulse.text(language),
-                    "low": found.pulse.scale.low(language) if found.pulse.scale else "",
-                    "high": found.pulse.scale.high(language) if found.pulse.scale else "",
+                    "name": f"score-{q.bouwsteen.value}",
+                    "title": rt.library.bouwstenen[q.bouwsteen].title(language),
+                    "text": q.text(language),
+                    "low": q.scale.low(language) if q.scale else "",
+                    "high": q.scale.high(language) if q.scale else "",
+                    "score": chosen.get(q.bouwsteen.value),
                 }
-                if found.pulse is not None
-                else None
-            ),
-            score=score if score is not None else current_vote(found),
+                for q in found.pulses
+            ],
+            free_text=not found.is_barometer,
             answer=text if text is not None else (stored or ""),
-            answered=stored is not None or current_vote(found) is not None,
+            answered=stored is not None or any(q.bouwsteen.value in votes for q in found.pulses),
             saved=request.query_params.get("saved") == "1" and error is None,
             error=error,
             max_answer=MAX_ANSWER,
@@ -202,24 +217,32 @@ def create_app(
         if not isinstance(found, Found):
             return found
         language = language_of(request, found.partnership.language)
-        form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
+        form = await request.form(max_files=0, max_fields=20, max_part_size=64 * 1024)
         if not signer.csrf_ok(request.cookies.get(CSRF_COOKIE), _field(form, "csrf"), token):
             return problem("csrf", language)
-        text = _field(form, "answer").strip()
-        raw_score = _field(form, "score")
-        score = int(raw_score) if raw_score in {"1", "2", "3", "4", "5"} else None
-        if raw_score and score is None:
-            return show(request, token, found, status=400, error="score", text=text)
+        text = _field(form, "answer").strip() if not found.is_barometer else ""
+        scores: dict[str, int] = {}
+        for q in found.pulses:
+            raw = _field(form, f"score-{q.bouwsteen.value}")
+            if raw and raw not in {"1", "2", "3", "4", "5"}:
+                return show(request, token, found, status=400, error="score", text=text)
+            if raw:
+                scores[q.bouwsteen.value] = int(raw)
         if len(text) > MAX_ANSWER:
-            return show(request, token, found, status=400, error="long", text=text, score=score)
-        if not text and score is None and found.pulse is not None:
+            return show(request, token, found, status=400, error="long", text=text, scores=scores)
+        if not text and not scores and found.pulses:
             return show(request, token, found, status=400, error="empty", text=text)
         p, member = found.partnership, found.member
-        if score is not None and found.pulse is not None:
-            outcome = barometer.rate(p, rt, member, found.link.round_id, found.pulse.bouwsteen, score, rt.clock())
-            if outcome.status == "closed":
-                return problem("expired", language)
-        await asyncio.to_thread(rt.store.put_answer, p.id, found.link.key, member.name, text, "web", found.event_id)
+        for q in found.pulses:
+            if q.bouwsteen.value in scores:
+                score = scores[q.bouwsteen.value]
+                outcome = barometer.rate(p, rt, member, found.link.round_id, q.bouwsteen, score, rt.clock())
+                if outcome.status == "closed":
+                    return problem("expired", language)
+        if not found.is_barometer:
+            await asyncio.to_thread(
+                rt.store.put_answer, p.id, found.link.key, member.name, text, "web", found.event_id
+            )
         log.info("%s: an answer by link to %s", p.id, found.link.key)
         lang = f"&lang={language}" if language != p.language else ""
         return RedirectResponse(f"/a/{token}?saved=1{lang}", status_code=303, headers=HEADERS)
