@@ -160,8 +160,11 @@ def test_changing_phase_adds_material_announces_it_and_deletes_nothing(cli, proj
 def test_status_shows_phase_and_next_meeting(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
     result = run(cli, "status")
     assert "nog nooit" in result.stdout and "2/6" in result.stdout
+    assert "akkoord: nog geen versie" in result.stdout
     run(cli, "apply")
     result = run(cli, "status")
+    assert "akkoord: ontwerp, versie 1: 2 organisatie(s) moeten nog goedkeuren" in result.stdout
+    assert "herziening 2027-06-15" in result.stdout  # the school-welfare example's review date
     assert "donderdag 10 december 2026 om 13:30 CET" in result.stdout  # second Thursday, local, with the zone
     assert "nog nooit" not in result.stdout
     assert re.search(r"laatst toegepast: \w+ \d+ \w+ \d{4} om \d\d:\d\d CES?T", result.stdout), result.stdout

@@ -30,6 +30,7 @@ from brug.content.problems import Problem, ProblemsFound, display_path, os_reaso
 from brug.content.render import format_local
 from brug.content.resources import data_dir
 from brug.domain.holidays import load_school_calendar
+from brug.domain.partnership import Partnership
 from brug.domain.types import Language
 from brug.export import export_partnership
 from brug.lock import AlreadyRunning, instance_lock
@@ -40,6 +41,7 @@ from brug.service import (
     ApplyReport,
     PartnershipPlan,
     Runtime,
+    agreement_state,
     apply_partnerships,
     plan_partnership,
 )
@@ -545,9 +547,7 @@ def apply(
             shown = ApplyProgress(progress, task)
             rt.progress.show(shown)
             try:
-                return await apply_partnerships(
-                    loaded, rt, report, on_done=shown.advance, stop=stop_on_signals(stop)
-                )
+                return await apply_partnerships(loaded, rt, report, on_done=shown.advance, stop=stop_on_signals(stop))
             finally:
                 rt.progress.show(None)
                 await rt.close()
@@ -634,6 +634,7 @@ def status(paths: PathsArg = None) -> None:
                 t(f"{len(plan.changes)} wijziging(en)", f"{len(plan.changes)} change(s)") if plan.changes else "—",
             ),
         ]
+        rows.append((t("akkoord", "agreement"), agreement_line(p, rt)))
         parked = rt.store.parked_posts(p.id)
         if parked:
             rows.append(
@@ -660,7 +661,9 @@ def status(paths: PathsArg = None) -> None:
         for label, value in rows:
             out.print(f"  {label}: {value}")
         for post in parked:
-            out.print(styled("    [red]✗[/] {} {} {}: {}", post["platform"], post["kind"], post["key"], post["last_error"]))
+            out.print(
+                styled("    [red]✗[/] {} {} {}: {}", post["platform"], post["kind"], post["key"], post["last_error"])
+            )
 
 
 @app.command(
@@ -678,7 +681,9 @@ def barometer_command(
     partnership_id: Annotated[str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The id."))],
     svg: Annotated[
         Path | None,
-        typer.Option("--svg", help=t("Schrijf de radar (SVG) naar dit bestand.", "Write the radar (SVG) to this file.")),
+        typer.Option(
+            "--svg", help=t("Schrijf de radar (SVG) naar dit bestand.", "Write the radar (SVG) to this file.")
+        ),
     ] = None,
 ) -> None:
     s = settings()
@@ -712,7 +717,12 @@ def barometer_command(
     if svg is not None:
         picture = barometer.latest_svg(p, rt)
         if picture is None:
-            err.print(t("Er is nog geen ronde met genoeg antwoorden om te tekenen.", "No round with enough answers to draw yet."))
+            err.print(
+                t(
+                    "Er is nog geen ronde met genoeg antwoorden om te tekenen.",
+                    "No round with enough answers to draw yet.",
+                )
+            )
             raise typer.Exit(1)
         svg.write_text(picture, encoding="utf-8")
         out.print(t(f"Radar geschreven: {display_path(svg)}", f"Radar written: {display_path(svg)}"))
@@ -827,11 +837,19 @@ def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
 )
 def web(
     host: Annotated[
-        str | None, typer.Option("--host", help=t("Luister op dit adres (standaard web.host).", "Listen on this address (default web.host)."))
+        str | None,
+        typer.Option(
+            "--host", help=t("Luister op dit adres (standaard web.host).", "Listen on this address (default web.host).")
+        ),
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=1, max=65535, help=t("Luister op deze poort (standaard web.port).", "Listen on this port (default web.port).")),
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help=t("Luister op deze poort (standaard web.port).", "Listen on this port (default web.port)."),
+        ),
     ] = None,
 ) -> None:
     s = settings()
@@ -953,6 +971,28 @@ def export(
             f"{len(written)} file(s) written to {display_path(to)}.",
         )
     )
+
+
+def agreement_line(p: Partnership, rt: Runtime) -> str:
+    """One line for `brug status`: where the agreement stands and when it is reviewed."""
+    state = agreement_state(p, rt, clock())
+    s = state.status
+    if s.current is None:
+        return t("nog geen versie", "no version yet")
+    line = {
+        "signed": t(f"ondertekend (versie {s.signed_version})", f"signed (version {s.signed_version})"),
+        "changed": t(
+            f"gewijzigd na ondertekening: versie {s.current.number}, {len(s.open_organisations)} organisatie(s) open",
+            f"changed after signing: version {s.current.number}, {len(s.open_organisations)} organisation(s) open",
+        ),
+        "draft": t(
+            f"ontwerp, versie {s.current.number}: {len(s.open_organisations)} organisatie(s) moeten nog goedkeuren",
+            f"draft, version {s.current.number}: {len(s.open_organisations)} organisation(s) still to approve",
+        ),
+    }.get(s.overall.value, "—")
+    if state.review is not None:
+        line += t(f"; herziening {state.review.isoformat()}", f"; review {state.review.isoformat()}")
+    return line
 
 
 @app.command(
