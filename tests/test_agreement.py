@@ -389,3 +389,32 @@ async def test_an_english_partnership_agrees_in_english(tmp_path: Path, library)
     answer = await say(bot, "annelies", "!agree")
     assert "Kris Claes" in answer and "You report back" in answer
     assert "no version 4" in await say(bot, "hilde", "!agree 4")
+
+
+async def test_supporting_members_get_no_mailed_reflection_prompt(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    """Actor types steer who receives which prompts, by mail too (real local SMTP server)."""
+    from brug.jobs import post_reflection
+    from brug.links import LinkSigner
+    from brug.mail import Mailer
+    from tests.web_world import SMTP_PASSWORD, smtp_server
+
+    folder = tmp_path / "partnerschappen"
+    folder.mkdir()
+    (folder / "m.yaml").write_text(
+        "id: mail-actoren\nname: Actoren per mail\nphase: ja-graag\nform: netwerk\n"
+        'reflection: {start: "2026-09-25 09:00", rrule: "FREQ=MONTHLY;BYDAY=-1FR"}\n'
+        "organisations:\n  - id: a\n    name: Organisatie A\n    kind: cbe\n    members:\n"
+        "      - {name: Doener, role: Medewerker, email: doener@example.org}\n"
+        "      - {name: Omkader, role: Schepen, actor: omkadering, email: omkader@example.org}\n",
+        encoding="utf-8",
+    )
+    slot = datetime(2026, 9, 25, 7, tzinfo=UTC)
+    rt = local_runtime(tmp_path, library, lambda: slot)
+    bot = Bot(rt, [folder])
+    assert bot.load() == []
+    with smtp_server(tmp_path) as (inbox, mail_settings):
+        rt.mailer = Mailer(mail_settings, SMTP_PASSWORD)
+        rt.links = LinkSigner("a-test-secret-of-enough-length", "http://127.0.0.1:9")
+        await post_reflection(bot.partnerships()["mail-actoren"], slot, rt)
+        assert [r.to[0] for r in inbox.received] == ["doener@example.org"]
+    rt.store.close()

@@ -117,8 +117,14 @@ async def _mail_members(
     template = page_env(p.language).get_template("answer-mail.txt.j2")
     sent = 0
     failures: list[str] = []
+    # a reflection prompt goes to whom the reflection room is for (its actor types, as data); the
+    # barometer to everyone, so supporting members see it too
+    rooms = {r.id: r for r in rt.library.phase_models[p.workflow].rooms}
+    actors = set(rooms["reflectie"].actors) if kind == "reflection" else None
     for org, member in p.members:
         if not by_mail(p, member):
+            continue
+        if actors is not None and member.actor not in actors and not member.coordinator:
             continue
         mail_key = f"{key}/mail/{member.key}"
         link = signer.url(AnswerLink(p.id, member.key, key, round_id, expires))
