@@ -17,6 +17,7 @@ from brug.adapters.matrix import MAX_EVENT_BYTES
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse
 from brug.jobs import post_agenda, post_reflection
+from brug.ports import PlatformError
 from tests.matrix.world import NOW, Partner, World, bot_messages, listening_bot, room_of
 
 pytestmark = pytest.mark.slow
@@ -113,4 +114,50 @@ async def test_one_long_command_no_longer_silences_brug(
     assert [e["content"]["m.relates_to"]["event_id"] for e in thumbs] == [member]  # 👍 for the member only
     for person in (an, bert, cas):
         await person.close()
+    await bot.rt.close()
+
+
+async def test_a_message_over_the_event_limit_arrives_in_parts_and_a_refused_post_is_parked(
+    synapse: LocalSynapse, tmp_path: Path
+) -> None:
+    """The homeserver's own limits, without rate limits: a 100 KB message is split into events that
+    fit; a post the homeserver keeps refusing (the bot is not in the room) is parked after five tries."""
+    from brug.jobs import deliver
+    from brug.service import PARK_AFTER
+
+    (tmp_path / "partnerschappen").mkdir()
+    world = World(synapse, synapse.register("brugdelen", "pw"), tmp_path, load_library())
+    an = Partner(synapse, synapse.register("delen-an", "pw"))
+    bot = await listening_bot(world, "delen", "Delen", [("An", an.user_id, True)], an)
+    matrix, bot_id = world.matrix(bot), world.bot_account.user_id
+    overleg = room_of(bot, "delen", "overleg")
+    paragraphs = [f"**Punt {n}** " + "tekst & uitleg <b> " * 60 for n in range(90)]  # ~100 KB, ~130 KB as HTML
+    first = await matrix.post("delen", "overleg", "delen/lang/1", "agenda", "\n\n".join(paragraphs))
+    events = [e for e in bot_messages(await an.timeline(overleg), bot_id) if "Punt" in e["content"]["body"]]
+    assert events[0]["event_id"] == first and len(events) >= 3
+    assert all(event_size(e) < MAX_EVENT_BYTES for e in events)
+    bodies = "\n".join(e["content"]["body"] for e in events)
+    assert all(f"Punt {n}**" in bodies for n in range(90)) and f"(1/{len(events)})" in events[0]["content"]["body"]
+    # the same key again posts nothing new (each part has its own transaction id)
+    assert await matrix.post("delen", "overleg", "delen/lang/1", "agenda", "\n\n".join(paragraphs)) == first
+    assert len([e for e in bot_messages(await an.timeline(overleg), bot_id) if "Punt" in e["content"]["body"]]) == len(
+        events
+    )
+
+    # a room brug is not in: the homeserver refuses every attempt; the fifth parks the post
+    elsewhere = await an.client.room_create(name="Niet van brug")
+    bot.rt.store.put_resource("delen", "matrix", "room", "elders", elsewhere.room_id)
+    p = bot.partnerships()["delen"]
+    for attempt in range(1, PARK_AFTER + 1):
+        if attempt < PARK_AFTER:
+            with pytest.raises(PlatformError, match="M_FORBIDDEN"):
+                await deliver(bot.rt, p, "delen/elders/1", "elders", "agenda", "Hallo")
+        else:
+            await deliver(bot.rt, p, "delen/elders/1", "elders", "agenda", "Hallo")  # parked: no longer raises
+    parked = bot.rt.store.parked_posts("delen")
+    assert [(r["platform"], r["key"], r["attempts"]) for r in parked] == [("matrix", "delen/elders/1", PARK_AFTER)]
+    assert bot.rt.store.is_sent("local", "delen/elders/1")  # the transcript had it at once
+    await deliver(bot.rt, p, "delen/elders/1", "elders", "agenda", "Hallo")  # and it is not tried again
+    assert bot.rt.store.parked_posts("delen")[0]["attempts"] == PARK_AFTER
+    await an.close()
     await bot.rt.close()
