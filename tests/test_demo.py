@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_web_cli import healthy
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +42,32 @@ def test_demo_once_builds_workspaces_and_matrix_rooms(tmp_path: Path) -> None:
         kinds = [json.loads(line)["kind"] for line in (ws / "chat" / "reflectie.jsonl").read_text().splitlines()]
         assert "reflection" in kinds
     assert "agenda for" in out and "reflection prompt posted" in out
+    signin = re.search(r"Sign in as the demo coordinator.*?: (http://127\.0\.0\.1:(\d+)/login/\S+)", out)
+    answer = re.search(r"as a member without a chat account: (http://\S+/a/\S+)", out)
+    assert signin and answer, out
+    follow_the_demo_links(folder, signin[1], int(signin[2]), answer[1])
     # a second run reuses the homeserver and changes nothing that was already there
     again = demo_once(folder)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "created" not in again.stdout
+
+
+def follow_the_demo_links(folder: Path, signin: str, port: int, answer: str) -> None:
+    """`brug web` on the demo's brug.toml: the printed sign-in link opens the coordinator's portfolio,
+    the printed answer link opens a reflection prompt."""
+    import httpx
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "plugin"), "HOME": os.environ.get("HOME", "/tmp")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "brug", "web"], cwd=folder, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert healthy(f"http://127.0.0.1:{port}/healthz", process), process.stderr.read() if process.poll() else ""
+        with httpx.Client(timeout=30, follow_redirects=True) as web:
+            portfolio = web.get(signin)
+            assert portfolio.status_code == 200 and "/portfolio/" in portfolio.text, portfolio.text[:500]
+            page = web.get(answer)
+            assert page.status_code == 200 and 'name="csrf"' in page.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)

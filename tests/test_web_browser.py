@@ -17,6 +17,7 @@ from brug.jobs import post_reflection
 from brug.web.app import create_app
 from tests.browser import accessibility_violations, browser  # noqa: F401  (the session's browser)
 from tests.test_web_answer import PID, SLOT, round_id, world  # noqa: F401  (the same world: SMTP, links)
+from tests.test_web_portfolio import portfolio  # noqa: F401  (signed-in coordinators)
 from tests.web_world import web_server
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -93,3 +94,27 @@ async def test_a_member_answers_by_keyboard_on_a_phone_changes_it_and_the_closed
         assert driver.find_element(By.TAG_NAME, "h1").text == "Deze vraag is afgesloten"
         assert "Het loopt nu vlot." not in driver.page_source and question.text("nl") not in driver.page_source
         assert accessibility_violations(driver) == []
+
+
+def test_a_coordinator_signs_in_by_mail_in_the_browser_and_another_organisation_is_refused(portfolio, browser) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    base, inbox, config, rt = portfolio
+    driver = browser
+    driver.delete_all_cookies()
+    driver.get(f"{base}/portfolio")
+    assert driver.current_url == f"{base}/login"  # not signed in: the sign-in page
+    assert accessibility_violations(driver) == []
+    driver.find_element(By.ID, "email").send_keys("coord@example.org" + Keys.ENTER)
+    WebDriverWait(driver, 30).until(lambda d: "Kijk je mail na" in d.page_source)
+    link = inbox.received[-1].body.split()[[w.startswith(f"{base}/login/") for w in inbox.received[-1].body.split()].index(True)]
+    driver.get(link)
+    WebDriverWait(driver, 30).until(lambda d: d.current_url == f"{base}/portfolio")
+    rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "tbody th[scope=row]")]
+    assert sorted(rows) == ["Brede school Noord", "Samen tegen kinderarmoede"]
+    assert accessibility_violations(driver) == []
+    shot = DOCS / "web-portfolio.png" if os.environ.get("BRUG_UPDATE_DOCS") else None
+    if shot is not None:
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(shot))
+    driver.get(f"{base}/portfolio/andere-stad")
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Deze link werkt niet"
+    assert "Netwerk andere stad" not in driver.page_source

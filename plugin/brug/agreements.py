@@ -10,6 +10,7 @@ document: the partners' text is theirs, the status lives in `akkoord-status.md` 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 import logging
 from datetime import date
 from pathlib import PurePosixPath
@@ -60,7 +61,11 @@ def _signoff(r: dict) -> SignOff:  # type: ignore[type-arg]
 
 def record(store: Store, partnership_id: str) -> tuple[list[Version], list[SignOff]]:
     """The versions and sign-offs of a partnership, in one read."""
-    stored, signed = store.agreement_record(partnership_id)
+    return from_rows(*store.agreement_record(partnership_id))
+
+
+def from_rows(stored: Sequence[StoredVersion], signed: Sequence[dict]) -> tuple[list[Version], list[SignOff]]:  # type: ignore[type-arg]
+    """Versions and sign-offs from the store's rows (also when read for many partnerships at once)."""
     return [_version(v) for v in stored], [_signoff(r) for r in signed]
 
 

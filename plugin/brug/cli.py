@@ -821,8 +821,36 @@ def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
         )
     assert s.web is not None and bot.rt.links is not None
     return create_app(
-        bot.rt, bot.partnerships, bot.rt.links, per_ip=s.web.per_ip_per_minute, per_link=s.web.per_link_per_minute
+        bot.rt,
+        bot.partnerships,
+        bot.rt.links,
+        per_ip=s.web.per_ip_per_minute,
+        per_link=s.web.per_link_per_minute,
+        viewers=_current_viewers(s),
     )
+
+
+def _current_viewers(s: Settings):  # type: ignore[no-untyped-def]
+    """The coordinators' viewers as brug.toml names them now: a viewer taken out is out at once."""
+    from brug.web.app import viewers_from
+
+    path = state.config or Path(CONFIG_NAME)
+    cache: dict[str, object] = {"mtime": None, "viewers": viewers_from(s.web.coordinators if s.web else [])}
+
+    def current():  # type: ignore[no-untyped-def]
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return cache["viewers"]
+        if mtime != cache["mtime"]:
+            try:
+                fresh = load_settings(state.config, LANG)
+            except ProblemsFound:  # a broken brug.toml keeps the last good list
+                return cache["viewers"]
+            cache.update(mtime=mtime, viewers=viewers_from(fresh.web.coordinators if fresh.web else []))
+        return cache["viewers"]
+
+    return current
 
 
 @app.command(

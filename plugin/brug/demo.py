@@ -5,7 +5,9 @@
 3. runs `brug apply`: local workspace folders with phase guides and agreement drafts, and for
    every partnership a Matrix space with its rooms, invites, a welcome and a pinned overview;
 4. posts the agenda of each partnership's next meeting and a reflection prompt;
-5. prints how to log in and look, and answers chat commands until Ctrl-C.
+5. starts the web page (answer links, the coordinators' portfolio) and prints its address with a
+   sign-in link for the demo coordinator and an answer link for one member;
+6. prints how to log in and look, and answers chat commands until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 import signal
+import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -78,17 +82,49 @@ def accounts(synapse: LocalSynapse, folder: Path, people: list[str]) -> dict[str
     return known
 
 
-def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str]) -> Path:
+DEMO_VIEWER = "coordinator@demo.localhost"
+
+
+def web_port(preferred: int = 8080) -> int:
+    """8080 when it is free, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise OSError("no free port")
+
+
+def coordinating_organisation(folder: Path) -> tuple[str, str]:
+    """The organisation in the most example partnerships: the demo's coordinator works there."""
+    counts: dict[tuple[str, str], int] = {}
+    for path in sorted((folder / "partnerschappen").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for org in data["organisations"]:
+            counts[(org["id"], org["name"])] = counts.get((org["id"], org["name"]), 0) + 1
+    return max(counts, key=lambda k: (counts[k], k))
+
+
+def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str], port: int) -> Path:
     token = folder / ".brug" / "bot-token"
     token.parent.mkdir(parents=True, exist_ok=True)
     token.write_text(bot["access_token"])
     token.chmod(0o600)
+    secret = folder / ".brug" / "web-secret"
+    if not secret.exists():
+        secret.write_text(secrets.token_urlsafe(32))
+        secret.chmod(0o600)
+    organisation, name = coordinating_organisation(folder)
     config = folder / "brug.toml"
     config.write_text(
         "# Written by ./run demo for its throwaway homeserver.\n"
         'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = ".brug/state.db"\n\n'
         f'[matrix]\nhomeserver = "{synapse.base_url}"\nuser_id = "{bot["user_id"]}"\n'
-        f'device_id = "{bot["device_id"]}"\naccess_token_file = ".brug/bot-token"\n',
+        f'device_id = "{bot["device_id"]}"\naccess_token_file = ".brug/bot-token"\n\n'
+        f'[web]\nbase_url = "http://127.0.0.1:{port}"\nport = {port}\nsecret_file = ".brug/web-secret"\n\n'
+        f'[[web.coordinators]]\norganisation = "{organisation}"\nname = "{name}"\nviewers = ["{DEMO_VIEWER}"]\n',
         encoding="utf-8",
     )
     return config
@@ -111,7 +147,8 @@ async def demo(folder: Path, once: bool) -> int:
     synapse.start()
     try:
         known = accounts(synapse, folder, people)
-        config = write_config(folder, synapse, known["brug"])
+        port = web_port()
+        config = write_config(folder, synapse, known["brug"], port)
         settings = load_settings(config)
         bot = Bot(build_runtime(settings, load_library(), lambda: datetime.now(UTC)), settings.partnerships)
         problems = bot.load()
@@ -123,13 +160,16 @@ async def demo(folder: Path, once: bool) -> int:
             console.print(f"  {line}")
         console.rule("an agenda and a reflection prompt for every partnership")
         now = datetime.now(UTC)
+        answer_link = ""
         for p in bot.partnerships().values():
             nxt = p.meeting_times(now, 1)
             if nxt:
                 await post_agenda(p, nxt[0], bot.rt)
                 console.print(f"  {p.id}: agenda for {nxt[0].astimezone(p.zone):%Y-%m-%d %H:%M} posted in 'overleg'")
-            await post_reflection(p, now.replace(second=0, microsecond=0), bot.rt)
+            key = await post_reflection(p, now.replace(second=0, microsecond=0), bot.rt)
             console.print(f"  {p.id}: reflection prompt posted in 'reflectie'")
+            if not answer_link:
+                answer_link = demo_answer_link(p, bot, key, now)
         console.print(show_tree(settings.workspace))
         table = Table(title="Log in with any Matrix client (e.g. Element) to look around", title_justify="left")
         table.add_column("homeserver")
@@ -150,6 +190,21 @@ async def demo(folder: Path, once: bool) -> int:
                 settings.workspace,
             )
         )
+        web = settings.web
+        assert web is not None and bot.rt.links is not None
+        console.rule("the web page")
+        console.print(
+            styled(
+                "Web page: [bold]{}[/]\nSign in as the demo coordinator of {} ({}): [bold]{}[/]\n"
+                "(the sign-in link holds 20 minutes; run the demo again for a new one)\n"
+                "Answer a reflection prompt as a member without a chat account: [bold]{}[/]",
+                web.base_url,
+                coordinating_organisation(folder)[1],
+                DEMO_VIEWER,
+                bot.rt.links.signin_url(DEMO_VIEWER),
+                answer_link,
+            )
+        )
         if once:
             await bot.rt.close()
             return 1 if errors else 0
@@ -157,13 +212,30 @@ async def demo(folder: Path, once: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        console.print(styled("brug is listening to chat commands. [bold]Ctrl-C[/] stops brug and the homeserver."))
-        await bot.listen(stop)
+        from brug.web.app import create_app, serve, viewers_from
+
+        page = create_app(bot.rt, bot.partnerships, bot.rt.links, viewers=lambda: viewers_from(web.coordinators))
+        console.print(
+            styled("brug is listening to chat commands and serving the web page. [bold]Ctrl-C[/] stops brug and the homeserver.")
+        )
+        await asyncio.gather(bot.listen(stop), serve(page, "127.0.0.1", web.port, stop))
         await bot.rt.close()
         return 0
     finally:
         synapse.stop()
         console.print("» homeserver stopped")
+
+
+def demo_answer_link(p, bot: Bot, key: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
+    """A personal answer link for the first member of a partnership, as the mail would carry it."""
+    from brug import barometer
+    from brug.links import AnswerLink
+
+    round_id = barometer.current_round(p, bot.rt, now) or ""
+    record = bot.rt.store.barometer_round(p.id, round_id)
+    expires = record.ends if record is not None and record.ends is not None else now + timedelta(days=90)
+    member = p.members[0][1]
+    return str(bot.rt.links.url(AnswerLink(p.id, member.key, key, round_id, expires)))
 
 
 def main(argv: list[str] | None = None) -> int:

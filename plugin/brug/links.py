@@ -14,10 +14,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 LINK_SALT = "brug.answer-link.v1"
 CSRF_SALT = "brug.csrf.v1"
+SIGNIN_SALT = "brug.sign-in.v1"
+SESSION_SALT = "brug.session.v1"
+SIGNIN_MINUTES = 20  # a sign-in link holds this long
+SESSION_HOURS = 12  # a coordinator's session holds this long
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class LinkSigner:
         self.base_url = base_url.rstrip("/")
         self._links = URLSafeSerializer(secret, salt=LINK_SALT)
         self._csrf = URLSafeSerializer(secret, salt=CSRF_SALT)
+        self._signin = URLSafeTimedSerializer(secret, salt=SIGNIN_SALT)
+        self._session = URLSafeTimedSerializer(secret, salt=SESSION_SALT)
 
     def token(self, link: AnswerLink) -> str:
         return str(
@@ -65,6 +71,20 @@ class LinkSigner:
         if not isinstance(data[4], int):
             return None
         return AnswerLink(data[0], data[1], data[2], data[3], datetime.fromtimestamp(data[4], UTC))
+
+    # --- coordinators: a sign-in link by e-mail, then a session cookie -----------------------------------
+
+    def signin_url(self, email: str) -> str:
+        return f"{self.base_url}/login/{self._signin.dumps(email.lower())}"
+
+    def read_signin(self, token: str) -> str | None:
+        return _timed(self._signin, token, SIGNIN_MINUTES * 60)
+
+    def session(self, email: str) -> str:
+        return str(self._session.dumps(email.lower()))
+
+    def read_session(self, value: str | None) -> str | None:
+        return _timed(self._session, value, SESSION_HOURS * 3600) if value else None
 
     # --- CSRF: a random value in a cookie, and the same value signed with the link in the form ---------
 
@@ -93,6 +113,16 @@ class LinkSigner:
 def barometer_key(partnership_id: str, round_id: str) -> str:
     """The key of a barometer round's start post; a link with it opens the six bouwstenen."""
     return f"{partnership_id}/barometer/{round_id}/start"
+
+
+def _timed(serializer: URLSafeTimedSerializer, value: str, max_age: int) -> str | None:
+    if len(value) > 1000:
+        return None
+    try:
+        data = serializer.loads(value, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    return data if isinstance(data, str) else None
 
 
 def _digest(token: str) -> str:

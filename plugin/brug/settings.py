@@ -113,6 +113,16 @@ class MailSettings(BaseModel):
         return _secret(self.password, self.password_file)
 
 
+class CoordinatorSettings(BaseModel):
+    """An organisation that coordinates partnerships, and who may see its portfolio."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organisation: str = Field(description="the organisation's id, as in the partnership files")
+    name: str | None = Field(default=None, description="shown on the portfolio page")
+    viewers: list[str] = Field(default_factory=list, description="e-mail addresses that may sign in")
+
+
 class WebSettings(BaseModel):
     """The web page where members without a chat account answer by a personal link."""
 
@@ -123,6 +133,9 @@ class WebSettings(BaseModel):
     port: int = Field(default=8080, ge=1, le=65535)
     per_ip_per_minute: int = Field(default=60, ge=1, description="requests one address may make per minute")
     per_link_per_minute: int = Field(default=20, ge=1, description="requests one personal link may make per minute")
+    coordinators: list[CoordinatorSettings] = Field(
+        default_factory=list, description="organisations whose viewers see a portfolio of their partnerships"
+    )
     secret: SecretStr | None = None  # signs the links; from BRUG_WEB__SECRET or secret_file
     secret_file: Path | None = None
 

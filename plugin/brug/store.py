@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -1243,6 +1243,33 @@ class Store:
             ).first()
         return _stored_version(row) if row is not None else None
 
+    def portfolio_figures(self) -> PortfolioFigures:
+        """What the coordinators' portfolio shows, for every partnership at once: five reads in one
+        transaction (the web's query layer groups them; a page never queries per partnership)."""
+        figures = PortfolioFigures()
+        version_columns = [c for c in agreement_versions.c if c.name != "content"]
+        with self._tx() as conn:
+            for r in conn.execute(select(actions.c.partnership_id, actions.c.due).where(actions.c.done == 0)):
+                figures.open_actions.setdefault(r.partnership_id, []).append(r.due)
+            for r in conn.execute(select(signals.c.partnership_id, signals.c.status)):
+                figures.signal_statuses.setdefault(r.partnership_id, []).append(r.status)
+            rounds = conn.execute(
+                select(barometer_rounds)
+                .where(barometer_rounds.c.status == "closed")
+                .order_by(barometer_rounds.c.starts, barometer_rounds.c.round_id)
+            )
+            for r in rounds:
+                figures.closed_rounds.setdefault(r.partnership_id, []).append(_round_record(r))
+            for r in conn.execute(select(barometer_counts).where(barometer_counts.c.cell == "")):
+                figures.round_totals.setdefault((r.partnership_id, r.round_id), {})[r.bouwsteen] = (
+                    r.c1, r.c2, r.c3, r.c4, r.c5
+                )
+            for r in conn.execute(select(*version_columns).order_by(agreement_versions.c.number)):
+                figures.agreement_versions.setdefault(r.partnership_id, []).append(_stored_version(r))
+            for r in conn.execute(select(agreement_signoffs).order_by(agreement_signoffs.c.id)):
+                figures.signoffs.setdefault(r.partnership_id, []).append({**r._mapping, "at": _aware(r.at)})
+        return figures
+
     def agreement_record(self, partnership_id: str) -> tuple[list[StoredVersion], list[dict[str, Any]]]:
         """The versions (without their texts) and the sign-offs, read together."""
         columns = [c for c in agreement_versions.c if c.name != "content"]
@@ -1491,6 +1518,18 @@ class Store:
                 .filter_by(partnership_id=partnership_id, round_id=round_id)
                 .values(agenda_meeting=_utc(meeting))
             )
+
+
+@dataclass
+class PortfolioFigures:
+    """Every partnership's figures for the portfolio, by partnership id (see `Store.portfolio_figures`)."""
+
+    open_actions: dict[str, list[str | None]] = field(default_factory=dict)  # due dates of open actions
+    signal_statuses: dict[str, list[str]] = field(default_factory=dict)
+    closed_rounds: dict[str, list[BarometerRoundRecord]] = field(default_factory=dict)  # oldest first
+    round_totals: dict[tuple[str, str], dict[str, tuple[int, ...]]] = field(default_factory=dict)  # everyone's counts
+    agreement_versions: dict[str, list[StoredVersion]] = field(default_factory=dict)  # without their texts
+    signoffs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,23 @@ from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
 from brug.domain.reflection import pulse_for
 from brug.domain.types import Bouwsteen, Language
-from brug.links import AnswerLink, LinkSigner, barometer_key
+from brug.links import SESSION_HOURS, SIGNIN_MINUTES, AnswerLink, LinkSigner, barometer_key
 from brug.service import Runtime
 from brug.web.pages import page_env, stylesheet
+from brug.web.portfolio import (
+    REASONS,
+    SORTS,
+    organisations_of,
+    phase_choices,
+    portfolio_row,
+    portfolio_rows,
+    visible,
+)
 
 log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "brug_csrf"
+SESSION_COOKIE = "brug_session"
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
@@ -72,6 +82,24 @@ class RateLimiter:
 
 
 @dataclass(frozen=True)
+class Viewer:
+    """Someone brug.toml lets see an organisation's portfolio."""
+
+    email: str
+    organisation: str
+    name: str
+
+
+def viewers_from(coordinators: Any) -> dict[str, Viewer]:
+    """brug.toml's [[web.coordinators]] as viewers by lower-case e-mail address."""
+    return {
+        email.lower(): Viewer(email.lower(), c.organisation, c.name or c.organisation)
+        for c in coordinators
+        for email in c.viewers
+    }
+
+
+@dataclass(frozen=True)
 class Found:
     """A link that holds: what the page shows and where the answer goes."""
 
@@ -97,8 +125,10 @@ def create_app(
     *,
     per_ip: int = 60,
     per_link: int = 20,
+    viewers: Callable[[], dict[str, Viewer]] = dict,
 ) -> Starlette:
-    """The web app on a runtime's store; `partnerships` gives the partnerships as loaded now."""
+    """The web app on a runtime's store; `partnerships` gives the partnerships as loaded now, `viewers`
+    the coordinators' viewers by lower-case e-mail address as brug.toml names them now."""
     by_ip = RateLimiter(per_ip)
     by_link = RateLimiter(per_link)
     secure = signer.base_url.startswith("https://")
@@ -143,7 +173,7 @@ def create_app(
         return token is not None and not by_link.allow(token)
 
     def problem(kind: str, language: Language) -> HTMLResponse:
-        status = {"invalid": 404, "expired": 410, "busy": 429, "csrf": 403, "form": 400}[kind]
+        status = {"invalid": 404, "expired": 410, "busy": 429, "csrf": 403, "form": 400, "signin": 403}[kind]
         response = page("problem", language, status, kind=kind)
         if kind == "busy":
             response.headers["Retry-After"] = "60"
@@ -196,9 +226,133 @@ def create_app(
             expires=found.link.expires.astimezone(p.zone).strftime("%d-%m-%Y"),
         )
         response.set_cookie(
-            CSRF_COOKIE, nonce, max_age=7 * 86400, path="/a/", secure=secure, httponly=True, samesite="strict"
+            CSRF_COOKIE, nonce, max_age=7 * 86400, path="/", secure=secure, httponly=True, samesite="strict"
         )
         return response
+
+    # --- coordinators: sign in by e-mail, then the portfolio ----------------------------------------------
+
+    def with_csrf(request: Request, name: str, language: Language, status: int = 200, **context: Any) -> HTMLResponse:
+        nonce = request.cookies.get(CSRF_COOKIE) or signer.new_nonce()
+        response = page(name, language, status, csrf=signer.csrf_token(nonce, name), **context)
+        response.set_cookie(
+            CSRF_COOKIE, nonce, max_age=7 * 86400, path="/", secure=secure, httponly=True, samesite="strict"
+        )
+        return response
+
+    def viewer_of(request: Request) -> Viewer | None:
+        """The signed-in viewer, as long as brug.toml still names them."""
+        email = signer.read_session(request.cookies.get(SESSION_COOKIE))
+        return viewers().get(email) if email else None
+
+    async def login_page(request: Request) -> Response:
+        if limited(request, None):
+            return problem("busy", language_of(request))
+        return with_csrf(request, "login", language_of(request))
+
+    async def login_post(request: Request) -> Response:
+        language = language_of(request)
+        if limited(request, None):
+            return problem("busy", language)
+        form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+        if not signer.csrf_ok(request.cookies.get(CSRF_COOKIE), _field(form, "csrf"), "login"):
+            return problem("csrf", language)
+        email = _field(form, "email").strip().lower()
+        if not by_link.allow(f"login:{email}"):
+            return problem("busy", language)
+        viewer = viewers().get(email)
+        if viewer is not None and rt.mailer is not None:
+            from brug.mail import Mail
+
+            body = page_env(language).get_template("signin-mail.txt.j2").render(
+                organisation=viewer.name, link=signer.signin_url(email), minutes=SIGNIN_MINUTES
+            )
+            subject = {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language]
+            try:
+                await rt.mailer.send(Mail(email, subject, body))
+                log.info("sent a sign-in link to a viewer of %s", viewer.organisation)
+            except Exception as err:  # noqa: BLE001 - the page says the same whatever happened
+                log.error("could not send a sign-in link: %s", err)
+        # the same answer whether the address is known or not: the page tells no one who may sign in
+        return page("login-sent", language, 200)
+
+    async def login_link(request: Request) -> Response:
+        language = language_of(request)
+        if limited(request, None):
+            return problem("busy", language)
+        email = signer.read_signin(request.path_params["token"])
+        if email is None or email not in viewers():
+            return problem("signin", language)
+        response = RedirectResponse("/portfolio", status_code=303, headers=HEADERS)
+        response.set_cookie(
+            SESSION_COOKIE, signer.session(email), max_age=SESSION_HOURS * 3600, path="/", secure=secure,
+            httponly=True, samesite="lax",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
+        if not signer.csrf_ok(request.cookies.get(CSRF_COOKIE), _field(form, "csrf"), "portfolio"):
+            return problem("csrf", language_of(request))
+        return signed_out(request)
+
+    def signed_out(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303, headers=HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def signed_in(request: Request) -> Viewer | Response:
+        """The viewer behind the request, or where they go instead (busy, or the sign-in page)."""
+        if limited(request, None):
+            return problem("busy", language_of(request))
+        viewer = viewer_of(request)
+        return viewer if viewer is not None else signed_out(request)
+
+    async def portfolio_page(request: Request) -> Response:
+        language = language_of(request)
+        viewer = signed_in(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        phase = request.query_params.get("phase") or None
+        attention = request.query_params.get("attention") == "1"
+        sort = request.query_params.get("sort", "attention")
+        known = list(partnerships().values())
+        mine = visible(known, viewer.organisation)
+        rows = portfolio_rows(mine, rt, viewer.organisation, rt.clock(), language, phase=phase, attention=attention, sort=sort)
+        phases = phase_choices(mine, rt.library, language)
+        return with_csrf(
+            request,
+            "portfolio",
+            language,
+            organisation=viewer.name,
+            rows=rows,
+            total=len(mine),
+            phases=phases,
+            phase=phase,
+            attention=attention,
+            sort=sort if sort in SORTS else "attention",
+            reasons=REASONS[language],
+            day=lambda moment: moment.strftime("%d-%m-%Y") if moment else "—",
+        )
+
+    async def partnership_page(request: Request) -> Response:
+        language = language_of(request)
+        viewer = signed_in(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        p = partnerships().get(request.path_params["pid"])
+        if p is None or viewer.organisation not in organisations_of(p):
+            return problem("invalid", language)  # another organisation's partnership looks like no partnership
+        row = portfolio_row(p, rt, rt.clock(), language)
+        return page(
+            "partnership",
+            language,
+            organisation=viewer.name,
+            row=row,
+            reasons=REASONS[language],
+            organisations=[o.name for o in p.organisations],
+            day=lambda moment: moment.strftime("%d-%m-%Y") if moment else "—",
+        )
 
     def opened(request: Request) -> tuple[str, Found | Response]:
         """The request's link and what it opens, or the friendly page that says why not."""
@@ -266,6 +420,12 @@ def create_app(
             Route("/brug.css", css),
             Route("/a/{token}", answer_page, methods=["GET"]),
             Route("/a/{token}", answer_post, methods=["POST"]),
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login_post, methods=["POST"]),
+            Route("/login/{token}", login_link, methods=["GET"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/portfolio", portfolio_page, methods=["GET"]),
+            Route("/portfolio/{pid}", partnership_page, methods=["GET"]),
         ],
         exception_handlers={404: not_found},
     )
