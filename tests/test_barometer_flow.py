@@ -183,3 +183,59 @@ def test_the_command_line_shows_the_rounds_and_writes_the_radar(in_tmp, cli, lib
     assert cli("barometer", "bestaat-niet").exit_code == 1
     status = cli("status", env={"COLUMNS": "200"})
     assert "barometer: 2026–2027, trimester 1: 3,5" in status.stdout
+
+
+async def test_a_full_round_posts_six_polls_once_and_prompt_rounds_close_with_the_next_prompt(
+    tmp_path, library
+) -> None:  # type: ignore[no-untyped-def]
+    from brug.jobs import post_reflection, run_barometer
+
+    clock = Clock(END1)
+    barometer_partnership(tmp_path / "p1", "vol", extra="barometer: {full: true}\n")
+    bot = Bot(local_runtime(tmp_path / "a", library, clock), [tmp_path / "p1"])
+    assert bot.load() == []
+    p = bot.partnerships()["vol"]
+    for _ in range(2):  # a retry posts nothing twice
+        await run_barometer(p, END1, bot.rt)
+    posts = bot.rt.chats["local"].entries("vol", "reflectie")  # type: ignore[attr-defined]
+    assert [e["kind"] for e in posts].count("pulse") == 6
+    assert [e["kind"] for e in posts].count("barometer") == 1
+    assert "Barometer 2026–2027, trimester 2" in posts[0]["markdown"]
+    assert "nooit personen" in posts[0]["markdown"]  # the prompt says what is rated
+
+    barometer_partnership(tmp_path / "p2", "telling", extra="barometer: {every_prompts: 2, full: false}\n")
+    bot = Bot(local_runtime(tmp_path / "b", library, clock), [tmp_path / "p2"])
+    assert bot.load() == []
+    p = bot.partnerships()["telling"]
+    slots = [datetime(2026, 9, 25, 7, tzinfo=UTC), datetime(2026, 10, 30, 8, tzinfo=UTC), datetime(2026, 11, 27, 8, tzinfo=UTC)]
+    await post_reflection(p, slots[0], bot.rt)
+    first = bot.rt.store.barometer_rounds("telling", "open")
+    assert [r.round_id for r in first] == ["001-2026-09-25"]
+    for who in ("ann", "bart", "dina"):
+        replies = await bot.handle(Incoming("local", "telling", "reflectie", who, "!score afstemming 2", f"$t{who}"))
+        assert "genoteerd" in replies[0].markdown
+    await post_reflection(p, slots[1], bot.rt)
+    assert bot.rt.store.barometer_round("telling", "001-2026-09-25").status == "open"  # type: ignore[union-attr]
+    await post_reflection(p, slots[2], bot.rt)  # the third prompt starts round 2 and closes round 1
+    closed = bot.rt.store.barometer_round("telling", "001-2026-09-25")
+    assert closed is not None and closed.status == "closed" and closed.respondents == 3
+    assert [r.round_id for r in bot.rt.store.barometer_rounds("telling", "open")] == ["002-2026-11-27"]
+
+
+def test_rounds_by_rule_and_a_clear_error_for_too_small_a_minimum(tmp_path, in_tmp, cli, library) -> None:  # type: ignore[no-untyped-def]
+    extra = 'barometer: {rrule: "FREQ=MONTHLY;INTERVAL=3", start: "2026-09-01 09:00"}\n'
+    barometer_partnership(tmp_path / "p", "regel", extra=extra)
+    bot = Bot(local_runtime(tmp_path, library, Clock(TERM1)), [tmp_path / "p"])
+    assert bot.load() == []
+    p = bot.partnerships()["regel"]
+    found = barometer.round_at(p, datetime(2026, 10, 15, tzinfo=UTC))
+    assert found.id == "2026-09-01" and found.end is not None and found.end.isoformat() == "2026-12-01T09:00:00+01:00"
+    ends = barometer.boundaries(p, datetime(2026, 9, 2, tzinfo=UTC), datetime(2027, 3, 2, tzinfo=UTC))
+    assert [e.date().isoformat() for e in ends] == ["2026-12-01", "2027-03-01"]
+
+    (in_tmp / "brug.toml").write_text('partnerships = ["partnerschappen"]\n')
+    barometer_partnership(in_tmp / "partnerschappen", "klein", extra="barometer: {min_respondents: 2}\n")
+    checked = cli("validate")
+    assert checked.exit_code != 0
+    assert "klein.yaml" in checked.output and "barometer.min_respondents" in checked.output
+    assert "minstens 3" in checked.output

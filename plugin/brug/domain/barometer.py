@@ -34,6 +34,7 @@ SCORES = (1, 2, 3, 4, 5)
 DROP = 0.75  # a fall of the mean since the previous round that needs attention
 GAP = 1.0  # a difference between groups that needs attention
 ALL = ""  # the cell of everyone
+BLOCKS = tuple(Bouwsteen)  # iterating an Enum class runs Python code; a tuple does not
 
 
 class Split(StrEnum):
@@ -137,7 +138,7 @@ def result_from_counts(
     if respondents < minimum:
         return RoundResult(round_id, respondents, minimum)
     blocks: dict[Bouwsteen, BlockResult] = {}
-    for b in Bouwsteen:
+    for b in BLOCKS:
         cells = counts.get(b)
         sizes = {g: sum(c) for g, c in cells.items()} if cells else {}
         n = sum(sizes.values())
@@ -170,7 +171,7 @@ class Attention:
 def needs_attention(current: RoundResult, previous: RoundResult | None) -> Attention | None:
     """A notable drop first, then a gap between groups, then the lowest mean."""
     candidates: list[tuple[tuple[float, float, float], Attention]] = []
-    means = {b: m for b in Bouwsteen if (m := current.mean(b)) is not None}
+    means = {b: m for b in BLOCKS if (m := current.mean(b)) is not None}
     if not means:
         return None
     lowest = min(means.values())
@@ -190,8 +191,7 @@ def needs_attention(current: RoundResult, previous: RoundResult | None) -> Atten
             continue
         rank = (drop or 0.0, gap[2] if gap else 0.0, -mean)
         candidates.append((rank, Attention(b, mean, drop, gap, is_lowest)))
-    order = list(Bouwsteen)
-    candidates.sort(key=lambda c: (c[0], -order.index(c[1].bouwsteen)), reverse=True)
+    candidates.sort(key=lambda c: (c[0], -BLOCKS.index(c[1].bouwsteen)), reverse=True)
     return candidates[0][1]
 
 
