@@ -239,3 +239,13 @@ def test_rounds_by_rule_and_a_clear_error_for_too_small_a_minimum(tmp_path, in_t
     assert checked.exit_code != 0
     assert "klein.yaml" in checked.output and "barometer.min_respondents" in checked.output
     assert "minstens 3" in checked.output
+
+
+async def test_a_round_nobody_answered_closes_in_silence(world) -> None:  # type: ignore[no-untyped-def]
+    bot, clock = world
+    assert barometer.current_round(bot.partnerships()[PID], bot.rt) == "2026-2027-1"  # as a pulse poll does
+    await close_at(bot, clock, END1)
+    record = bot.rt.store.barometer_round(PID, "2026-2027-1")
+    assert record is not None and record.status == "closed" and record.respondents == 0
+    assert not (workspace(bot) / "reflectie" / "barometer.md").exists()
+    assert [e for e in bot.rt.chats["local"].entries(PID, "reflectie") if e.get("kind") == "barometer"] == []  # type: ignore[attr-defined]

@@ -364,6 +364,8 @@ async def give_back(p: Partnership, round_id: str, rt: Runtime) -> None:
     """The barometer document, the radar and a post in the reflection room — each once."""
     results = closed_results(p, rt)
     result = next(r for r in results if r.round_id == round_id)
+    if result.respondents == 0:
+        return  # nobody answered (perhaps the partnership runs no polls): a round of silence says nothing
     previous = previous_published(results, round_id)
     context = common_context(p, rt.library, rt.clock(), links=[])
     view = result_view(p, rt, result, previous)
