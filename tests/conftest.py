@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from brug.content.library import Library, load_library
 from brug.content.render import Renderer
+from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -25,6 +26,27 @@ def library() -> Library:
 @pytest.fixture(scope="session")
 def renderer() -> Renderer:
     return Renderer()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server, started once per session (only when a test asks for it)."""
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a test's store lives, once per engine: a SQLite file, and a fresh schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'brug.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.url()
+    server.disconnect_all()  # the test's engines may linger until collected: free their connections
 
 
 @pytest.fixture

@@ -13,12 +13,15 @@ from brug.service import Runtime, content_digest
 from brug.store import Store
 
 
-def local_runtime(folder: Path, library: Library, clock: Callable[[], datetime]) -> Runtime:
+def local_runtime(
+    folder: Path, library: Library, clock: Callable[[], datetime], state: str | None = None
+) -> Runtime:
+    """`state`: a database URL (e.g. the `state_url` fixture's); by default a SQLite file in `folder`."""
     zones: dict[str, tzinfo] = {}
     return Runtime(
         library=library,
         renderer=Renderer(),
-        store=Store.at(folder / "state.db"),
+        store=Store(state) if state else Store.at(folder / "state.db"),
         files=LocalFiles(folder / "ws"),
         chats={"local": LocalChat(folder / "ws", clock, zones)},
         clock=clock,

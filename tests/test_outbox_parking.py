@@ -50,12 +50,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def bot(tmp_path: Path, library, clock: Clock) -> Bot:  # type: ignore[no-untyped-def]
+def bot(tmp_path: Path, library, clock: Clock, state_url: str) -> Bot:  # type: ignore[no-untyped-def]
     folder = tmp_path / "partnerschappen"
     folder.mkdir()
     text = (ROOT / "examples" / "cbe-armoede.yaml").read_text(encoding="utf-8")
     (folder / "cbe.yaml").write_text(text.replace("chat: [local]", "chat: [local, matrix]"), encoding="utf-8")
-    rt = local_runtime(tmp_path, library, clock)
+    rt = local_runtime(tmp_path, library, clock, state_url)  # on SQLite and on PostgreSQL
     b = Bot(rt, [folder])
     assert b.load() == []
     return b

@@ -1,4 +1,6 @@
-"""A partnership's year with a fake clock: agendas and prompts exactly once, on local time, after downtime."""
+"""A partnership's year with a fake clock: agendas and prompts exactly once, on local time, after downtime.
+
+The tests that lean on the store (slots, marks, actions, pauses) run on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -51,11 +53,11 @@ class Clock:
         return self.now
 
 
-def make_bot(tmp_path: Path, library, clock: Clock, skip: bool = False) -> Bot:  # type: ignore[no-untyped-def]
+def make_bot(tmp_path: Path, library, clock: Clock, skip: bool = False, state: str | None = None) -> Bot:  # type: ignore[no-untyped-def]
     folder = tmp_path / "partnerschappen"
     folder.mkdir(exist_ok=True)
     (folder / "jaar.yaml").write_text(PARTNERSHIP.replace("{skip}", "true" if skip else "false"), encoding="utf-8")
-    rt = local_runtime(tmp_path, library, clock)
+    rt = local_runtime(tmp_path, library, clock, state)
     bot = Bot(rt, [folder])
     assert bot.load() == []
     return bot
@@ -78,9 +80,9 @@ async def live_through(bot: Bot, clock: Clock, until: datetime, calendar=None) -
         await scheduler.tick()
 
 
-async def test_a_year_in_seconds(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+async def test_a_year_in_seconds(tmp_path: Path, library, state_url: str) -> None:  # type: ignore[no-untyped-def]
     clock = Clock(datetime(2026, 9, 1, 0, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     await live_through(bot, clock, datetime(2027, 9, 1, 0, 0, tzinfo=BRUSSELS))
     agendas = [e for e in transcript(tmp_path, "overleg") if e["kind"] == "agenda"]
     prompts = [e for e in transcript(tmp_path, "reflectie") if e["kind"] == "reflection"]
@@ -127,9 +129,9 @@ def test_a_rule_keeps_its_local_time_across_both_daylight_saving_changes() -> No
     assert night[0].hour == 2 and night[0].minute == 30
 
 
-async def test_a_two_hour_outage_is_caught_up_with_a_note(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+async def test_a_two_hour_outage_is_caught_up_with_a_note(tmp_path: Path, library, state_url: str) -> None:  # type: ignore[no-untyped-def]
     clock = Clock(datetime(2026, 9, 6, 12, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     scheduler = bot.scheduler()
     await scheduler.tick()
     clock.now = datetime(2026, 9, 7, 12, 0, tzinfo=BRUSSELS)  # brug was down from 9:00 to 12:00; prompt at 10:00
@@ -142,10 +144,10 @@ async def test_a_two_hour_outage_is_caught_up_with_a_note(tmp_path: Path, librar
 
 
 async def test_a_three_day_outage_is_skipped_logged_and_named_in_the_next_agenda(
-    tmp_path: Path, library, caplog
+    tmp_path: Path, library, caplog, state_url: str
 ) -> None:  # type: ignore[no-untyped-def]
     clock = Clock(datetime(2026, 9, 20, 12, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     scheduler = bot.scheduler()
     await scheduler.tick()
     clock.now = datetime(2026, 9, 24, 12, 0, tzinfo=BRUSSELS)  # down over the prompt of Monday 21 September
@@ -163,9 +165,9 @@ async def test_a_three_day_outage_is_skipped_logged_and_named_in_the_next_agenda
     assert "21 september" not in later
 
 
-async def test_actions_from_edited_minutes_appear_in_the_next_agenda(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+async def test_actions_from_edited_minutes_appear_in_the_next_agenda(tmp_path: Path, library, state_url: str) -> None:  # type: ignore[no-untyped-def]
     clock = Clock(datetime(2026, 9, 1, 0, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     await live_through(bot, clock, datetime(2026, 9, 9, tzinfo=BRUSSELS))
     minutes = tmp_path / "ws" / "jaar" / "overleg" / "2026-09-08 agenda en verslag.md"
     text = minutes.read_text(encoding="utf-8")
@@ -198,9 +200,9 @@ async def test_actions_from_edited_minutes_appear_in_the_next_agenda(tmp_path: P
     assert {a.text: a.done for a in bot.rt.store.actions("jaar")}["Folder vertalen"] is True
 
 
-async def test_pause_holds_prompts_and_resume_lets_them_go_again(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+async def test_pause_holds_prompts_and_resume_lets_them_go_again(tmp_path: Path, library, state_url: str) -> None:  # type: ignore[no-untyped-def]
     clock = Clock(datetime(2026, 9, 1, 0, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     bot.rt.store.set_paused("jaar", True, "An")
     await live_through(bot, clock, datetime(2026, 10, 1, tzinfo=BRUSSELS))
     assert [e for e in transcript(tmp_path, "reflectie") if e["kind"] == "reflection"] == []
@@ -232,11 +234,11 @@ async def test_grace_period_is_configurable_per_kind(tmp_path: Path, library, ho
     assert (len(report.late), len(report.skipped)) == ((1, 0) if hours < 12 else (0, 1))
 
 
-async def test_a_platform_failure_keeps_the_slot_for_the_next_tick(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+async def test_a_platform_failure_keeps_the_slot_for_the_next_tick(tmp_path: Path, library, state_url: str) -> None:  # type: ignore[no-untyped-def]
     from brug.ports import PlatformError
 
     clock = Clock(datetime(2026, 9, 6, 12, 0, tzinfo=BRUSSELS))
-    bot = make_bot(tmp_path, library, clock)
+    bot = make_bot(tmp_path, library, clock, state=state_url)
     scheduler = bot.scheduler()
     await scheduler.tick()
     real_post = bot.rt.chats["local"].post

@@ -55,7 +55,7 @@ def build_runtime(
 ) -> Runtime:
     """The store and the platform adapters that brug.toml configures."""
     extra = [*settings.phase_models, *([settings.templates] if settings.templates else [])]
-    store = Store.at(settings.state)
+    store = Store.open(settings.state)
     zones: dict[str, tzinfo] = {}
     rt = Runtime(
         library=library,

@@ -19,6 +19,7 @@ import typer
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 import brug
 from brug import barometer
@@ -45,7 +46,7 @@ from brug.service import (
     apply_partnerships,
     plan_partnership,
 )
-from brug.settings import CONFIG_NAME, Settings, load_settings
+from brug.settings import CONFIG_NAME, Settings, display_state, load_settings
 from brug.store import Store
 
 LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
@@ -257,9 +258,9 @@ def single_instance(s: Settings) -> Iterator[None]:
         err.print(
             "✗ "
             + t(
-                f"Er werkt al een andere brug (proces {busy.holder}) met {display_path(busy.state)}. Wacht tot "
+                f"Er werkt al een andere brug (proces {busy.holder}) met {display_state(busy.state)}. Wacht tot "
                 "die klaar is; draait 'brug run', dan werkt die de werkruimtes zelf bij.",
-                f"Another brug (process {busy.holder}) is already working with {display_path(busy.state)}. "
+                f"Another brug (process {busy.holder}) is already working with {display_state(busy.state)}. "
                 "Wait until it is done; if 'brug run' is running, it updates the workspaces itself.",
             )
         )
@@ -320,8 +321,20 @@ def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runti
         return build_runtime(s, lib, clock, remove_members=remove_members, language=LANG)
     except ProblemsFound as found:
         fail(found.problems)
+    except DBAPIError as problem:  # e.g. the PostgreSQL server cannot be reached or refuses the login
+        reason = str(problem.orig).strip().splitlines()[0] if problem.orig else type(problem).__name__
+        where = display_state(s.state)
+        fail(
+            [
+                Problem(
+                    CONFIG_NAME,
+                    ("state",),
+                    t(f"kan {where} niet gebruiken: {reason}", f"cannot use {where}: {reason}"),
+                )
+            ]
+        )
     except OSError as problem:  # e.g. the state folder cannot be made or written
-        where = display_path(s.state)
+        where = display_state(s.state)
         fail(
             [
                 Problem(
@@ -943,7 +956,7 @@ def forget(
     yes: Annotated[bool, typer.Option("--yes", "-y", help=t("Niet bevestigen.", "Do not ask."))] = False,
 ) -> None:
     s = settings()
-    store = Store.at(s.state)
+    store = Store.open(s.state)
     if store.applied(partnership_id) is None and not store.actions(partnership_id):
         err.print(
             t(f"brug kent geen samenwerking '{partnership_id}'.", f"brug knows no partnership '{partnership_id}'.")
@@ -1046,7 +1059,7 @@ def akkoord(
 
     s = settings()
     lib = library(s)
-    store = Store.at(s.state)
+    store = Store.open(s.state)
     stored = store.agreement_versions(partnership_id)
     if not stored:
         err.print(
@@ -1252,7 +1265,8 @@ partnerships = ["partnerschappen"]
 # the local workspace: one folder per partnership (the embedded default platform)
 workspace = "werkruimte"
 
-# brug's memory: what it wrote and posted (SQLite)
+# brug's memory: what it wrote and posted: a SQLite file, or PostgreSQL with the postgresql extra,
+# e.g. "postgresql://brug@db.example.org/brug" (the password in ~/.pgpass or the URL in BRUG_STATE)
 state = ".brug/state.db"
 
 # folders with your own phase models (same format as workflows/phase-models/*.yaml)

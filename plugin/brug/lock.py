@@ -1,4 +1,9 @@
-"""One brug at a time per state database: two processes posting the same slot would post it twice."""
+"""One brug at a time per state database: two processes posting the same slot would post it twice.
+
+For a SQLite file the lock is a file beside it (flock). For PostgreSQL it is a session advisory lock
+(`pg_try_advisory_lock`) on a connection held for as long as the lock: the server lets it go when the
+process ends or dies, so a killed brug never leaves a stale lock behind.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from brug.store import engine_url, is_database_url
+
+LOCK_CLASS = 0x62727567  # "brug"; the second key is the schema's name, so each schema has its own lock
+
 
 class AlreadyRunning(RuntimeError):
     """Another process holds the lock; the caller tells it in the user's language."""
 
-    def __init__(self, holder: str, state: Path) -> None:
+    def __init__(self, holder: str, state: Path | str) -> None:
         super().__init__(holder, state)
         self.holder = holder  # the other process's id, or '?'
         self.state = state
 
 
 @contextmanager
-def instance_lock(state: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the state database for as long as the block runs.
+def instance_lock(state: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on the state database for as long as the block runs."""
+    if is_database_url(state):
+        with _advisory_lock(str(state)):
+            yield
+    else:
+        with _file_lock(Path(state)):
+            yield
 
-    The lock belongs to the database itself, not to the path written in a configuration: a symlink or
+
+@contextmanager
+def _file_lock(state: Path) -> Iterator[None]:
+    """The lock belongs to the database itself, not to the path written in a configuration: a symlink or
     a path with '..' that leads to the same file gets the same lock.
     """
     state = state.resolve()
@@ -43,3 +61,36 @@ def instance_lock(state: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(url: str) -> Iterator[None]:
+    """A session advisory lock per schema; the holder names itself in application_name ("brug <pid>")."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(engine_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": f"brug {os.getpid()}"})
+            key = {"cls": LOCK_CLASS}
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))"), key).scalar()
+            conn.commit()
+            if not got:
+                name = conn.execute(
+                    text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :cls "
+                        "AND l.objid = hashtext(current_schema())::oid AND l.objsubid = 2"
+                    ),
+                    key,
+                ).scalar()
+                holder = name.removeprefix("brug ") if name and name.startswith("brug ") else "?"
+                raise AlreadyRunning(holder, url)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:cls, hashtext(current_schema()))"), key)
+                conn.commit()
+    finally:
+        engine.dispose()

@@ -11,9 +11,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from brug.content.problems import Problem, ProblemsFound, display_path, problems_from_validation
@@ -151,13 +151,25 @@ class ScheduleSettings(BaseModel):
     reconcile_minutes: int = Field(default=15, ge=1, description="how often `brug run` re-reads the files")
 
 
+def _state_location(value: Any) -> Any:
+    """`state` is a database URL when it has a scheme (postgresql://…), else the path of a SQLite file."""
+    if isinstance(value, str) and "://" not in value:
+        return Path(value)
+    if isinstance(value, str) and not re.match(r"^postgres(ql)?(\+psycopg)?://", value):
+        raise ValueError("a SQLite file (path) or a postgresql:// URL")
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRUG_", env_nested_delimiter="__", extra="forbid")
 
     language: Language = Field(default="nl", description="language of brug's own messages")
     partnerships: list[Path] = Field(default_factory=lambda: [Path("partnerschappen")])
     workspace: Path = Field(default=Path("werkruimte"), description="folder of the local workspaces")
-    state: Path = Field(default=Path(".brug/state.db"), description="SQLite file with brug's memory")
+    state: Annotated[Path | str, BeforeValidator(_state_location)] = Field(
+        default=Path(".brug/state.db"),
+        description="brug's memory: a SQLite file, or a PostgreSQL URL (postgresql://user@host/database)",
+    )
     phase_models: list[Path] = Field(default_factory=list, description="folders with your own phase models")
     templates: Path | None = Field(default=None, description="folder overriding templates/<lang>/<name>.md.j2")
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
@@ -209,7 +221,7 @@ class Settings(BaseSettings):
                 web=web,
                 partnerships=[fix(p) for p in self.partnerships],
                 workspace=fix(self.workspace),
-                state=fix(self.state),
+                state=self.state if isinstance(self.state, str) else fix(self.state),
                 phase_models=[fix(p) for p in self.phase_models],
                 templates=fix(self.templates) if self.templates else None,
                 matrix=matrix,
@@ -264,6 +276,21 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
                         ),
                     )
                 )
+        state = raw.get("state")
+        if isinstance(state, str) and "://" in state and _has_password(state):
+            problems.append(
+                Problem(
+                    display_path(path),
+                    ("state",),
+                    (
+                        f"geheimen horen niet in {CONFIG_NAME}: laat het wachtwoord weg uit de URL en zet het "
+                        "in een ~/.pgpass-bestand (PGPASSFILE), of zet de hele URL in de omgevingsvariabele BRUG_STATE"
+                        if language == "nl"
+                        else f"secrets do not belong in {CONFIG_NAME}: leave the password out of the URL and put it "
+                        "in a ~/.pgpass file (PGPASSFILE), or put the whole URL in the environment variable BRUG_STATE"
+                    ),
+                )
+            )
     if problems:
         raise ProblemsFound(problems)
     try:
@@ -271,6 +298,26 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
     except ValidationError as err:
         raise ProblemsFound(problems_from_validation(err, display_path(path), None, Settings, language)) from None
     return settings.resolved(path.resolve().parent if exists else Path.cwd())
+
+
+def display_state(state: Path | str) -> str:
+    """Where brug's memory is, as messages show it: a file as the user knows it, a URL without password."""
+    if isinstance(state, Path):
+        return display_path(state)
+    from brug.store import shown_url
+
+    return shown_url(state)
+
+
+def _has_password(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # the field's own check says what is wrong with it
+    return bool(parsed.password) or "password" in parsed.query
 
 
 def settings_language() -> Language:

@@ -1,9 +1,10 @@
 """brug's memory: what it applied, which documents it wrote (and their hashes), what it posted.
 
-SQLAlchemy Core on SQLite by default (the URL can point at PostgreSQL later). The schema is
-versioned: `MIGRATIONS` is an append-only list, and opening a store brings any older database up to
-date inside one transaction. Nothing here stores case or family data — only agreements, statuses,
-actions and reflections.
+SQLAlchemy Core on SQLite by default, or on PostgreSQL (psycopg 3) when `state` in brug.toml is a
+`postgresql://` URL. The schema is versioned: `MIGRATIONS` is an append-only list that must work on
+both engines (SQLAlchemy constructs, or SQL both understand), and opening a store brings any older
+database up to date inside one transaction. Nothing here stores case or family data — only
+agreements, statuses, actions and reflections.
 """
 
 from __future__ import annotations
@@ -37,11 +38,20 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
 
 from brug.domain.signals import Level, SignalEvent, SignalRecord, Status
 from brug.planner import DocumentRecord
 
 metadata = MetaData()
+
+
+@compiles(String, "postgresql")
+def _text_on_postgresql(type_: String, compiler: Any, **kw: Any) -> str:
+    """Strings are TEXT on PostgreSQL: SQLite never enforced a VARCHAR's length, and neither does brug's
+    PostgreSQL, so a key that fits one engine fits the other (PostgreSQL stores both types alike)."""
+    return "TEXT"
 
 schema_version = Table("brug_schema", metadata, Column("version", Integer, nullable=False))
 
@@ -472,31 +482,65 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+MIGRATION_LOCK = 0x62727567  # "brug": PostgreSQL advisory lock held while one process migrates
+
+
+def is_database_url(location: Path | str) -> bool:
+    """Whether `state` names a database server (a URL) rather than a SQLite file."""
+    return isinstance(location, str) and "://" in location
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a state URL: `postgresql://` and `postgres://` use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def shown_url(url: str) -> str:
+    """A state URL fit for messages and logs: never its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class Store:
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = create_engine(url)
-        if url.startswith("sqlite"):
+        self.url = engine_url(url)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=self.is_postgresql)
+        if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.is_postgresql:
+            event.listen(self.engine, "connect", _postgresql_session)
         self.migrate()
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith("postgresql")
 
     @classmethod
     def at(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(f"sqlite:///{path}")
 
+    @classmethod
+    def open(cls, location: Path | str) -> Store:
+        """The store `state` names: a SQLite file (made when missing) or a database URL."""
+        return cls(location) if is_database_url(location) else cls.at(Path(location))
+
     # --- schema ------------------------------------------------------------------------------------
 
     def migrate(self) -> int:
         """Bring the database to SCHEMA_VERSION; returns the version it was at."""
         with self.engine.begin() as conn:
+            if self.is_postgresql:  # two processes starting at once: one migrates, the other waits
+                conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             metadata.create_all(conn, tables=[schema_version])
             current = conn.execute(select(schema_version.c.version)).scalar()
             if current is None:
                 conn.execute(insert(schema_version).values(version=0))
                 current = 0
             if current > SCHEMA_VERSION:
-                raise RuntimeError(f"the database {self.url} was made by a newer brug (schema {current})")
+                raise RuntimeError(f"the database {shown_url(self.url)} was made by a newer brug (schema {current})")
             for version in range(current, SCHEMA_VERSION):
                 MIGRATIONS[version](conn)
             conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
@@ -1636,3 +1680,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _postgresql_session(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """Times come back in UTC, as brug stores them (SQLite gives them back as written)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
