@@ -10,6 +10,7 @@ import pytest
 
 from brug.lock import AlreadyRunning, instance_lock
 from brug.store import Store
+from brug.store_copy import row_counts
 from tests.conftest import EXAMPLES
 from tests.postgres import PostgresServer
 from tests.test_workspace_local import NOW
@@ -86,3 +87,37 @@ def test_state_is_a_path_or_a_postgresql_url(cli, project: Path) -> None:  # typ
     config(project, "mysql://brug@db/brug")
     result = cli("validate")
     assert result.exit_code != 0 and "postgresql://" in result.stderr, result.stderr
+
+
+def test_store_copy_moves_a_sqlite_store_into_postgresql(cli, project: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    config(project, "staat/brug.db")
+    assert cli("--now", NOW, "apply").exit_code == 0
+    sqlite = Store.at(project / "staat" / "brug.db")
+    pid = sqlite.all_applied()[0].id
+    assert sqlite.add_action(pid, "Lokaal boeken", "An", "2026-12-01", "matrix:$a1") == 1
+    sqlite.add_agenda_item(pid, "Ouderavond", "An", "matrix:$a2")
+    sqlite.add_answer(pid, f"{pid}/reflection/1", "An", "Het loopt goed", "matrix", "$a3")
+    before, applied, documents = row_counts(sqlite), sqlite.all_applied(), sqlite.documents(pid, "local")
+    sqlite.close()
+    url = postgres.url()
+
+    result = cli("store", "copy", "--to", url)
+    assert result.exit_code == 0, result.output + (result.stderr or "")
+    assert f"{sum(before.values())} rijen" in result.output and "postgresql://brug@/brug" in result.output
+
+    copy = Store(url)
+    assert row_counts(copy) == before and sum(1 for n in before.values() if n) >= 5
+    assert [(a.id, a.inputs_hash, a.source) for a in copy.all_applied()] == [
+        (a.id, a.inputs_hash, a.source) for a in applied
+    ]
+    assert copy.documents(pid, "local") == documents
+    assert [a.text for a in copy.answers(pid)] == ["Het loopt goed"]
+    # numbering and ids go on after the copied rows (the sequences were moved past them)
+    assert copy.add_action(pid, "Folder vertalen", None, None, "matrix:$a4") == 2
+    assert copy.add_agenda_item(pid, "Nieuw punt", "An", "matrix:$a5") > 1
+    copy.close()
+
+    again = cli("store", "copy", "--to", url)  # into a store in use: refused, nothing changed
+    assert again.exit_code == 1 and "niet leeg" in again.stderr, again.stderr
+    plan = cli("--now", NOW, "plan", env={"BRUG_STATE": url})  # brug on the copy knows what it did
+    assert plan.exit_code == 0 and "niets te doen" in plan.output.lower(), plan.output

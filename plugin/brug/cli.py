@@ -47,7 +47,7 @@ from brug.service import (
     plan_partnership,
 )
 from brug.settings import CONFIG_NAME, Settings, display_state, load_settings
-from brug.store import Store
+from brug.store import Store, is_database_url
 
 LANG: Language = "en" if os.environ.get("BRUG_LANGUAGE") == "en" else "nl"
 
@@ -322,7 +322,7 @@ def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runti
     except ProblemsFound as found:
         fail(found.problems)
     except DBAPIError as problem:  # e.g. the PostgreSQL server cannot be reached or refuses the login
-        reason = str(problem.orig).strip().splitlines()[0] if problem.orig else type(problem).__name__
+        reason = database_reason(problem)
         where = display_state(s.state)
         fail(
             [
@@ -347,6 +347,11 @@ def runtime(s: Settings, lib: Library, *, remove_members: bool = False) -> Runti
                 )
             ]
         )
+
+
+def database_reason(problem: DBAPIError) -> str:
+    """The database driver's own first line (e.g. 'connection refused'), without SQLAlchemy's wrapping."""
+    return str(problem.orig).strip().splitlines()[0] if problem.orig else type(problem).__name__
 
 
 async def make_plans(loaded: list[LoadedPartnership], rt: Runtime) -> list[PartnershipPlan]:
@@ -966,6 +971,96 @@ def forget(
         raise typer.Exit(1)
     store.forget(partnership_id)
     out.print(t(f"brug is '{partnership_id}' vergeten.", f"brug forgot '{partnership_id}'."))
+
+
+store_app = typer.Typer(
+    name="store",
+    help=t(
+        "brugs geheugen (de staat-databank: SQLite of PostgreSQL) beheren.",
+        "Manage brug's memory (the state database: SQLite or PostgreSQL).",
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(store_app)
+
+
+@store_app.command(
+    "copy",
+    help=t(
+        "Kopieer brugs geheugen naar een andere, lege databank, bv. van het SQLite-bestand naar PostgreSQL. "
+        "Stop 'brug run' eerst; zet daarna 'state' in brug.toml op de nieuwe databank.\n\n"
+        "Voorbeeld: brug store copy --to postgresql://brug@db.example.org/brug",
+        "Copy brug's memory into another, empty database, e.g. from the SQLite file to PostgreSQL. "
+        "Stop 'brug run' first; then point 'state' in brug.toml at the new database.\n\n"
+        "Example: brug store copy --to postgresql://brug@db.example.org/brug",
+    ),
+)
+def store_copy(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="URL",
+            help=t(
+                "De doeldatabank: postgresql://gebruiker@host/databank (of een pad voor een SQLite-bestand).",
+                "The target database: postgresql://user@host/database (or a path for a SQLite file).",
+            ),
+        ),
+    ],
+) -> None:
+    from brug.store_copy import TargetNotEmpty, copy_store, row_counts
+
+    s = settings()
+    target: Path | str = to if is_database_url(to) else Path(to).resolve()
+    source_shown, target_shown = display_state(s.state), display_state(target)
+    if isinstance(s.state, Path) and not s.state.exists():
+        fail([Problem(CONFIG_NAME, ("state",), t(f"{source_shown} bestaat niet", f"{source_shown} does not exist"))])
+    if str(target) == str(s.state):
+        err.print("✗ " + t("--to is dezelfde databank als 'state'.", "--to is the same database as 'state'."))
+        raise typer.Exit(2)
+    with single_instance(s):
+        source = Store.open(s.state)
+        try:
+            destination = Store.open(target)
+        except DBAPIError as problem:
+            reason = database_reason(problem)
+            err.print("✗ " + t(f"kan {target_shown} niet gebruiken: ", f"cannot use {target_shown}: ") + reason)
+            raise typer.Exit(1) from None
+        try:
+            with instance_lock(target), err.status(t("kopiëren …", "copying …")) as busy:
+                counts = copy_store(
+                    source, destination, lambda table, n: busy.update(f"{t('kopiëren', 'copying')}: {table} {n}")
+                )
+        except TargetNotEmpty as full:
+            err.print(
+                "✗ "
+                + t(
+                    f"{target_shown} is niet leeg (de tabel {full.table} heeft rijen): brug kopieert alleen naar "
+                    "een lege databank en heeft niets veranderd.",
+                    f"{target_shown} is not empty (table {full.table} has rows): brug copies only into an empty "
+                    "database and changed nothing.",
+                )
+            )
+            raise typer.Exit(1) from None
+        except AlreadyRunning:
+            err.print("✗ " + t(f"er werkt een brug met {target_shown}.", f"a brug is working with {target_shown}."))
+            raise typer.Exit(1) from None
+        finally:
+            source.close()
+        if row_counts(destination) != counts:  # read back after the commit: what is there is what was copied
+            err.print("✗ " + t("de kopie telt niet evenveel rijen.", "the copy does not have the same rows."))
+            raise typer.Exit(1)
+        destination.close()
+    total = sum(counts.values())
+    out.print(
+        t(
+            f"{total} rijen uit {len([n for n in counts if counts[n]])} tabellen gekopieerd van {source_shown} "
+            f"naar {target_shown}. Zet nu state = \"{target_shown}\" in brug.toml (of BRUG_STATE).",
+            f"Copied {total} rows from {len([n for n in counts if counts[n]])} tables from {source_shown} "
+            f"to {target_shown}. Now set state = \"{target_shown}\" in brug.toml (or BRUG_STATE).",
+        ),
+        highlight=False,
+    )
 
 
 @app.command(
