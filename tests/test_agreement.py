@@ -418,3 +418,18 @@ async def test_supporting_members_get_no_mailed_reflection_prompt(tmp_path: Path
         await post_reflection(bot.partnerships()["mail-actoren"], slot, rt)
         assert [r.to[0] for r in inbox.received] == ["doener@example.org"]
     rt.store.close()
+
+
+async def test_brug_never_rewrites_a_signed_draft_it_puts_its_new_one_beside_it(bot: Bot, tmp_path: Path) -> None:
+    await bot.apply()
+    ws = tmp_path / "ws" / PID
+    signed_text = (ws / "samenwerkingsakkoord.md").read_text(encoding="utf-8")
+    assert "keurt versie 1" in await say(bot, "hilde", "!akkoord")  # brug's untouched draft, signed as it is
+    path = next((tmp_path / "partnerschappen").glob("*.yaml"))
+    path.write_text(path.read_text(encoding="utf-8") + "target_group: Gezinnen met jonge kinderen.\n", "utf-8")
+    assert bot.load() == []
+    await bot.apply()  # the draft would change, but someone signed it: it stays, the new one goes beside it
+    assert (ws / "samenwerkingsakkoord.md").read_text(encoding="utf-8") == signed_text
+    beside = (ws / "samenwerkingsakkoord (nieuwe versie).md").read_text(encoding="utf-8")
+    assert "Gezinnen met jonge kinderen." in beside
+    assert [v.number for v in bot.rt.store.agreement_versions(PID)] == [1]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -251,8 +251,16 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> Partners
     snapshot = await files.snapshot(p.id, paths, records)
     posted = {platform: rt.store.posted_keys(p.id, platform) for platform in platforms}
     ops = plan_workspace(desired, records, snapshot, posted, files.platform)
+    if agreement.status.last_signed is not None:  # signed text is never rewritten, not even brug's own draft
+        ops = [_beside(op, desired) if op.key == agreements.KEY and op.action is Action.update else op for op in ops]
     provisioning = plan_chats(p, rt, now) + plan_surroundings(p, rt, full=True)
     return PartnershipPlan(p, source, _documents_first(ops, provisioning), fingerprint, after, missing)
+
+
+def _beside(op: Operation, desired: DesiredWorkspace) -> Operation:
+    """brug's new draft of a document goes beside it instead of over it (as for a person's edit)."""
+    target = str(desired.layout.sibling(PurePosixPath(op.origin)))
+    return replace(op, action=Action.sibling, reason=Reason.edited, target=target)
 
 
 def _documents_first(ops: list[Operation], provisioning: list[Operation]) -> list[Operation]:
