@@ -223,3 +223,17 @@ def test_export_and_forget_include_signals(cli, project: Path) -> None:  # type:
     assert cli("forget", SCHOOL, "--yes").exit_code == 0
     assert Store.at(project / "state.db").signals(SCHOOL) == []
     assert Store.at(project / "state.db").signals(CBE) != []  # another partnership keeps its own
+
+
+def test_an_english_partnership_gets_an_english_report(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    source = project / "partnerschappen" / "school-clb-ocmw.yaml"
+    source.write_text(source.read_text(encoding="utf-8").replace("language: nl", "language: en"), encoding="utf-8")
+    result = cli("--now", "2026-12-01T10:00:00", "signalen", SCHOOL, "--from", "2026-09-01", "--out", "en")
+    assert result.exit_code == 0, result.output
+    md = next((project / "en").glob("*.md")).read_text(encoding="utf-8")
+    assert md.startswith("# Signals to policy — ")
+    assert md.count("### What partners see") == 3 and md.count("### Question to policy makers") == 3
+    assert "## 2. Cost of schooling" in md and "signal 1 passed on to de schepen van onderwijs" in md
+    texts = page_texts(pdfium.PdfDocument(str(next((project / "en").glob("*.pdf")))))
+    assert "Period: Tuesday 1 September 2026 to Tuesday 1 December 2026" in texts[0]
+    assert "Contents" in texts[1] and "page 2" in texts[1]

@@ -1250,7 +1250,7 @@ def signalen(
     ids: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[ID]...",
+            metavar="ID",
             help=t("De id's van de samenwerkingen.", "The ids of the partnerships."),
             show_default=False,
         ),
@@ -1275,6 +1275,7 @@ def signalen(
         typer.Option(
             "--from",
             formats=["%Y-%m-%d"],
+            metavar=t("JJJJ-MM-DD", "YYYY-MM-DD"),
             help=t(
                 "Eerste dag (standaard 1 september van dit schooljaar).",
                 "First day (default: 1 September of this school year).",
@@ -1284,7 +1285,10 @@ def signalen(
     end: Annotated[
         datetime | None,
         typer.Option(
-            "--to", formats=["%Y-%m-%d"], help=t("Laatste dag (standaard vandaag).", "Last day (default: today).")
+            "--to",
+            formats=["%Y-%m-%d"],
+            metavar=t("JJJJ-MM-DD", "YYYY-MM-DD"),
+            help=t("Laatste dag (standaard vandaag).", "Last day (default: today)."),
         ),
     ] = None,
     out_folder: Annotated[
