@@ -87,6 +87,8 @@ async def test_without_teams_the_folder_is_shared_with_each_member(nc, tmp_path,
     assert errors == [] and any("Teams is not available" in line for line in report.failed_invites)
     assert {(s.share_type, s.share_with) for s in nc.state.shares.values()} == {(0, "bob"), (0, "carol")}
     assert done_but_team(bot, "zonder")
+    [board] = nc.state.boards.values()  # the Deck board too: with each member
+    assert {(a.type, a.participant) for a in board.acl} == {(0, "bob"), (0, "carol")}
     bot.load()
     _, errors, report = await bot.apply()
     assert errors == [] and nc.count("POST", SHARES) == 2  # nobody shared twice

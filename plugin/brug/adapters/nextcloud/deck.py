@@ -11,6 +11,7 @@ the board for an item with the same title before it creates one, so a crash neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any, NamedTuple
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "nextcloud"
 API = "/index.php/apps/deck/api/v1.0"
 BOARD_COLOR = "0082c9"
-ACL_CIRCLE = 7
+ACL_USER, ACL_CIRCLE = 0, 7
 ACTIONS = "acties"  # the store key of the actions stack
 ACTIONS_ORDER = 100  # after every phase stack, also the ones reached later
 DUE_TIME = time(17, 0)
@@ -59,13 +60,23 @@ class NextcloudDeck:
         self.store = store
 
     async def reconcile(
-        self, p: Partnership, model: PhaseModel, team_id: str | None, open_actions: list[OpenAction]
+        self,
+        p: Partnership,
+        model: PhaseModel,
+        team_id: str | None,
+        open_actions: list[OpenAction],
+        users: Sequence[str] = (),
     ) -> list[str]:
-        """Create what is missing on the partnership's board; returns one line per change."""
+        """Create what is missing on the partnership's board; returns one line per change.
+
+        The board is shared with the Team, or, where there is no Team (Teams off), with `users`.
+        """
         run = _Run(self.client, self.store, p)
         board = await run.board()
         if team_id:
             await run.share(board, team_id)
+        for user in users:
+            await run.share(board, user, ACL_USER)
         reached = model.reached(p.phase) if model.has_phase(p.phase) else []
         for number, phase in enumerate(reached, start=1):
             await run.stack(board, phase.id, f"{number}. {phase.title(p.language)}", number)
@@ -131,11 +142,12 @@ class _Run:
         self._remember("deck-board", "", found["id"])
         return str(found["id"])
 
-    async def share(self, board: str, team_id: str) -> None:
-        if self._ref("deck-share", team_id) is not None:
+    async def share(self, board: str, team_id: str, kind: int = ACL_CIRCLE) -> None:
+        key = team_id if kind == ACL_CIRCLE else f"user:{team_id}"
+        if self._ref("deck-share", key) is not None:
             return
         body = {
-            "type": ACL_CIRCLE,
+            "type": kind,
             "participant": team_id,
             "permissionEdit": True,
             "permissionShare": False,
@@ -144,20 +156,21 @@ class _Run:
         try:
             details = await self.client.json("GET", f"{API}/boards/{board}")
             acl = next(
-                (a for a in details.get("acl") or [] if a.get("type") == ACL_CIRCLE and _participant(a) == team_id),
+                (a for a in details.get("acl") or [] if a.get("type") == kind and _participant(a) == team_id),
                 None,
             )
             if acl is None:
                 acl = await self.client.json("POST", f"{API}/boards/{board}/acl", body)
                 if isinstance(acl, list):  # Deck's documentation shows a list with the one new rule
                     acl = acl[0]
-                self.lines.append(f"Deck: board shared with team {team_id}")
+                self.lines.append(f"Deck: board shared with {'team' if kind == ACL_CIRCLE else 'user'} {team_id}")
         except NextcloudError as err:
             if err.status not in (400, 403, 404):
                 raise
-            self.lines.append(f"Deck: could not share the board with team {team_id} ({err}); trying again next run")
+            whom = f"{'team' if kind == ACL_CIRCLE else 'user'} {team_id}"
+            self.lines.append(f"Deck: could not share the board with {whom} ({err}); trying again next run")
             return
-        self._remember("deck-share", team_id, acl.get("id", ""))
+        self._remember("deck-share", key, acl.get("id", ""))
 
     # --- stacks and cards --------------------------------------------------------------------------------
 

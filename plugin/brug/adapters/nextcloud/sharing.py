@@ -168,6 +168,17 @@ class NextcloudSharing:
                 report.pending.append(f"share of {folder}: {err}")
         return report
 
+    async def local_members(self, p: Partnership) -> list[str]:
+        """The user ids of the members with an account on this server (brug itself left out)."""
+        me = await self.client.identity()
+        found: list[str] = []
+        for _, m in p.members:
+            if m.nextcloud:
+                kind, who = await self.client.account_kind(m.nextcloud)
+                if kind == "user" and who != me and who not in found:
+                    found.append(who)
+        return found
+
     # --- the Team --------------------------------------------------------------------------------------
 
     async def _team(self, p: Partnership, report: SharingReport) -> str | None:

@@ -56,8 +56,9 @@ class NextcloudWorkspace:
         team = self.store.resource(p.id, PLATFORM, "team", "")
         if self.deck is not None:
             try:
+                users = [] if team is not None else await self.sharing.local_members(p)
                 lines += await self.deck.reconcile(
-                    p, model, team.ref if team else None, open_actions(self.store, p.id)
+                    p, model, team.ref if team else None, open_actions(self.store, p.id), users
                 )
             except PlatformError as err:
                 lines.append(f"pending: Deck: {err}")
