@@ -297,3 +297,48 @@ async def test_the_agenda_carries_new_and_waiting_signals_and_the_minutes_move_t
 
     await read_minutes(p, bot.rt)
     assert [s.number for s in bot.rt.store.signals(PID)] == [1, 2, 3]
+
+
+def test_the_store_keeps_signals_on_both_engines(state_url: str) -> None:
+    from brug.store import Store
+
+    store = Store(state_url)
+    number, new = store.add_signal(
+        PID,
+        text="Geen bus na 18 uur",
+        theme="mobiliteit",
+        level="meso",
+        raised_by="An",
+        organisation="OCMW",
+        at=NOW,
+        origin="matrix:$a",
+    )
+    assert (number, new) == (1, True)
+    assert store.add_signal(
+        PID,
+        text="Geen bus na 18 uur",
+        theme="mobiliteit",
+        level=None,
+        raised_by="An",
+        organisation=None,
+        at=NOW,
+        origin="matrix:$a",
+    ) == (1, False)  # the same message once
+    later = NOW + timedelta(days=3)
+    values = {"status": Status.doorgegeven, "forwarded_to": "De Lijn", "forwarded_at": later}
+    assert store.update_signal(PID, 1, values, event="doorgegeven", note="De Lijn", by="An", at=later, origin="m:$b")
+    assert not store.update_signal(
+        PID, 1, values, event="doorgegeven", note="De Lijn", by="An", at=later, origin="m:$b"
+    )
+    [signal] = store.signals(PID)
+    assert (signal.status, signal.forwarded_to, signal.forwarded_at, signal.level) == (
+        Status.doorgegeven,
+        "De Lijn",
+        later,
+        Level.meso,
+    )
+    assert [e.status for e in signal.events] == [Status.nieuw, Status.doorgegeven]
+    assert store.signals_digest(PID)[0] == 2 and store.signals(PID, open_only=True) == [signal]
+    store.forget(PID)
+    assert store.signals(PID) == [] and store.signals_digest(PID) == [0, 0]
+    store.close()
