@@ -15,6 +15,7 @@ import glob
 import itertools
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -79,8 +80,20 @@ class PostgresServer:
         except subprocess.CalledProcessError:
             print(self.log.read_text(errors="replace") if self.log.exists() else "(no server log)")
             raise
+        self._watch_over(os.getpid())
         self._sql(f"CREATE DATABASE {self.database}", database="postgres")
         return self
+
+    def _watch_over(self, pid: int) -> None:
+        """Stop the server when the test process dies without tearing down (SIGKILL, SIGTERM, Ctrl-C twice)."""
+        stop = " ".join(shlex.quote(a) for a in self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data))
+        script = (
+            f"while kill -0 {pid} 2>/dev/null && [ -d {shlex.quote(str(self.data))} ]; do sleep 3; done; "
+            f"[ -d {shlex.quote(str(self.data))} ] && {stop} -m immediate -w >/dev/null 2>&1; "
+            f"rm -rf {shlex.quote(str(self.root))}"
+        )
+        quiet = subprocess.DEVNULL
+        subprocess.Popen(["sh", "-c", script], start_new_session=True, stdout=quiet, stderr=quiet)
 
     def stop(self) -> None:
         if self._admin is not None:

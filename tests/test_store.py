@@ -146,3 +146,25 @@ def test_a_state_is_a_sqlite_file_or_a_postgresql_url(tmp_path: Path, postgres) 
     assert remote.engine.dialect.name == "postgresql" and remote.engine.dialect.driver == "psycopg"
     assert remote.version == SCHEMA_VERSION
     assert shown_url("postgresql://brug:geheim@db.example.org/brug") == "postgresql://brug:***@db.example.org/brug"
+
+
+def test_the_lookups_by_platform_id_and_the_pending_posts_have_indexes(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Version 9 (see bench/store_plans.py): an older database gains them, a new one has them at once."""
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 8)
+    old = Store(state_url)
+    with old.engine.begin() as conn:  # the tables as brug made them before version 9
+        for name in ("ix_outbox_pending", "ix_outbox_ref", "ix_resources_ref"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+    old.close()
+    monkeypatch.undo()
+    s = Store(state_url)
+    found = {
+        table: {i["name"]: i["column_names"] for i in inspect(s.engine).get_indexes(table)}
+        for table in ("outbox", "resources")
+    }
+    assert found["outbox"]["ix_outbox_pending"] == ["platform", "created_at"]
+    assert found["outbox"]["ix_outbox_ref"] == ["platform", "ref"]
+    assert found["resources"]["ix_resources_ref"] == ["platform", "ref"]
+    s.enqueue("matrix", "p/welcome", "p", "algemeen", "welcome", "hallo")
+    s.mark_sent("matrix", "p/welcome", "$ev1")
+    assert s.sent_post("matrix", "$ev1")["key"] == "p/welcome"  # type: ignore[index]
