@@ -110,3 +110,27 @@ def test_a_long_apply_says_why_it_is_slow_and_who_can_lift_the_limit() -> None:
     printed = screen.file.getvalue()  # type: ignore[attr-defined]
     assert printed.count("override_ratelimit") == 1  # said once, not at every wait
     assert "nog ongeveer 4 min voor groot" in printed or "about 4 min left for groot" in printed
+
+
+async def test_the_pace_relaxes_after_successes_when_the_limit_was_lifted() -> None:
+    clock = Time()
+    p = pacer(clock)
+    p.limited("event", 5.0)
+    for _ in range(30):  # thirty requests at the learned pace, none refused
+        await p.before(("event",))
+        p.succeeded(("event",))
+    assert p.probe_due(("event",))
+    assert await p.before(("event",), probe=True) == 0  # tried without waiting ...
+    p.succeeded(("event",), probe=True)
+    assert p.interval("event") == pytest.approx(5.5 / 2)  # ... it went through: half the interval
+    p.limited("event", 5.0)  # had it been refused, the pace is back where the server wants it
+    assert p.interval("event") == pytest.approx(5.5) and not p.probe_due(("event",))
+    probes = 0
+    while "event" in p.buckets:  # the limit is gone: each probe halves the interval until it is forgotten
+        for _ in range(30):
+            await p.before(("event",))
+            p.succeeded(("event",))
+        assert p.probe_due(("event",))
+        p.succeeded(("event",), probe=True)
+        probes += 1
+    assert p.interval("event") == 0 and probes == 7  # 5.5 s -> under 0.05 s

@@ -244,12 +244,14 @@ class MatrixChat:
         """
         gates = {"create": ("event", "create"), "invite": ("event", f"invitee:{invitee}")}.get(kind, ("event",))
         while True:
-            await self.pacer.before(gates)
+            probe = kind != "invite" and self.pacer.probe_due(gates)  # a refused invite costs the invitee
+            await self.pacer.before(gates, probe=probe)
             try:
                 response = await call()
             except NETWORK_ERRORS as err:  # said once by self.reachability; the caller tries again later
                 raise Unreachable(f"the Matrix homeserver is unreachable: {self.reachability.last_cause}") from err
             if not (isinstance(response, ErrorResponse) and response.status_code == "M_LIMIT_EXCEEDED"):
+                self.pacer.succeeded(gates, probe=probe)
                 self._left = max(0, self._left - 1)
                 return response
             retry_after = (getattr(response, "retry_after_ms", None) or 5000) / 1000

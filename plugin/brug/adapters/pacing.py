@@ -36,6 +36,8 @@ DEFAULT_BURST = {"event": 10.0, "create": 10.0, "invitee": 5.0}
 # Synapse an invite refused for the event rate has already spent one of the invitee's invite tokens.
 FLOOR = {"event": 5.0}
 LONGEST = 3600.0  # a wait the homeserver asks for that is longer than this is taken as this
+PROBE_AFTER = 30  # requests through a gate without a refusal before brug tries it a little faster
+RELAXED = 0.05  # a gate whose interval relaxed below this is forgotten (no limit any more)
 
 
 def kind_of(gate: str) -> str:
@@ -50,6 +52,7 @@ class Bucket:
     burst: float  # how many requests it takes at once when full
     level: float  # requests it still counts, at wall-clock moment `at`; drains one per `interval`
     at: float
+    successes: int = 0  # requests that went through since the last refusal
 
     def level_at(self, now: float) -> float:
         return max(0.0, self.level - max(0.0, now - self.at) / self.interval)
@@ -69,6 +72,7 @@ class Bucket:
         self.interval = max(self.interval, retry_after * MARGIN)
         self.level = self.burst - 1 + retry_after * MARGIN / self.interval
         self.at = now
+        self.successes = 0
 
 
 class Pacer:
@@ -100,10 +104,11 @@ class Pacer:
         now = self.clock()
         return max((self.buckets[g].wait(now) for g in gates if g in self.buckets), default=0.0)
 
-    async def before(self, gates: tuple[str, ...]) -> float:
-        """Wait until the request fits through every gate, then count it; returns the seconds waited."""
+    async def before(self, gates: tuple[str, ...], *, probe: bool = False) -> float:
+        """Wait until the request fits through every gate, then count it; returns the seconds waited.
+        A `probe` (see `probe_due`) does not wait."""
         waited = 0.0
-        while (wait := self.wait_for(gates)) > 0:
+        while not probe and (wait := self.wait_for(gates)) > 0:
             gate = max((g for g in gates if g in self.buckets), key=lambda g: self.buckets[g].wait(self.clock()))
             self.on_wait(gate, wait)
             await self.sleep(wait)
@@ -116,6 +121,27 @@ class Pacer:
         if paced:
             self.save()
         return waited
+
+    def probe_due(self, gates: tuple[str, ...]) -> bool:
+        """Whether to try a request through these gates without waiting: each let PROBE_AFTER
+        requests through since its last refusal. When the probe goes through too, the pace relaxes
+        (`succeeded`), so brug speeds up again when the limit was lifted (an administrator's override)
+        or was stricter only for a while. Only for requests whose refusal costs nothing but a retry."""
+        paced = [self.buckets[g] for g in gates if g in self.buckets]
+        return bool(paced) and all(b.successes >= PROBE_AFTER for b in paced) and self.wait_for(gates) > 0
+
+    def succeeded(self, gates: tuple[str, ...], *, probe: bool = False) -> None:
+        """The request went through: count it; a probe that went through relaxes its gates."""
+        for gate in [g for g in gates if g in self.buckets]:
+            bucket = self.buckets[gate]
+            bucket.successes += 1
+            if probe:
+                bucket.interval /= 2
+                bucket.successes = 0
+                if bucket.interval < RELAXED:  # as good as no limit: forget it
+                    del self.buckets[gate]
+        if probe:
+            self.save()
 
     def limited(self, gate: str, retry_after: float) -> None:
         """The homeserver refused a request through `gate` and asked to wait `retry_after` seconds."""
