@@ -16,6 +16,7 @@ from brug.conversation import Incoming
 from brug.jobs import post_reflection, run_barometer
 from brug.links import LinkSigner
 from brug.mail import Mailer
+from brug.ports import PlatformError
 from brug.web.app import create_app
 from tests.barometer_world import barometer_partnership
 from tests.test_barometer_flow import Clock
@@ -175,3 +176,20 @@ async def test_a_barometer_round_is_mailed_once_and_its_six_bouwstenen_count_as_
         again = web.get(saved.headers["location"])
         assert 'id="score-doel-2" value="2" checked' in again.text
         assert rt.store.answers(PID) == []
+
+
+async def test_a_refused_mail_is_tried_again_on_the_next_run_not_lost_and_not_doubled(world) -> None:  # type: ignore[no-untyped-def]
+    bot, clock, inbox, port = world
+    rt = bot.rt
+    p = bot.partnerships()[PID]
+    inbox.refuse = {"ann@example.org"}  # the server refuses one mailbox for now
+    with pytest.raises(PlatformError):
+        await post_reflection(p, SLOT, rt)
+    assert [r.to[0] for r in inbox.received] == ["bart@example.org"]
+    key = rt.store.post_keys(PID, "reflection")[0]
+    entry = rt.store.outbox_entry("email", f"{key}/mail/ann")
+    assert entry is not None and entry["status"] == "pending" and "refused" in entry["last_error"]
+    inbox.refuse = set()  # the mailbox is back: the next run sends ann's mail, and bart's not again
+    await post_reflection(p, SLOT, rt)
+    await post_reflection(p, SLOT, rt)
+    assert sorted(r.to[0] for r in inbox.received) == ["ann@example.org", "bart@example.org"]

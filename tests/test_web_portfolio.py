@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from brug.bot import Bot
+from brug.domain.types import Bouwsteen
 from brug.links import LinkSigner
 from brug.mail import Mailer
 from brug.settings import CoordinatorSettings
@@ -43,6 +44,10 @@ def portfolio(tmp_path: Path, library):  # type: ignore[no-untyped-def]
     assert bot.load() == []
     rt.store.add_action("kinderarmoede", "Folder drukken", "gert", "2026-10-01", "chat:$a1")
     rt.store.add_action("brede-school", "Zaal boeken", "ann", "2026-12-01", "chat:$a2")
+    for pid in ("kinderarmoede", "andere-stad"):  # a closed barometer round that may be shown
+        rt.store.ensure_round(pid, "2026-2027-1", datetime(2026, 9, 1, tzinfo=UTC), NOW, 3)
+        cells = {(b.value, ""): (0, 1, 2, 1, 0) if b.value != "doel" else (2, 1, 1, 0, 0) for b in Bouwsteen}
+        rt.store.close_round(pid, "2026-2027-1", 4, cells)
     port = free_port()
     config = {"viewers": viewers_from([CoordinatorSettings(organisation="gemeente", name="Gemeente Proef", viewers=["Coord@Example.org"])])}
     with smtp_server(tmp_path) as (inbox, mail_settings):
@@ -82,6 +87,12 @@ def test_a_coordinator_signs_in_by_mail_and_sees_exactly_the_partnerships_of_the
         assert "0 van 2 samenwerkingen" in only.text
         detail = web.get("/portfolio/kinderarmoede")
         assert detail.status_code == 200 and "1 open, 1 over tijd" in detail.text
+        assert "2026–2027, trimester 1" in detail.text and "bouwsteen onder 2,5" in detail.text  # doel: 1,75
+        radar = web.get("/portfolio/kinderarmoede/radar.svg")
+        assert radar.status_code == 200 and radar.headers["content-type"].startswith("image/svg+xml")
+        assert radar.text.lstrip().startswith("<svg") or "<svg" in radar.text[:200]
+        assert web.get("/portfolio/andere-stad/radar.svg").status_code == 404  # its round exists, but not for us
+        assert web.get("/portfolio/brede-school/radar.svg").status_code == 404  # no round shown yet
 
         # another organisation's partnership and a guessed id look the same: no such page
         for other in ("andere-stad", "bestaat-niet"):

@@ -67,10 +67,12 @@ class Mailer:
                 if s.user:
                     smtp.login(s.user, self._password or "")
                 smtp.send_message(message)
-        except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as err:
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as err:
             raise Unreachable(f"SMTP server {s.host}:{s.port}: {err}") from err
-        except smtplib.SMTPException as err:
+        except smtplib.SMTPException as err:  # a subclass of OSError: before it
             raise PlatformError(f"SMTP server {s.host}:{s.port} refused the mail: {err}") from err
+        except OSError as err:  # no connection, a TLS failure, a timeout: the server waits, the mail too
+            raise Unreachable(f"SMTP server {s.host}:{s.port}: {err}") from err
         return str(message["Message-ID"])
 
     async def send(self, mail: Mail) -> str:

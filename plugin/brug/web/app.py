@@ -41,6 +41,7 @@ from brug.web.portfolio import (
     phase_choices,
     portfolio_row,
     portfolio_rows,
+    published_rounds,
     visible,
 )
 
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 CSRF_COOKIE = "brug_csrf"
 SESSION_COOKIE = "brug_session"
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the link is a key: never hand it to another site
@@ -335,13 +336,30 @@ def create_app(
             day=lambda moment: moment.strftime("%d-%m-%Y") if moment else "—",
         )
 
+    def entitled(request: Request, viewer: Viewer) -> Partnership | None:
+        """The partnership the path names, when the viewer's organisation takes part in it."""
+        p = partnerships().get(request.path_params["pid"])
+        return p if p is not None and viewer.organisation in organisations_of(p) else None
+
+    async def radar(request: Request) -> Response:
+        """The last published barometer round as a radar (against the one before), for the viewer's own."""
+        viewer = signed_in(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        p = entitled(request, viewer)
+        results = published_rounds(p, rt.store.portfolio_figures()) if p is not None else []
+        if p is None or not results:
+            return problem("invalid", language_of(request))
+        svg = barometer.radar_for(p, results[-1], results[-2] if len(results) > 1 else None)
+        return Response(svg, media_type="image/svg+xml", headers={**HEADERS, "Cache-Control": "private, no-store"})
+
     async def partnership_page(request: Request) -> Response:
         language = language_of(request)
         viewer = signed_in(request)
         if not isinstance(viewer, Viewer):
             return viewer
-        p = partnerships().get(request.path_params["pid"])
-        if p is None or viewer.organisation not in organisations_of(p):
+        p = entitled(request, viewer)
+        if p is None:
             return problem("invalid", language)  # another organisation's partnership looks like no partnership
         row = portfolio_row(p, rt, rt.clock(), language)
         return page(
@@ -426,6 +444,7 @@ def create_app(
             Route("/logout", logout, methods=["POST"]),
             Route("/portfolio", portfolio_page, methods=["GET"]),
             Route("/portfolio/{pid}", partnership_page, methods=["GET"]),
+            Route("/portfolio/{pid}/radar.svg", radar, methods=["GET"]),
         ],
         exception_handlers={404: not_found},
     )
