@@ -1383,6 +1383,27 @@ phase_models = []
 # invite_every_room = true
 # access token: environment variable BRUG_MATRIX__ACCESS_TOKEN, or:
 # access_token_file = "/run/secrets/brug-matrix-token"
+
+# the web page: members without a chat account answer by a personal link, coordinators see their
+# portfolio ('brug web', or 'brug run' serves it too). Put a TLS proxy in front of it.
+# [web]
+# base_url = "https://brug.example.org"
+# host = "127.0.0.1"
+# port = 8080
+# signing secret (16+ characters): environment variable BRUG_WEB__SECRET, or:
+# secret_file = "/run/secrets/brug-web-secret"
+# [[web.coordinators]]
+# organisation = "gemeente-brakelveld"   # its id in the partnership files
+# viewers = ["coordinatie@brakelveld.be"]
+
+# the SMTP server that mails the links (STARTTLS, then login)
+# [mail]
+# host = "smtp.example.org"
+# port = 587
+# user = "brug"
+# sender = "brug@example.org"
+# password: environment variable BRUG_MAIL__PASSWORD, or:
+# password_file = "/run/secrets/brug-smtp-password"
 """
 
 
