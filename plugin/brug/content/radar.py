@@ -112,16 +112,14 @@ def radar_svg(
     previous_label: str = "",
 ) -> str:
     """The radar as an SVG document (UTF-8 text)."""
+    values = [number(v, language) if (v := current.get(b)) is not None else None for b in AXES]
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" role="img">',
         f"<title>{escape(title)}</title>",
         "<desc>"
         + escape(
-            "; ".join(
-                f"{SHORT[b][language]}: {number(v, language) if (v := current.get(b)) is not None else '—'}"
-                for b in AXES
-            )
+            "; ".join(f"{SHORT[b][language]}: {value or '—'}" for b, value in zip(AXES, values, strict=True))
         )
         + "</desc>",
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
@@ -129,11 +127,10 @@ def radar_svg(
         f"{escape(title)}</text>",
     ]
     parts.append(_grid())
-    for b, (label, value_at) in zip(AXES, _labels(language), strict=True):
-        value = current.get(b)
+    for value, (label, value_at) in zip(values, _labels(language), strict=True):
         parts.append(label)
         if value is not None:
-            parts.append(f'{value_at} fill="{CURRENT}">{number(value, language)}</text>')
+            parts.append(f'{value_at} fill="{CURRENT}">{value}</text>')
         else:
             parts.append(f'{value_at} fill="#666">{TOO_FEW[language]}</text>')
     if previous is not None:
