@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from brug.content.render import format_date
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
 from brug.links import AnswerLink, LinkSigner
@@ -131,7 +132,8 @@ async def _mail_members(
         mail_key = f"{key}/mail/{member.key}"
         link = signer.url(AnswerLink(p.id, member.key, key, round_id, expires))
         body = template.render(
-            kind=kind, partnership=p.name, member=member.name, question=question, link=link, expires=expires
+            kind=kind, partnership=p.name, member=member.name, question=question, link=link,
+            expires=format_date(expires.astimezone(p.zone).date(), p.language),
         )
         if rt.store.enqueue(PLATFORM, mail_key, p.id, member.key, "mail", body) in ("sent", "parked"):
             continue

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from brug import barometer
+from brug.content.render import format_date
 from brug.commands import MAX_ANSWER
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
@@ -224,7 +225,7 @@ def create_app(
             csrf=signer.csrf_token(nonce, token),
             action=f"/a/{token}" + (f"?lang={language}" if language != p.language else ""),
             other_language="en" if language == "nl" else "nl",
-            expires=found.link.expires.astimezone(p.zone).strftime("%d-%m-%Y"),
+            expires=format_date(found.link.expires.astimezone(p.zone).date(), language),
         )
         response.set_cookie(
             CSRF_COOKIE, nonce, max_age=7 * 86400, path="/", secure=secure, httponly=True, samesite="strict"
