@@ -45,9 +45,11 @@ REFUSED = [
     ("FREQ=HOURLY", "too_often"),
     ("FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30", "too_often"),
     ("FREQ=SECONDLY", "too_often"),
+    ("FREQ=MONTHLY;BYDAY=20MO", "value"),  # dateutil raised IndexError: a traceback in validate
+    ("FREQ=YEARLY;BYMONTH=3;BYDAY=-6FR", "value"),
     ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "no_dates"),  # dateutil alone needs 21 s to find nothing
     ("FREQ=WEEKLY;BYMONTH=4;BYMONTHDAY=31", "no_dates"),
-    ("FREQ=MONTHLY;BYDAY=+6TU", "no_dates"),
+    ("FREQ=MONTHLY;BYDAY=+6TU", "value"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "too_rare"),
     ("FREQ=YEARLY;INTERVAL=5", "range"),
     ("FREQ=MONTHLY;INTERVAL=100", "range"),

@@ -173,9 +173,11 @@ def parse_rrule(rule: str, start: datetime) -> Rule:
     selecting: list[str] = []
     days = parts.get("BYDAY")
     if days is not None:
+        # the n-th weekday of a month is at most the fifth; of a year (without BYMONTH) the 53rd
+        most = 53 if freq == "YEARLY" and "BYMONTH" not in parts else 5
         for day in days.split(","):
             found = _DAY.match(day.strip())
-            if not found or (found.group(1) and not 1 <= abs(int(found.group(1))) <= 53):
+            if not found or (found.group(1) and not 1 <= abs(int(found.group(1))) <= most):
                 raise RecurrenceError("value", part="BYDAY", value=day[:40])
             if found.group(1) and freq in ("DAILY", "WEEKLY"):
                 raise RecurrenceError("nth_day")
