@@ -138,7 +138,7 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         signer = LinkSigner("bench-secret-of-enough-length", f"http://127.0.0.1:{port}")
-        viewers = {VIEWER: Viewer(VIEWER, "gemeente", "Gemeente")}
+        viewers = {VIEWER: Viewer(VIEWER, ("gemeente",), ("Gemeente",))}
         app = create_app(rt, lambda: known, signer, per_ip=10**9, per_link=10**9, viewers=lambda: viewers)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
         thread = threading.Thread(target=server.run, daemon=True)

@@ -80,8 +80,9 @@ class LinkSigner:
     def read_signin(self, token: str) -> str | None:
         return _timed(self._signin, token, SIGNIN_MINUTES * 60)
 
-    def session(self, email: str) -> str:
-        return str(self._session.dumps(email.lower()))
+    def session(self, identity: str) -> str:
+        """A session for a viewer's identity as brug.toml names them (e-mail, Matrix id, nextcloud:uid)."""
+        return str(self._session.dumps(identity))
 
     def read_session(self, value: str | None) -> str | None:
         return _timed(self._session, value, SESSION_HOURS * 3600) if value else None

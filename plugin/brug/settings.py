@@ -13,10 +13,12 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from brug.content.problems import Problem, ProblemsFound, display_path, problems_from_validation
+from brug.domain.partnership import EMAIL, MATRIX_ID
 from brug.domain.types import Language
 
 CONFIG_NAME = "brug.toml"
@@ -113,6 +115,27 @@ class MailSettings(BaseModel):
         return _secret(self.password, self.password_file)
 
 
+NEXTCLOUD_VIEWER = "nextcloud:"
+NEXTCLOUD_UID = re.compile(r"^[A-Za-z0-9_.@\-' ]{1,64}$")  # what Nextcloud allows in a user id
+
+
+def viewer_identity(value: str) -> str:
+    """A viewer as brug.toml names them, in the one form brug compares: an e-mail address (lower
+    case), a Matrix id (`@ann:matrix.example`, as it is) or a Nextcloud user (`nextcloud:ann`)."""
+    text = value.strip()
+    if text.startswith(NEXTCLOUD_VIEWER) and NEXTCLOUD_UID.match(text[len(NEXTCLOUD_VIEWER) :]):
+        return text
+    if text.startswith("@") and MATRIX_ID.match(text):
+        return text
+    if ":" not in text and EMAIL.match(text):
+        return text.lower()
+    raise PydanticCustomError(
+        "brug_viewer",
+        "an e-mail address (ann@school.be), a Matrix id (@ann:matrix.example) or a Nextcloud user (nextcloud:ann)",
+        {"value": value},
+    )
+
+
 class CoordinatorSettings(BaseModel):
     """An organisation that coordinates partnerships, and who may see its portfolio."""
 
@@ -120,7 +143,10 @@ class CoordinatorSettings(BaseModel):
 
     organisation: str = Field(description="the organisation's id, as in the partnership files")
     name: str | None = Field(default=None, description="shown on the portfolio page")
-    viewers: list[str] = Field(default_factory=list, description="e-mail addresses that may sign in")
+    viewers: list[Annotated[str, AfterValidator(viewer_identity)]] = Field(
+        default_factory=list,
+        description="who may sign in: e-mail addresses, Matrix ids (@ann:matrix.example) and Nextcloud users (nextcloud:ann)",
+    )
 
 
 class WebSettings(BaseModel):

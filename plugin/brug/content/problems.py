@@ -126,6 +126,12 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "en": "expected a Nextcloud user id or federated cloud id (name@cloud.server.org)",
     },
     "brug_email": {"nl": "verwacht een e-mailadres", "en": "expected an e-mail address"},
+    "brug_viewer": {
+        "nl": "verwacht een e-mailadres (ann@school.be), een Matrix-id (@ann:matrix.example) "
+        "of een Nextcloud-gebruiker (nextcloud:ann)",
+        "en": "expected an e-mail address (ann@school.be), a Matrix id (@ann:matrix.example) "
+        "or a Nextcloud user (nextcloud:ann)",
+    },
     "brug_timezone": {
         "nl": "verwacht een IANA-tijdzone zoals Europe/Brussels",
         "en": "expected an IANA time zone like Europe/Brussels",

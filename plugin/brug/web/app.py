@@ -34,6 +34,7 @@ from brug.domain.reflection import pulse_for
 from brug.domain.types import Bouwsteen, Language
 from brug.links import SESSION_HOURS, SIGNIN_MINUTES, AnswerLink, LinkSigner, barometer_key
 from brug.service import Runtime
+from brug.settings import NEXTCLOUD_VIEWER
 from brug.web.pages import page_env, stylesheet
 from brug.web.portfolio import (
     REASONS,
@@ -85,19 +86,37 @@ class RateLimiter:
 
 @dataclass(frozen=True)
 class Viewer:
-    """Someone brug.toml lets see an organisation's portfolio."""
+    """Someone brug.toml lets see the portfolio of one or more organisations."""
 
-    email: str
-    organisation: str
-    name: str
+    identity: str  # as settings.viewer_identity writes it: ann@school.be, @ann:matrix.example, nextcloud:ann
+    organisations: tuple[str, ...]  # the ids of the organisations they see, in brug.toml's order
+    names: tuple[str, ...]  # those organisations' names, as the page shows them
+
+    @property
+    def kind(self) -> str:
+        """How they sign in: 'email' (a mailed link), 'matrix' (a link by direct message) or 'nextcloud'."""
+        if self.identity.startswith(NEXTCLOUD_VIEWER):
+            return "nextcloud"
+        return "matrix" if self.identity.startswith("@") else "email"
+
+    def title(self, language: Language) -> str:
+        """The organisations' names for the page: "Gemeente Proef en CLB Noord"."""
+        if len(self.names) == 1:
+            return self.names[0]
+        return f"{', '.join(self.names[:-1])} {'en' if language == 'nl' else 'and'} {self.names[-1]}"
 
 
 def viewers_from(coordinators: Any) -> dict[str, Viewer]:
-    """brug.toml's [[web.coordinators]] as viewers by lower-case e-mail address."""
+    """brug.toml's [[web.coordinators]] as viewers by identity. A viewer named by two organisations
+    sees the partnerships of both."""
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for c in coordinators:
+        for identity in c.viewers:
+            mine = seen.setdefault(identity, [])
+            if c.organisation not in (o for o, _ in mine):
+                mine.append((c.organisation, c.name or c.organisation))
     return {
-        email.lower(): Viewer(email.lower(), c.organisation, c.name or c.organisation)
-        for c in coordinators
-        for email in c.viewers
+        identity: Viewer(identity, tuple(o for o, _ in orgs), tuple(n for _, n in orgs)) for identity, orgs in seen.items()
     }
 
 
@@ -263,16 +282,16 @@ def create_app(
         if not by_link.allow(f"login:{email}"):
             return problem("busy", language)
         viewer = viewers().get(email)
-        if viewer is not None and rt.mailer is not None:
+        if viewer is not None and viewer.kind == "email" and rt.mailer is not None:
             from brug.mail import Mail
 
             body = page_env(language).get_template("signin-mail.txt.j2").render(
-                organisation=viewer.name, link=signer.signin_url(email), minutes=SIGNIN_MINUTES
+                organisation=viewer.title(language), link=signer.signin_url(email), minutes=SIGNIN_MINUTES
             )
             subject = {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language]
             try:
                 await rt.mailer.send(Mail(email, subject, body))
-                log.info("sent a sign-in link to a viewer of %s", viewer.organisation)
+                log.info("sent a sign-in link to a viewer of %s", ", ".join(viewer.organisations))
             except Exception as err:  # noqa: BLE001 - the page says the same whatever happened
                 log.error("could not send a sign-in link: %s", err)
         # the same answer whether the address is known or not: the page tells no one who may sign in
@@ -319,14 +338,14 @@ def create_app(
         attention = request.query_params.get("attention") == "1"
         sort = request.query_params.get("sort", "attention")
         known = list(partnerships().values())
-        mine = visible(known, viewer.organisation)
-        rows = portfolio_rows(mine, rt, viewer.organisation, rt.clock(), language, phase=phase, attention=attention, sort=sort)
+        mine = visible(known, viewer.organisations)
+        rows = portfolio_rows(mine, rt, viewer.organisations, rt.clock(), language, phase=phase, attention=attention, sort=sort)
         phases = phase_choices(mine, rt.library, language)
         return with_csrf(
             request,
             "portfolio",
             language,
-            organisation=viewer.name,
+            organisation=viewer.title(language),
             rows=rows,
             total=len(mine),
             phases=phases,
@@ -340,7 +359,7 @@ def create_app(
     def entitled(request: Request, viewer: Viewer) -> Partnership | None:
         """The partnership the path names, when the viewer's organisation takes part in it."""
         p = partnerships().get(request.path_params["pid"])
-        return p if p is not None and viewer.organisation in organisations_of(p) else None
+        return p if p is not None and not organisations_of(p).isdisjoint(viewer.organisations) else None
 
     async def radar(request: Request) -> Response:
         """The last published barometer round as a radar (against the one before), for the viewer's own."""
@@ -366,7 +385,7 @@ def create_app(
         return page(
             "partnership",
             language,
-            organisation=viewer.name,
+            organisation=viewer.title(language),
             row=row,
             reasons=REASONS[language],
             organisations=[o.name for o in p.organisations],

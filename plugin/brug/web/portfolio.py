@@ -10,7 +10,7 @@ due, a bouwsteen below 2.5 in the last published barometer round, or the agreeme
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -92,9 +92,10 @@ def organisations_of(p: Partnership) -> set[str]:
     return {org.id for org in p.organisations}
 
 
-def visible(partnerships: Iterable[Partnership], organisation: str) -> list[Partnership]:
-    """The partnerships an organisation takes part in: all a viewer of it may see."""
-    return [p for p in partnerships if organisation in organisations_of(p)]
+def visible(partnerships: Iterable[Partnership], organisation: str | Collection[str]) -> list[Partnership]:
+    """The partnerships an organisation (or any of several) takes part in: all a viewer of it may see."""
+    wanted = {organisation} if isinstance(organisation, str) else set(organisation)
+    return [p for p in partnerships if not organisations_of(p).isdisjoint(wanted)]
 
 
 _MEETINGS: dict[tuple[str, datetime], tuple[object, datetime | None, datetime | None]] = {}
@@ -219,7 +220,7 @@ SORTS = {
 def portfolio_rows(
     partnerships: Iterable[Partnership],
     rt: Runtime,
-    organisation: str,
+    organisation: str | Collection[str],
     now: datetime,
     language: Language,
     *,
