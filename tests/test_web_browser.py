@@ -14,7 +14,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from brug import barometer
 from brug.jobs import post_reflection
-from brug.web.app import create_app
+from brug.settings import CoordinatorSettings
+from brug.web.app import create_app, viewers_from
 from tests.browser import accessibility_violations, browser  # noqa: F401  (the session's browser)
 from tests.test_web_answer import PID, SLOT, round_id, world  # noqa: F401  (the same world: SMTP, links)
 from tests.test_web_portfolio import portfolio  # noqa: F401  (signed-in coordinators)
@@ -118,3 +119,41 @@ def test_a_coordinator_signs_in_by_mail_in_the_browser_and_another_organisation_
     driver.get(f"{base}/portfolio/andere-stad")
     assert driver.find_element(By.TAG_NAME, "h1").text == "Deze link werkt niet"
     assert "Netwerk andere stad" not in driver.page_source
+
+
+def test_a_coordinator_signs_in_with_nextcloud_in_the_browser_and_another_organisation_is_refused(
+    tmp_path, library, browser  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.nextcloud_server import NextcloudTestServer
+    from tests.test_web_signin import nextcloud_world
+
+    driver = browser
+    with NextcloudTestServer() as nc:
+        nc.add_user("ann", "ann-password", "Ann Peeters")
+        with nextcloud_world(tmp_path, library, nc) as (base, inbox, config, rt):
+            config["viewers"] = viewers_from(
+                [CoordinatorSettings(organisation="gemeente", name="Gemeente Proef", viewers=["nextcloud:ann"])]
+            )
+            driver.delete_all_cookies()
+            driver.get(f"{base}/portfolio")
+            assert driver.current_url == f"{base}/login"
+            assert accessibility_violations(driver) == []
+            if os.environ.get("BRUG_UPDATE_DOCS"):
+                driver.execute_script("window.scrollTo(0, 0)")
+                driver.save_screenshot(str(DOCS / "web-login.png"))
+            driver.find_element(By.LINK_TEXT, "Aanmelden met Nextcloud").click()
+            WebDriverWait(driver, 30).until(lambda d: "Connect to your account" in d.page_source)
+            assert driver.current_url.startswith(f"{nc.base_url}/index.php/login/flow")
+            driver.find_element(By.ID, "login-flow-login").click()
+            WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "password"))
+            driver.find_element(By.ID, "user").send_keys("ann")
+            driver.find_element(By.ID, "password").send_keys("ann-password" + Keys.ENTER)
+            WebDriverWait(driver, 30).until(lambda d: "Grant access" in d.page_source)
+            driver.find_element(By.ID, "submit-wrapper").click()
+            WebDriverWait(driver, 30).until(lambda d: d.current_url == f"{base}/portfolio")
+            rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "tbody th[scope=row]")]
+            assert sorted(rows) == ["Brede school Noord", "Samen tegen kinderarmoede"]
+            driver.get(f"{base}/portfolio/andere-stad")
+            assert driver.find_element(By.TAG_NAME, "h1").text == "Deze link werkt niet"
+            assert "Netwerk andere stad" not in driver.page_source
+            assert inbox.received == []

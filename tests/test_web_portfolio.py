@@ -4,6 +4,7 @@ viewer removed from brug.toml get nothing."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def partnership(folder: Path, pid: str, name: str, organisations) -> None:  # ty
     path.write_text(path.read_text(encoding="utf-8").replace("name: Barometer proef", f"name: {name}"), encoding="utf-8")
 
 
-@pytest.fixture
-def portfolio(tmp_path: Path, library):  # type: ignore[no-untyped-def]
+@contextmanager
+def portfolio_world(tmp_path: Path, library, port: int | None = None, **app_options):  # type: ignore[no-untyped-def]
+    """Three partnerships of two organisations, a real SMTP server and the web app on loopback;
+    `app_options` go to create_app (e.g. nextcloud_login)."""
     folder = tmp_path / "partnerschappen"
     partnership(folder, "brede-school", "Brede school Noord", GEMEENTE)
     partnership(folder, "kinderarmoede", "Samen tegen kinderarmoede", GEMEENTE)
@@ -48,15 +51,21 @@ def portfolio(tmp_path: Path, library):  # type: ignore[no-untyped-def]
         rt.store.ensure_round(pid, "2026-2027-1", datetime(2026, 9, 1, tzinfo=UTC), NOW, 3)
         cells = {(b.value, ""): (0, 1, 2, 1, 0) if b.value != "doel" else (2, 1, 1, 0, 0) for b in Bouwsteen}
         rt.store.close_round(pid, "2026-2027-1", 4, cells)
-    port = free_port()
+    port = port or free_port()
     config = {"viewers": viewers_from([CoordinatorSettings(organisation="gemeente", name="Gemeente Proef", viewers=["Coord@Example.org"])])}
     with smtp_server(tmp_path) as (inbox, mail_settings):
         rt.mailer = Mailer(mail_settings, SMTP_PASSWORD)
         rt.links = LinkSigner(SECRET, f"http://127.0.0.1:{port}")
-        app = create_app(rt, bot.partnerships, rt.links, viewers=lambda: config["viewers"])
+        app = create_app(rt, bot.partnerships, rt.links, viewers=lambda: config["viewers"], **app_options)
         with web_server(app, port) as base:
             yield base, inbox, config, rt
     rt.store.close()
+
+
+@pytest.fixture
+def portfolio(tmp_path: Path, library):  # type: ignore[no-untyped-def]
+    with portfolio_world(tmp_path, library) as world:
+        yield world
 
 
 def test_a_coordinator_signs_in_by_mail_and_sees_exactly_the_partnerships_of_their_organisation(portfolio) -> None:  # type: ignore[no-untyped-def]

@@ -837,7 +837,13 @@ def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
                 )
             ]
         )
+    from brug.web.nextcloud_login import nextcloud_login_from
+
     assert s.web is not None and bot.rt.links is not None
+    try:
+        nextcloud_login = nextcloud_login_from(s, LANG)
+    except ProblemsFound as found:
+        fail(found.problems)
     return create_app(
         bot.rt,
         bot.partnerships,
@@ -845,6 +851,7 @@ def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
         per_ip=s.web.per_ip_per_minute,
         per_link=s.web.per_link_per_minute,
         viewers=_current_viewers(s),
+        nextcloud_login=nextcloud_login,
     )
 
 
@@ -1394,7 +1401,14 @@ phase_models = []
 # secret_file = "/run/secrets/brug-web-secret"
 # [[web.coordinators]]
 # organisation = "gemeente-brakelveld"   # its id in the partnership files
-# viewers = ["coordinatie@brakelveld.be"]
+# viewers = ["coordinatie@brakelveld.be", "nextcloud:els"]   # e-mail addresses, nextcloud:<user id>
+# coordinators may sign in with their Nextcloud account too: register brug in Nextcloud (Administration
+# settings > Security > OAuth 2.0 clients) with the redirection URI <base_url>/login/nextcloud/callback
+# [web.nextcloud_login]
+# client_id = "..."
+# url = "https://cloud.example.org"   # [nextcloud] url when left out
+# client secret: environment variable BRUG_WEB__NEXTCLOUD_LOGIN__CLIENT_SECRET, or:
+# client_secret_file = "/run/secrets/brug-nextcloud-client-secret"
 
 # the SMTP server that mails the links (STARTTLS, then login)
 # [mail]

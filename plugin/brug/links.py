@@ -20,6 +20,7 @@ LINK_SALT = "brug.answer-link.v1"
 CSRF_SALT = "brug.csrf.v1"
 SIGNIN_SALT = "brug.sign-in.v1"
 SESSION_SALT = "brug.session.v1"
+NEXTCLOUD_LOGIN_SALT = "brug.nextcloud-login.v1"
 SIGNIN_MINUTES = 20  # a sign-in link holds this long
 SESSION_HOURS = 12  # a coordinator's session holds this long
 
@@ -47,6 +48,7 @@ class LinkSigner:
         self._csrf = URLSafeSerializer(secret, salt=CSRF_SALT)
         self._signin = URLSafeTimedSerializer(secret, salt=SIGNIN_SALT)
         self._session = URLSafeTimedSerializer(secret, salt=SESSION_SALT)
+        self._nextcloud_login = URLSafeTimedSerializer(secret, salt=NEXTCLOUD_LOGIN_SALT)
 
     def token(self, link: AnswerLink) -> str:
         return str(
@@ -86,6 +88,23 @@ class LinkSigner:
 
     def read_session(self, value: str | None) -> str | None:
         return _timed(self._session, value, SESSION_HOURS * 3600) if value else None
+
+    # --- Nextcloud sign-in: the OAuth2 state and PKCE verifier, in a cookie of the browser that started --
+
+    def nextcloud_login(self, state: str, verifier: str, language: str) -> str:
+        return str(self._nextcloud_login.dumps([state, verifier, language]))
+
+    def read_nextcloud_login(self, value: str | None, max_age: int) -> tuple[str, str, str] | None:
+        """(state, verifier, language) of a sign-in started at most `max_age` seconds ago."""
+        if not value or len(value) > 1000:
+            return None
+        try:
+            data = self._nextcloud_login.loads(value, max_age=max_age)
+        except (SignatureExpired, BadSignature):
+            return None
+        if isinstance(data, list) and len(data) == 3 and all(isinstance(v, str) for v in data):
+            return data[0], data[1], data[2]
+        return None
 
     # --- CSRF: a random value in a cookie, and the same value signed with the link in the form ---------
 

@@ -149,6 +149,31 @@ class CoordinatorSettings(BaseModel):
     )
 
 
+class NextcloudLoginSettings(BaseModel):
+    """Signing in to the portfolio with a Nextcloud account (an OAuth 2.0 client of Nextcloud's oauth2 app)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(
+        description="the client id Nextcloud gave (Administration settings → Security → OAuth 2.0 clients), "
+        "registered with the redirection URI <base_url>/login/nextcloud/callback",
+        min_length=1,
+    )
+    url: str | None = Field(
+        default=None, description="the Nextcloud's address; [nextcloud] url when left out", pattern=r"^https?://\S+$"
+    )
+    trust_email: bool = Field(
+        default=False,
+        description="also let in an account whose e-mail address (as Nextcloud reports it) is a viewer: only where "
+        "people cannot set their own address (Nextcloud does not verify it)",
+    )
+    client_secret: SecretStr | None = None  # from BRUG_WEB__NEXTCLOUD_LOGIN__CLIENT_SECRET or client_secret_file
+    client_secret_file: Path | None = None
+
+    def secret(self) -> str | None:
+        return _secret(self.client_secret, self.client_secret_file)
+
+
 class WebSettings(BaseModel):
     """The web page where members without a chat account answer by a personal link."""
 
@@ -161,6 +186,9 @@ class WebSettings(BaseModel):
     per_link_per_minute: int = Field(default=20, ge=1, description="requests one personal link may make per minute")
     coordinators: list[CoordinatorSettings] = Field(
         default_factory=list, description="organisations whose viewers see a portfolio of their partnerships"
+    )
+    nextcloud_login: NextcloudLoginSettings | None = Field(
+        default=None, description="coordinators may also sign in with their Nextcloud account"
     )
     secret: SecretStr | None = None  # signs the links; from BRUG_WEB__SECRET or secret_file
     secret_file: Path | None = None
@@ -241,6 +269,10 @@ class Settings(BaseSettings):
         web = self.web
         if web is not None and web.secret_file is not None:
             web = web.model_copy(update={"secret_file": fix(web.secret_file)})
+        login = web.nextcloud_login if web is not None else None
+        if web is not None and login is not None and login.client_secret_file is not None:
+            login = login.model_copy(update={"client_secret_file": fix(login.client_secret_file)})
+            web = web.model_copy(update={"nextcloud_login": login})
         return self.model_copy(
             update=dict(
                 mail=mail,
@@ -302,6 +334,19 @@ def load_settings(config: Path | None = None, language: Language = "nl") -> Sett
                         ),
                     )
                 )
+        login = raw.get("web", {}).get("nextcloud_login") if isinstance(raw.get("web"), dict) else None
+        if isinstance(login, dict) and "client_secret" in login:
+            variable = "BRUG_WEB__NEXTCLOUD_LOGIN__CLIENT_SECRET"
+            problems.append(
+                Problem(
+                    display_path(path),
+                    ("web", "nextcloud_login", "client_secret"),
+                    f"geheimen horen niet in {CONFIG_NAME}: gebruik de omgevingsvariabele {variable} of client_secret_file"
+                    if language == "nl"
+                    else f"secrets do not belong in {CONFIG_NAME}: use the environment variable {variable} "
+                    "or client_secret_file",
+                )
+            )
         state = raw.get("state")
         if isinstance(state, str) and "://" in state and _has_password(state):
             problems.append(

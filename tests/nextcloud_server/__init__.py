@@ -1,4 +1,4 @@
-"""A protocol-faithful local Nextcloud test server (OCS, WebDAV, sharing, Teams, Talk, Deck, CalDAV).
+"""A protocol-faithful local Nextcloud test server (OCS, WebDAV, sharing, Teams, Talk, Deck, CalDAV, the OAuth2 login flow).
 
 Built from recorded real Nextcloud traffic and the official OpenAPI specs in
 ``shared/contracts/nextcloud``; see ``NextcloudTestServer`` for the test hooks.

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from . import caldav, deck, ocs, sharing, talk, teams, webdav
+from . import caldav, deck, oauth2, ocs, sharing, talk, teams, webdav
 from .common import (
     INVALID_OCS_QUERY,
     NOT_LOGGED_IN,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ROUTES: list[Route] = [
     *ocs.ROUTES,
+    *oauth2.ROUTES,
     *sharing.ROUTES,
     *teams.ROUTES,
     *talk.ROUTES,

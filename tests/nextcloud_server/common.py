@@ -141,6 +141,8 @@ class Ctx:
                     uid = user.uid
             elif scheme.lower() == "bearer":
                 uid = self.state.bearer_tokens.get(value.strip())
+                if self.state.bearer_expires.get(value.strip(), self.state.now() + 1) <= self.state.now():
+                    uid = None  # an OAuth2 access token past its hour
             if uid is not None:
                 self.state.users[uid].last_login = self.state.now()
         self._user = uid

@@ -216,6 +216,12 @@ class NextcloudTestServer:
         with self.state.lock:
             self.state.bearer_tokens[token] = uid
 
+    def add_oauth_client(self, name: str, redirect_uri: str) -> tuple[str, str]:
+        """``occ oauth2:add-client <name> <redirect URI>``: the client id and secret."""
+        from .oauth2 import add_client
+
+        return add_client(self.state, name, redirect_uri)
+
     def add_group(self, gid: str, members: list[str] | tuple[str, ...] = ()) -> None:
         """Create a group (if needed) and add ``members``."""
         with self.state.lock:

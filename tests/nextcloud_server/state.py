@@ -364,6 +364,7 @@ class ServerState:
         self.groups: dict[str, list[str]] = {"admin": []}
         self.subadmins: dict[str, set[str]] = {}
         self.bearer_tokens: dict[str, str] = {}
+        self.bearer_expires: dict[str, int] = {}  # an OAuth2 access token holds an hour
         self.roots: dict[str, Node] = {}
         self.nodes_by_id: dict[int, Node] = {}
         self._fileids = itertools.count(100)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from brug.domain.types import Bouwsteen, Language
 from brug.links import SESSION_HOURS, SIGNIN_MINUTES, AnswerLink, LinkSigner, barometer_key
 from brug.service import Runtime
 from brug.settings import NEXTCLOUD_VIEWER
+from brug.web.nextcloud_login import CALLBACK, STATE_MINUTES, LoginFailed, NextcloudLogin
 from brug.web.pages import page_env, stylesheet
 from brug.web.portfolio import (
     REASONS,
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 CSRF_COOKIE = "brug_csrf"
 SESSION_COOKIE = "brug_session"
+NEXTCLOUD_COOKIE = "brug_nextcloud_login"  # the OAuth2 state and PKCE verifier of a sign-in under way
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
@@ -147,9 +150,11 @@ def create_app(
     per_ip: int = 60,
     per_link: int = 20,
     viewers: Callable[[], dict[str, Viewer]] = dict,
+    nextcloud_login: NextcloudLogin | None = None,
 ) -> Starlette:
     """The web app on a runtime's store; `partnerships` gives the partnerships as loaded now, `viewers`
-    the coordinators' viewers by lower-case e-mail address as brug.toml names them now."""
+    the coordinators' viewers by identity as brug.toml names them now; with `nextcloud_login`
+    coordinators may also sign in with their Nextcloud account."""
     by_ip = RateLimiter(per_ip)
     by_link = RateLimiter(per_link)
     secure = signer.base_url.startswith("https://")
@@ -194,7 +199,10 @@ def create_app(
         return token is not None and not by_link.allow(token)
 
     def problem(kind: str, language: Language) -> HTMLResponse:
-        status = {"invalid": 404, "expired": 410, "busy": 429, "csrf": 403, "form": 400, "signin": 403}[kind]
+        status = {
+            "invalid": 404, "expired": 410, "busy": 429, "csrf": 403, "form": 400, "signin": 403,
+            "not-viewer": 403, "nextcloud": 502,
+        }[kind]
         response = page("problem", language, status, kind=kind)
         if kind == "busy":
             response.headers["Retry-After"] = "60"
@@ -269,7 +277,7 @@ def create_app(
     async def login_page(request: Request) -> Response:
         if limited(request, None):
             return problem("busy", language_of(request))
-        return with_csrf(request, "login", language_of(request))
+        return with_csrf(request, "login", language_of(request), nextcloud=nextcloud_login is not None)
 
     async def login_post(request: Request) -> Response:
         language = language_of(request)
@@ -302,13 +310,63 @@ def create_app(
         if limited(request, None):
             return problem("busy", language)
         email = signer.read_signin(request.path_params["token"])
-        if email is None or email not in viewers():
-            return problem("signin", language)
+        viewer = viewers().get(email) if email is not None else None
+        return session_of(viewer) if viewer is not None else problem("signin", language)
+
+    def session_of(viewer: Viewer) -> Response:
+        """Signed in: the session cookie, and on to the portfolio."""
         response = RedirectResponse("/portfolio", status_code=303, headers=HEADERS)
         response.set_cookie(
-            SESSION_COOKIE, signer.session(email), max_age=SESSION_HOURS * 3600, path="/", secure=secure,
+            SESSION_COOKIE, signer.session(viewer.identity), max_age=SESSION_HOURS * 3600, path="/", secure=secure,
             httponly=True, samesite="lax",
         )
+        return response
+
+    async def nextcloud_start(request: Request) -> Response:
+        """Off to Nextcloud to log in there; the state and PKCE verifier stay with this browser."""
+        language = language_of(request)
+        if nextcloud_login is None:
+            return problem("invalid", language)
+        if limited(request, None):
+            return problem("busy", language)
+        state, verifier = nextcloud_login.new_state()
+        response = RedirectResponse(nextcloud_login.authorize_url(state, verifier), status_code=303, headers=HEADERS)
+        response.set_cookie(  # Lax: Nextcloud's redirect back is a top-level navigation, which carries it
+            NEXTCLOUD_COOKIE, signer.nextcloud_login(state, verifier, language), max_age=STATE_MINUTES * 60,
+            path="/login/nextcloud", secure=secure, httponly=True, samesite="lax",
+        )
+        return response
+
+    async def nextcloud_callback(request: Request) -> Response:
+        """Back from Nextcloud: the state must be this browser's, the code must give a viewer."""
+        if nextcloud_login is None:
+            return problem("invalid", language_of(request))
+        if limited(request, None):
+            return problem("busy", language_of(request))
+        held = signer.read_nextcloud_login(request.cookies.get(NEXTCLOUD_COOKIE), STATE_MINUTES * 60)
+        language: Language = held[2] if held is not None and held[2] in ("nl", "en") else language_of(request)  # type: ignore[assignment]
+        state = request.query_params.get("state", "")
+        code = request.query_params.get("code", "")
+        if held is None or not state or not secrets.compare_digest(state.encode(), held[0].encode()) or not code:
+            return forget_login(problem("signin", language))  # another browser's answer, an old one, or a refusal
+        try:
+            who = await nextcloud_login.user(code, held[1])
+        except LoginFailed as err:
+            log.warning("a sign-in with Nextcloud failed: %s", err)
+            return forget_login(problem("nextcloud", language))
+        known = viewers()
+        viewer = known.get(f"{NEXTCLOUD_VIEWER}{who.id}")
+        if viewer is None and nextcloud_login.trust_email and who.email is not None:
+            by_email = known.get(who.email)
+            viewer = by_email if by_email is not None and by_email.kind == "email" else None
+        if viewer is None:
+            log.info("a Nextcloud account that is no viewer tried to sign in")
+            return forget_login(problem("not-viewer", language))
+        log.info("a viewer of %s signed in with Nextcloud", ", ".join(viewer.organisations))
+        return forget_login(session_of(viewer))
+
+    def forget_login(response: Response) -> Response:
+        response.delete_cookie(NEXTCLOUD_COOKIE, path="/login/nextcloud", secure=secure, httponly=True, samesite="lax")
         return response
 
     async def logout(request: Request) -> Response:
@@ -460,6 +518,8 @@ def create_app(
             Route("/a/{token}", answer_post, methods=["POST"]),
             Route("/login", login_page, methods=["GET"]),
             Route("/login", login_post, methods=["POST"]),
+            Route("/login/nextcloud", nextcloud_start, methods=["GET"]),
+            Route(CALLBACK, nextcloud_callback, methods=["GET"]),
             Route("/login/{token}", login_link, methods=["GET"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/portfolio", portfolio_page, methods=["GET"]),
