@@ -78,13 +78,13 @@ from nio import (
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.matrix import TAG, MatrixAccount, MatrixChat, message_content
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.jobs import slot_id
+from brug.app.scheduler import AGENDA, REFLECTION, TickReport
+from brug.app.service import Runtime, content_digest
 from brug.content.library import load_library
 from brug.content.render import Renderer
 from brug.devservers.synapse import Account, LocalSynapse
-from brug.jobs import slot_id
-from brug.scheduler import AGENDA, REFLECTION, TickReport
-from brug.service import Runtime, content_digest
 from brug.store import Store
 
 PLUGIN = Path(__file__).resolve().parents[1] / "plugin"

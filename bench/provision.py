@@ -48,16 +48,16 @@ except ImportError:  # run without PYTHONPATH: use the package next to this scri
 sys.path.append(str(ROOT))  # for the partnership files the Matrix tests write too
 
 from nio import AsyncClient, SyncResponse
+from tests.matrix.world import partnership_file
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.matrix import MatrixAccount, MatrixChat
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.service import Runtime, content_digest
 from brug.content.library import load_library
 from brug.content.render import Renderer
 from brug.devservers.synapse import Account, LocalSynapse
-from brug.service import Runtime, content_digest
 from brug.store import Store
-from tests.matrix.world import partnership_file
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PASSWORD = "bench-provision"

@@ -44,11 +44,11 @@ except ImportError:  # run without PYTHONPATH: use the package next to this scri
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugin"))
 
 from brug.adapters.local import LocalChat, LocalFiles
+from brug.app.service import ApplyReport, Runtime, apply_partnerships, content_digest
 from brug.content.library import Library, load_library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.render import Renderer
 from brug.domain.types import slugify
-from brug.service import ApplyReport, Runtime, apply_partnerships, content_digest
 from brug.store import Store
 from brug.workspace.desired import desired_workspace
 

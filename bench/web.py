@@ -40,11 +40,11 @@ import httpx
 import uvicorn
 
 from brug.adapters.local import LocalChat, LocalFiles
+from brug.app.links import LinkSigner
+from brug.app.service import Runtime, content_digest
 from brug.content.library import load_library
 from brug.content.render import Renderer
 from brug.domain.partnership import Partnership
-from brug.links import LinkSigner
-from brug.service import Runtime, content_digest
 from brug.store import Store
 from brug.web.app import Viewer, create_app
 

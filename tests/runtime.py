@@ -7,9 +7,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from brug.adapters.local import LocalChat, LocalFiles
+from brug.app.service import Runtime, content_digest
 from brug.content.library import Library
 from brug.content.render import Renderer
-from brug.service import Runtime, content_digest
 from brug.store import Store
 
 

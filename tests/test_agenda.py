@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from brug.app.meetings import agenda_context
 from brug.content.partnerships import load_partnership
 from brug.domain.agenda import (
     AddedItem,
@@ -24,7 +25,6 @@ from brug.domain.agenda import (
     fit_to_meeting,
 )
 from brug.domain.types import Text
-from brug.meetings import agenda_context
 from tests.conftest import EXAMPLES
 from tests.test_schedule import BRUSSELS, Clock, make_bot
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from brug.bot import Bot
-from brug.conversation import Incoming
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
+from brug.app.export import export_partnership
 from brug.domain.agreement import (
     Overall,
     Renewal,
@@ -21,7 +22,6 @@ from brug.domain.agreement import (
     review_date,
 )
 from brug.domain.partnership import Form, Mandate
-from brug.export import export_partnership
 from tests.agreement_world import edit, write_partnership
 from tests.runtime import local_runtime
 
@@ -185,7 +185,7 @@ async def test_a_document_edited_since_the_last_look_is_signed_as_it_is_now(bot:
 
 
 async def test_a_review_four_weeks_away_is_on_the_agenda_and_reminded_once(bot: Bot, tmp_path: Path) -> None:
-    from brug.jobs import post_agenda
+    from brug.app.jobs import post_agenda
 
     path = next((tmp_path / "partnerschappen").glob("*.yaml"))
     path.write_text(path.read_text(encoding="utf-8") + "agreement: {review: 2027-01-20}\n", encoding="utf-8")
@@ -393,9 +393,9 @@ async def test_an_english_partnership_agrees_in_english(tmp_path: Path, library)
 
 async def test_supporting_members_get_no_mailed_reflection_prompt(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
     """Actor types steer who receives which prompts, by mail too (real local SMTP server)."""
-    from brug.jobs import post_reflection
-    from brug.links import LinkSigner
-    from brug.mail import Mailer
+    from brug.app.jobs import post_reflection
+    from brug.app.links import LinkSigner
+    from brug.app.mail import Mailer
     from tests.web_world import SMTP_PASSWORD, smtp_server
 
     folder = tmp_path / "partnerschappen"

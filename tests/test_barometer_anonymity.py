@@ -26,13 +26,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from brug import barometer
-from brug.bot import Bot
+from brug.app import barometer
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
+from brug.app.export import export_partnership
 from brug.content.library import Library, load_library
-from brug.conversation import Incoming
 from brug.domain.barometer import Vote, aggregate
 from brug.domain.types import Bouwsteen
-from brug.export import export_partnership
 from tests.barometer_world import barometer_partnership
 from tests.runtime import local_runtime
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from brug import barometer
-from brug.bot import Bot
-from brug.conversation import Incoming
-from brug.export import export_partnership
-from brug.jobs import post_agenda
-from brug.scheduler import BAROMETER
+from brug.app import barometer
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
+from brug.app.export import export_partnership
+from brug.app.jobs import post_agenda
+from brug.app.scheduler import BAROMETER
 from tests.barometer_world import barometer_partnership
 from tests.runtime import local_runtime
 
@@ -188,7 +188,7 @@ def test_the_command_line_shows_the_rounds_and_writes_the_radar(in_tmp, cli, lib
 async def test_a_full_round_posts_six_polls_once_and_prompt_rounds_close_with_the_next_prompt(
     tmp_path, library
 ) -> None:  # type: ignore[no-untyped-def]
-    from brug.jobs import post_reflection, run_barometer
+    from brug.app.jobs import post_reflection, run_barometer
 
     clock = Clock(END1)
     barometer_partnership(tmp_path / "p1", "vol", extra="barometer: {full: true}\n")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from brug.bot import Bot
-from brug.conversation import Incoming
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
+from brug.app.jobs import post_agenda, post_reflection
+from brug.app.meetings import agenda_for, render_agenda
 from brug.content.render import format_date
-from brug.jobs import post_agenda, post_reflection
-from brug.meetings import agenda_for, render_agenda
 from tests.conftest import ROOT
 from tests.runtime import local_runtime
 

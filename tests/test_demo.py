@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def demo_once(folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "brug.demo", "--folder", str(folder), "--once"],
+        [sys.executable, "-m", "brug.app.demo", "--folder", str(folder), "--once"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -143,10 +143,10 @@ def test_questions_for_one_audience_that_speak_of_the_other_side_assume_it(libra
 
 
 def test_a_centre_for_basic_education_is_no_school(library: Library) -> None:
+    from brug.app.jobs import audiences, settings_of
     from brug.content.partnerships import load_partnership
     from brug.domain.questions import Audience, Setting
     from brug.domain.reflection import choose_question
-    from brug.jobs import audiences, settings_of
     from tests.conftest import EXAMPLES
 
     class Rt:  # audiences() only reads the library
@@ -300,7 +300,6 @@ def test_a_small_partnership_keeps_its_detailed_list(library: Library, renderer)
 
 def test_the_pinned_overview_names_groups_not_36_schools(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
     from brug.content.context import common_context
-
     from tests.conftest import EXAMPLES
 
     path = next(p for p in EXAMPLES if p.stem == LARGE)
@@ -313,9 +312,8 @@ def test_the_pinned_overview_names_groups_not_36_schools(library: Library, rende
 
 
 def test_agendas_of_the_large_example_keep_to_the_limits(library: Library, renderer) -> None:  # type: ignore[no-untyped-def]
+    from brug.app.meetings import agenda_context
     from brug.domain.agenda import AddedItem, OpenAction, build_agenda
-    from brug.meetings import agenda_context
-
     from tests.conftest import EXAMPLES
 
     path = next(p for p in EXAMPLES if p.stem == LARGE)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
 from brug.content.yamlfile import MAX_FILE_BYTES, YamlError, load_yaml_file
-from brug.conversation import Incoming
 from tests.conftest import ROOT
 from tests.runtime import local_runtime
 from tests.test_partnership_file import VALID

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.scheduler import AGENDA
+from brug.app.service import PARK_AFTER
 from brug.ports import PlatformError
-from brug.scheduler import AGENDA
-from brug.service import PARK_AFTER
 from brug.store import Store
 from tests.conftest import ROOT
 from tests.runtime import local_runtime

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from brug.lock import AlreadyRunning, instance_lock
+from brug.app.lock import AlreadyRunning, instance_lock
 from brug.store import Store
-from brug.store_copy import row_counts
+from brug.store.copy import row_counts
 from tests.conftest import EXAMPLES
 from tests.postgres import PostgresServer
 from tests.test_workspace_local import NOW

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from brug.app.signals import case_refusal
 from brug.content.library import Library, load_library, read_model
 from brug.domain.privacy import PrivacyRules, find_case_data, looks_like_national_number
-from brug.signals import case_refusal
 from tests.conftest import ROOT
 
 

@@ -15,11 +15,11 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.scheduler import KINDS
+from brug.app.service import plan_partnership
 from brug.content.partnerships import load_partnership
 from brug.domain.recurrence import TWO_YEARS, Recurrence, RecurrenceError, parse_rrule
-from brug.scheduler import KINDS
-from brug.service import plan_partnership
 from tests.runtime import local_runtime
 from tests.test_rules_bounded import deadline
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.scheduler import AGENDA, REFLECTION, agenda_slots, overdue_agendas
 from brug.domain.holidays import load_school_calendar
 from brug.domain.recurrence import Recurrence
-from brug.scheduler import AGENDA, REFLECTION, agenda_slots, overdue_agendas
 from tests.runtime import local_runtime
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -151,7 +151,7 @@ async def test_a_three_day_outage_is_skipped_logged_and_named_in_the_next_agenda
     scheduler = bot.scheduler()
     await scheduler.tick()
     clock.now = datetime(2026, 9, 24, 12, 0, tzinfo=BRUSSELS)  # down over the prompt of Monday 21 September
-    with caplog.at_level(logging.WARNING, logger="brug.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="brug.app.scheduler"):
         report = await scheduler.tick()
     assert [s.kind for s in report.skipped] == [REFLECTION] and report.done == report.late == []
     assert "skipped" in caplog.text and "3.1 days" in caplog.text

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from brug.bot import Bot
-from brug.jobs import post_agenda, post_reflection
-from brug.lock import AlreadyRunning, instance_lock
-from brug.meetings import agenda_for, render_agenda
-from brug.scheduler import AGENDA, REFLECTION, agenda_slots, reflection_slots, slot_post_keys
-from brug.service import ApplyReport, apply_partnerships
+from brug.app.bot import Bot
+from brug.app.jobs import post_agenda, post_reflection
+from brug.app.lock import AlreadyRunning, instance_lock
+from brug.app.meetings import agenda_for, render_agenda
+from brug.app.scheduler import AGENDA, REFLECTION, agenda_slots, reflection_slots, slot_post_keys
+from brug.app.service import ApplyReport, apply_partnerships
 from tests.conftest import ROOT
 from tests.runtime import local_runtime
 from tests.test_schedule import BRUSSELS, Clock, make_bot, transcript

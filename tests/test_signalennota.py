@@ -13,8 +13,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from brug.bot import Bot
-from brug.conversation import Incoming
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
 from brug.store import Store
 from tests.conftest import EXAMPLES, ROOT
 from tests.runtime import local_runtime

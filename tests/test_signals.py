@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
 from brug.content.library import Library
-from brug.conversation import Incoming
 from brug.domain.signals import (
     Level,
     NewSignal,
@@ -234,7 +234,7 @@ async def test_forget_removes_the_signals(bot: Bot) -> None:
 
 
 async def test_the_agenda_carries_new_and_waiting_signals_and_the_minutes_move_them(bot: Bot) -> None:
-    from brug.jobs import post_agenda
+    from brug.app.jobs import post_agenda
 
     p = bot.partnerships()[PID]
     await say(bot, "els-van-damme", "!signaal Gezinnen vinden geen betaalbare opvang op woensdagnamiddag #kinderopvang")
@@ -293,7 +293,7 @@ async def test_the_agenda_carries_new_and_waiting_signals_and_the_minutes_move_t
     assert "**Signalen die op antwoord wachten**" not in second  # signal 2 got its answer
 
     # reading the same minutes again changes nothing and raises nothing twice
-    from brug.minutes import read_minutes
+    from brug.app.minutes import read_minutes
 
     await read_minutes(p, bot.rt)
     assert [s.number for s in bot.rt.store.signals(PID)] == [1, 2, 3]

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from brug import store as store_module
 from brug.planner import DocumentRecord
-from brug.store import SCHEMA_VERSION, Store, is_database_url, shown_url
+from brug.store import SCHEMA_VERSION, Store, is_database_url, schema, shown_url
 
 
 def test_a_new_store_is_at_the_latest_schema(state_url: str) -> None:
@@ -22,7 +21,7 @@ def test_a_new_store_is_at_the_latest_schema(state_url: str) -> None:
 
 
 def test_an_older_database_is_brought_up_to_date_keeping_its_data(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     old = Store(state_url)
     assert old.version == 1 and "actions" not in inspect(old.engine).get_table_names()
     old.record_document("p", "local", DocumentRecord("agreement", "a.md", "r" * 64, "f"))
@@ -36,7 +35,7 @@ def test_an_older_database_is_brought_up_to_date_keeping_its_data(state_url: str
 
 def test_a_database_from_a_newer_brug_is_refused(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     Store(state_url).close()
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     with pytest.raises(RuntimeError, match="newer brug"):
         Store(state_url)
 
@@ -77,7 +76,7 @@ def test_chat_effects_happen_once_per_origin(state_url: str) -> None:
 
 
 def test_an_older_outbox_gains_the_failure_columns(state_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 7)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 7)
     old = Store(state_url)
     old.enqueue("matrix", "p/welcome", "p", "algemeen", "welcome", "hallo")
     with old.engine.begin() as conn:  # the outbox as brug made it before version 8
@@ -113,7 +112,7 @@ def test_a_post_that_keeps_failing_is_parked_and_no_longer_planned(state_url: st
 def test_every_migration_runs_on_its_own_over_a_database_with_data(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Each version in turn, as an upgrade would meet it: SQLite-only SQL in a migration fails here."""
     for version in range(1, SCHEMA_VERSION + 1):
-        monkeypatch.setattr(store_module, "SCHEMA_VERSION", version)
+        monkeypatch.setattr(schema, "SCHEMA_VERSION", version)
         s = Store(state_url)
         assert s.version == version
         s.record_document("p", "local", DocumentRecord(f"doc{version}", "a.md", "r", "f"))
@@ -150,7 +149,7 @@ def test_a_state_is_a_sqlite_file_or_a_postgresql_url(tmp_path: Path, postgres) 
 
 def test_the_lookups_by_platform_id_and_the_pending_posts_have_indexes(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Version 9 (see bench/store_plans.py): an older database gains them, a new one has them at once."""
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 8)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 8)
     old = Store(state_url)
     with old.engine.begin() as conn:  # the tables as brug made them before version 9
         for name in ("ix_outbox_pending", "ix_outbox_ref", "ix_resources_ref"):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError
 
-from brug.commands import COMMANDS
+from brug.app.commands import COMMANDS
+from brug.app.meetings import agenda_context
 from brug.content.agreement import AgreementState, agreement_context, status_context
 from brug.content.context import common_context, with_extra
 from brug.content.partnerships import load_partnership
@@ -16,7 +17,6 @@ from brug.content.render import Renderer, markdown_to_html, md_escape
 from brug.domain.agenda import AddedItem, Missed, OpenAction, Unreadable, build_agenda
 from brug.domain.agreement import Renewal, agreement_status
 from brug.domain.questions import QuestionKind
-from brug.meetings import agenda_context
 from brug.workspace.desired import History, desired_workspace
 from tests.conftest import EXAMPLES
 

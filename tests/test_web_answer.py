@@ -10,17 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from brug import barometer
-from brug.bot import Bot
-from brug.conversation import Incoming
-from brug.jobs import post_reflection, run_barometer
-from brug.links import LinkSigner
-from brug.mail import Mailer
+from brug.app import barometer
+from brug.app.bot import Bot
+from brug.app.conversation import Incoming
+from brug.app.jobs import post_reflection, run_barometer
+from brug.app.links import LinkSigner
+from brug.app.mail import Mailer
 from brug.ports import PlatformError
 from brug.web.app import create_app
 from tests.barometer_world import barometer_partnership
-from tests.test_barometer_flow import Clock
 from tests.runtime import local_runtime
+from tests.test_barometer_flow import Clock
 from tests.web_world import SMTP_PASSWORD, free_port, smtp_server, web_server
 
 PID = "barometer-test"

@@ -12,8 +12,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from brug import barometer
-from brug.jobs import post_reflection
+from brug.app import barometer
+from brug.app.jobs import post_reflection
 from brug.settings import CoordinatorSettings
 from brug.web.app import create_app, viewers_from
 from tests.browser import accessibility_violations, browser  # noqa: F401  (the session's browser)

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.links import LinkSigner
+from brug.app.mail import Mailer
 from brug.domain.types import Bouwsteen
-from brug.links import LinkSigner
-from brug.mail import Mailer
 from brug.settings import CoordinatorSettings
 from brug.web.app import create_app, viewers_from
 from tests.barometer_world import barometer_partnership

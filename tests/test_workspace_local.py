@@ -214,7 +214,7 @@ def test_plan_with_matrix_configured_shows_provisioning_without_contacting_it(cl
 
 
 def test_a_second_brug_on_the_same_data_waits_its_turn(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
-    from brug.lock import instance_lock
+    from brug.app.lock import instance_lock
 
     with instance_lock(project / "staat" / "brug.db"):  # as if 'brug run' were working
         result = cli("--now", NOW, "apply")

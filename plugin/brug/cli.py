@@ -22,8 +22,20 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 import brug
-from brug import barometer
-from brug.bot import Bot, build_runtime
+from brug.app import barometer
+from brug.app.bot import Bot, build_runtime
+from brug.app.export import export_partnership
+from brug.app.lock import AlreadyRunning, instance_lock
+from brug.app.scheduler import AGENDA, REFLECTION
+from brug.app.service import (
+    REASONS,
+    ApplyReport,
+    PartnershipPlan,
+    Runtime,
+    agreement_state,
+    apply_partnerships,
+    plan_partnership,
+)
 from brug.console import console, styled
 from brug.content.library import Library, load_library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
@@ -33,19 +45,7 @@ from brug.content.resources import data_dir
 from brug.domain.holidays import load_school_calendar
 from brug.domain.partnership import Partnership
 from brug.domain.types import Language
-from brug.export import export_partnership
-from brug.lock import AlreadyRunning, instance_lock
 from brug.planner import Action
-from brug.scheduler import AGENDA, REFLECTION
-from brug.service import (
-    REASONS,
-    ApplyReport,
-    PartnershipPlan,
-    Runtime,
-    agreement_state,
-    apply_partnerships,
-    plan_partnership,
-)
 from brug.settings import CONFIG_NAME, Settings, display_state, load_settings
 from brug.store import Store, is_database_url
 
@@ -1015,7 +1015,7 @@ def store_copy(
         ),
     ],
 ) -> None:
-    from brug.store_copy import TargetNotEmpty, copy_store, row_counts
+    from brug.store.copy import TargetNotEmpty, copy_store, row_counts
 
     s = settings()
     target: Path | str = to if is_database_url(to) else Path(to).resolve()
@@ -1157,7 +1157,7 @@ def akkoord(
 ) -> None:
     from rich.text import Text
 
-    from brug import agreements
+    from brug.app import agreements
 
     s = settings()
     lib = library(s)
@@ -1302,7 +1302,7 @@ def signalen(
         Path, typer.Option("--out", "-o", help=t("Map voor de nota.", "Folder for the report."))
     ] = Path("."),
 ) -> None:
-    from brug.nota import NothingToReport, school_year_start, write_nota
+    from brug.app.nota import NothingToReport, school_year_start, write_nota
 
     s = settings()
     lib = library(s)

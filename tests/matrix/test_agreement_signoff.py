@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 
-from brug.bot import Bot, add_nextcloud
+from brug.app.bot import Bot, add_nextcloud
 from brug.devservers.synapse import LocalSynapse
 from brug.settings import NextcloudSettings
 from tests.agreement_world import edit, write_partnership

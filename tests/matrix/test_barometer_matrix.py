@@ -15,13 +15,13 @@ from nio import RoomSendResponse
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.matrix import MatrixAccount, MatrixChat
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.jobs import post_agenda, post_reflection, run_barometer
+from brug.app.service import Runtime, content_digest
 from brug.content.library import load_library
 from brug.content.render import Renderer
 from brug.devservers.synapse import LocalSynapse
 from brug.domain.types import Bouwsteen
-from brug.jobs import post_agenda, post_reflection, run_barometer
-from brug.service import Runtime, content_digest
 from brug.store import Store
 from tests.barometer_world import barometer_partnership
 from tests.matrix.world import Partner, room_of, unique

@@ -14,9 +14,9 @@ import pytest
 
 import brug.adapters.matrix as matrix_module
 from brug.adapters.matrix import MAX_EVENT_BYTES
+from brug.app.jobs import post_agenda, post_reflection
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse
-from brug.jobs import post_agenda, post_reflection
 from brug.ports import PlatformError
 from tests.matrix.world import NOW, Partner, World, bot_messages, listening_bot, room_of
 
@@ -122,8 +122,8 @@ async def test_a_message_over_the_event_limit_arrives_in_parts_and_a_refused_pos
 ) -> None:
     """The homeserver's own limits, without rate limits: a 100 KB message is split into events that
     fit; a post the homeserver keeps refusing (the bot is not in the room) is parked after five tries."""
-    from brug.jobs import deliver
-    from brug.service import PARK_AFTER
+    from brug.app.jobs import deliver
+    from brug.app.service import PARK_AFTER
 
     (tmp_path / "partnerschappen").mkdir()
     world = World(synapse, synapse.register("brugdelen", "pw"), tmp_path, load_library())

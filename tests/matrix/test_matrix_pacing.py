@@ -12,10 +12,10 @@ import pytest
 from nio import AsyncClient, AsyncClientConfig, RoomCreateResponse, RoomGetStateEventResponse
 
 from brug.adapters.matrix import KEY_FIELD, MatrixChat
+from brug.app.jobs import post_reflection
+from brug.app.scheduler import Scheduler
+from brug.app.service import chat_workspaces
 from brug.devservers.synapse import LocalSynapse
-from brug.jobs import post_reflection
-from brug.scheduler import Scheduler
-from brug.service import chat_workspaces
 from tests.matrix.test_matrix_workspace import library, world  # noqa: F401 - the same fixtures
 from tests.matrix.world import (
     NOW,

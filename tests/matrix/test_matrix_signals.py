@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from brug.app.jobs import post_agenda
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse
 from brug.domain.signals import Status
-from brug.jobs import post_agenda
 from tests.matrix.world import NOW, Partner, World, bot_messages, listening_bot, room_of, unique
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from brug.bot import add_nextcloud
+from brug.app.bot import add_nextcloud
+from brug.app.jobs import post_agenda
 from brug.devservers.synapse import LocalSynapse
-from brug.jobs import post_agenda
 from brug.settings import NextcloudSettings
 from tests.matrix.world import NOW, Partner, World, bot_messages, room_of, unique
 from tests.nextcloud_server import NextcloudTestServer

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from nio import RoomGetStateEventResponse
 
+from brug.app.meetings import agenda_for, render_agenda
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse
-from brug.meetings import agenda_for, render_agenda
 from tests.matrix.world import (
     NOW,
     Partner,

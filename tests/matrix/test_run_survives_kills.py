@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from brug.app.scheduler import AGENDA, REFLECTION, due_slots
 from brug.content.partnerships import load_partnership
 from brug.devservers.synapse import LocalSynapse
-from brug.scheduler import AGENDA, REFLECTION, due_slots
 from brug.store import Store
 from tests.conftest import ROOT
 from tests.matrix.world import Partner, bot_messages, unique

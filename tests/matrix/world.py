@@ -23,12 +23,13 @@ from sqlalchemy import update
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.adapters.matrix import MatrixAccount, MatrixChat
-from brug.bot import Bot
+from brug.app.bot import Bot
+from brug.app.service import Runtime, content_digest
 from brug.content.library import Library
 from brug.content.render import Renderer
 from brug.devservers.synapse import Account, LocalSynapse
-from brug.service import Runtime, content_digest
-from brug.store import Store, outbox
+from brug.store import Store
+from brug.store.schema import outbox
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 _names = itertools.count(1)

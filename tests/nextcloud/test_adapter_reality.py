@@ -15,7 +15,7 @@ import pytest
 
 from brug.adapters.nextcloud.client import NextcloudAccount
 from brug.adapters.nextcloud.talk import TalkChat, fit_description
-from brug.bot import Bot
+from brug.app.bot import Bot
 
 from .conftest import PASSWORDS, make_client
 from .test_adapter_workspace import NOW, SHARES, done, folder, library, make_bot, nc, partnership  # noqa: F401

@@ -12,9 +12,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from brug.adapters.nextcloud.talk import TalkChat
-from brug.bot import Bot, add_nextcloud
+from brug.app.bot import Bot, add_nextcloud
+from brug.app.meetings import agenda_for, render_agenda
 from brug.content.library import load_library
-from brug.meetings import agenda_for, render_agenda
 from brug.settings import NextcloudSettings
 from tests.nextcloud.conftest import PASSWORDS, FakeClock, make_client
 from tests.nextcloud_server import NextcloudTestServer

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from brug.bot import Bot, add_nextcloud
+from brug.app.bot import Bot, add_nextcloud
+from brug.app.jobs import post_agenda, post_reflection, run_barometer
 from brug.content.library import load_library
 from brug.domain.types import Bouwsteen
-from brug.jobs import post_agenda, post_reflection, run_barometer
 from brug.settings import NextcloudSettings
 from tests.barometer_world import barometer_partnership
 from tests.nextcloud.conftest import PASSWORDS, FakeClock, make_client

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from brug.adapters.nextcloud.talk import TalkChat
-from brug.bot import Bot, add_nextcloud
+from brug.app.bot import Bot, add_nextcloud
 from brug.content.library import load_library
 from brug.settings import NextcloudSettings
 from brug.store import Store

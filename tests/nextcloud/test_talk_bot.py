@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from brug.adapters.nextcloud.talk_bot import TalkBotReceiver, sign, verify
-from brug.conversation import Incoming
+from brug.app.conversation import Incoming
 from brug.store import Store
 
 SECRET = "s" * 48
@@ -87,7 +87,7 @@ def test_brug_run_serves_the_webhook_only_with_its_secret(tmp_path: Path, monkey
     import pytest
 
     from brug.adapters.nextcloud.talk import TalkChat
-    from brug.bot import build_runtime
+    from brug.app.bot import build_runtime
     from brug.content.library import load_library
     from brug.content.problems import ProblemsFound
     from brug.settings import load_settings

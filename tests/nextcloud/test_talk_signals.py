@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from brug.adapters.nextcloud.talk import TalkChat
+from brug.app.jobs import post_agenda
 from brug.domain.signals import Status
-from brug.jobs import post_agenda
 from tests.nextcloud.conftest import FakeClock, make_client
 from tests.nextcloud.test_adapter_workspace import NOW, make_bot, partnership
 from tests.nextcloud_server import NextcloudTestServer

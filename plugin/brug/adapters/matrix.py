@@ -50,9 +50,9 @@ from nio import (
 
 from brug.adapters.pacing import Pacer
 from brug.adapters.reachability import Reachability
+from brug.app.conversation import Incoming, Reply
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_html, markdown_to_plain
-from brug.conversation import Incoming, Reply
 from brug.ports import NETWORK_ERRORS, PlatformError, ProgressRelay, ReconcileReport, Unreachable
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace

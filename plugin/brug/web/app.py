@@ -26,15 +26,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from brug import barometer
+from brug.app import barometer
+from brug.app.commands import MAX_ANSWER
+from brug.app.links import SESSION_HOURS, SIGNIN_MINUTES, AnswerLink, LinkSigner, barometer_key
+from brug.app.service import Runtime
 from brug.content.render import format_date
-from brug.commands import MAX_ANSWER
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
 from brug.domain.reflection import pulse_for
 from brug.domain.types import Bouwsteen, Language
-from brug.links import SESSION_HOURS, SIGNIN_MINUTES, AnswerLink, LinkSigner, barometer_key
-from brug.service import Runtime
 from brug.settings import NEXTCLOUD_VIEWER
 from brug.web.nextcloud_login import CALLBACK, STATE_MINUTES, LoginFailed, NextcloudLogin
 from brug.web.pages import page_env, stylesheet
@@ -291,7 +291,7 @@ def create_app(
             return problem("busy", language)
         viewer = viewers().get(email)
         if viewer is not None and viewer.kind == "email" and rt.mailer is not None:
-            from brug.mail import Mail
+            from brug.app.mail import Mail
 
             body = page_env(language).get_template("signin-mail.txt.j2").render(
                 organisation=viewer.title(language), link=signer.signin_url(email), minutes=SIGNIN_MINUTES

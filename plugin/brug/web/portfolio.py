@@ -14,18 +14,16 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from brug import barometer
+from brug.app import agreements, barometer
+from brug.app.service import Runtime
+from brug.content.agreement import review_of
+from brug.content.library import Library
 from brug.content.radar import number
-from brug.domain.agreement import Overall
+from brug.domain.agreement import Overall, reminder_due
+from brug.domain.barometer import BlockResult, RoundResult, Tally
 from brug.domain.partnership import Partnership, today_in
 from brug.domain.signals import OPEN
 from brug.domain.types import Bouwsteen, Language
-from brug import agreements
-from brug.content.agreement import review_of
-from brug.content.library import Library
-from brug.domain.agreement import reminder_due
-from brug.domain.barometer import BlockResult, RoundResult, Tally
-from brug.service import Runtime
 from brug.store import PortfolioFigures
 
 QUIET = timedelta(weeks=8)

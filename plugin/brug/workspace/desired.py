@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from brug.commands import COMMANDS
+from brug.app.commands import COMMANDS
 from brug.content.agreement import AgreementState, agreement_context, status_context, with_first_draft
 from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library

@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
+from brug.app.conversation import Incoming, Reply
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_plain
-from brug.conversation import Incoming, Reply
 from brug.ports import ReconcileReport
 from brug.store import Resource, Store
 from brug.workspace.chat import ChatWorkspace

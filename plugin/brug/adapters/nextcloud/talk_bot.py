@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from brug.conversation import Incoming
+from brug.app.conversation import Incoming
 from brug.store import Store
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from brug.adapters.nextcloud.files import NextcloudFiles
 from brug.adapters.nextcloud.sharing import NextcloudSharing
-from brug.ports import PlatformError
+from brug.app.meetings import open_actions
 from brug.domain.partnership import Partnership
 from brug.domain.workflow import PhaseModel
-from brug.meetings import open_actions
+from brug.ports import PlatformError
 from brug.store import Store
 from brug.workspace.layout import Layout
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from brug.agreements import review_for
-from brug.commands import MAX_AGENDA_ITEM
+from brug.app.agreements import review_for
+from brug.app.commands import MAX_AGENDA_ITEM
+from brug.app.signals import signal_views
 from brug.content.context import Link, common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, Trusted
@@ -28,7 +29,6 @@ from brug.domain.partnership import Partnership
 from brug.domain.recurrence import MAX_OCCURRENCES
 from brug.domain.signals import Status, waiting
 from brug.domain.types import Bouwsteen, Language, Text
-from brug.signals import signal_views
 from brug.store import Store
 
 

@@ -10,20 +10,20 @@ import logging
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from brug import barometer
+from brug.app import barometer
+from brug.app.links import barometer_key
+from brug.app.meetings import agenda_for, render_agenda
+from brug.app.minutes import read_minutes
+from brug.app.scheduler import agenda_post_key, slot_id
+from brug.app.service import PARK_AFTER, Runtime, chat_platforms, parked_after_failure
 from brug.content.context import Link, common_context, with_extra
 from brug.domain.agenda import Missed
 from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question, Setting
 from brug.domain.reflection import choose_question, pulse_for
 from brug.domain.types import Bouwsteen
-from brug.links import barometer_key
-from brug.meetings import agenda_for, render_agenda
-from brug.minutes import read_minutes
 from brug.planner import DocumentRecord
 from brug.ports import PlatformError, WriteCondition, WriteConflict
-from brug.scheduler import agenda_post_key, slot_id
-from brug.service import PARK_AFTER, Runtime, chat_platforms, parked_after_failure
 from brug.workspace.desired import is_web, sha256
 from brug.workspace.layout import Layout
 
@@ -194,7 +194,7 @@ async def post_reflection(p: Partnership, slot: datetime, rt: Runtime, *, late: 
         refs = await deliver(rt, p, pulse_key, "reflectie", "pulse", caption, poll=pulse)
         barometer.register_polls(p, rt, refs, pulse_key, round_id, pulse.bouwsteen)
     if rt.mailer is not None:  # members without a chat account answer on the web, by a personal link
-        from brug.mail import mail_prompt
+        from brug.app.mail import mail_prompt
 
         await mail_prompt(p, rt, key, round_id, question, slot)
     return key
@@ -221,7 +221,7 @@ async def post_full_barometer(p: Partnership, round_id: str, label: str, rt: Run
         refs = await deliver(rt, p, key, "reflectie", "pulse", caption, poll=pulse)
         barometer.register_polls(p, rt, refs, key, round_id, b)
     if rt.mailer is not None:  # members without a chat account rate the six on the web
-        from brug.mail import mail_round
+        from brug.app.mail import mail_round
 
         await mail_round(p, rt, start_key, round_id, label)
 

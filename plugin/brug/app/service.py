@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import brug
-from brug import agreements
+from brug.app import agreements
+from brug.app.signals import signals_log_context
 from brug.content.agreement import AgreementState
 from brug.content.context import Link
 from brug.content.library import Library
@@ -40,7 +41,6 @@ from brug.ports import (
     WriteCondition,
     WriteConflict,
 )
-from brug.signals import signals_log_context
 from brug.store import Store
 from brug.workspace.chat import ChatWorkspace, chat_workspace
 from brug.workspace.desired import DesiredWorkspace, History, desired_workspace, document_title, pinned_overview, sha256
@@ -72,8 +72,8 @@ class Runtime:
     zones: dict[str, tzinfo] = field(default_factory=dict)  # each known partnership's time zone, by id
     language: Language = "nl"  # of brug's own messages (the command line's, not the partners')
     progress: ProgressRelay = field(default_factory=ProgressRelay)  # what a long apply shows meanwhile
-    mailer: Any = None  # brug.mail.Mailer when brug.toml has [mail]
-    links: Any = None  # brug.links.LinkSigner when brug.toml has [web]
+    mailer: Any = None  # brug.app.mail.Mailer when brug.toml has [mail]
+    links: Any = None  # brug.app.links.LinkSigner when brug.toml has [web]
 
     def files_for(self, p: Partnership) -> FileSpace:
         """Where this partnership's documents live (its `platforms.files`)."""

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import PurePosixPath
 
+from brug.app.service import Runtime
+from brug.app.signals import TEXTS, raise_signal, update_signal
 from brug.domain.actions import parse_action_line, read_actions
 from brug.domain.agenda import Unreadable
 from brug.domain.partnership import Partnership
 from brug.domain.signals import NewSignal, read_signal_lines
 from brug.domain.types import strip_controls
-from brug.service import Runtime
-from brug.signals import TEXTS, raise_signal, update_signal
 from brug.workspace.desired import sha256
 
 ACTION_SECTIONS = ("Acties", "Actions")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from sqlalchemy import func, insert, select, text
 
-from brug.store import Store, metadata, schema_version
+from brug.store import Store
+from brug.store.schema import metadata, schema_version
 
 BATCH = 1000
 

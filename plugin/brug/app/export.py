@@ -7,10 +7,10 @@ import csv
 import json
 from pathlib import Path, PurePosixPath
 
-from brug import barometer
+from brug.app import barometer
+from brug.app.service import Runtime
 from brug.domain.partnership import Partnership
 from brug.domain.signals import SignalRecord
-from brug.service import Runtime
 from brug.store import Store
 
 

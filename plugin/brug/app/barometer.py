@@ -21,9 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
+from brug.app.service import ApplyReport, Runtime, _write_document, chat_platforms
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
 from brug.content.radar import SHORT, number, radar_svg
+from brug.domain.agenda import Item, Priority
 from brug.domain.barometer import (
     ALL,
     Attention,
@@ -40,10 +42,8 @@ from brug.domain.barometer import (
 )
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Audience, Question, QuestionKind
-from brug.domain.agenda import Item, Priority
 from brug.domain.types import Bouwsteen, Language, Text
 from brug.planner import Action, Operation, Reason, decide
-from brug.service import ApplyReport, Runtime, _write_document, chat_platforms
 from brug.workspace.desired import sha256
 from brug.workspace.layout import Layout
 
@@ -341,7 +341,7 @@ async def close_round(p: Partnership, round_id: str, rt: Runtime) -> RoundResult
 
 
 def _member_by_platform_id(p: Partnership, platform: str, user: str) -> Member | None:
-    from brug.conversation import find_member
+    from brug.app.conversation import find_member
 
     return find_member(p, platform, user)
 

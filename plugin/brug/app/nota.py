@@ -2,7 +2,7 @@
 
 One report for one partnership, or for several (a coordinating organisation's `--all` or a list).
 The Markdown comes from the template `signalennota.md.j2`; the PDF is that same Markdown typeset
-with reportlab (see `brug.pdf`), behind a title page (title, period, date, partners) and a table of
+with reportlab (see `brug.content.pdf`), behind a title page (title, period, date, partners) and a table of
 contents. Only signals are in it — patterns, never people.
 """
 
@@ -13,13 +13,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from brug.app.signals import signal_views
 from brug.content.library import Library
+from brug.content.pdf import TitlePage, markdown_to_pdf
 from brug.content.render import Renderer, format_date
 from brug.domain.partnership import Partnership
 from brug.domain.signals import STATUS_LABEL, Level, SignalRecord, Status, nota_themes
 from brug.domain.types import Language, slugify
-from brug.pdf import TitlePage, markdown_to_pdf
-from brug.signals import signal_views
 from brug.store import Store
 
 TITLE = {"nl": "Signalennota", "en": "Signals to policy"}

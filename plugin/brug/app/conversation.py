@@ -1,7 +1,7 @@
 """What brug answers when partners talk to it in chat — the same on every platform.
 
 Adapters turn a platform's event into an `Incoming` message; the conversation decides, using the
-command table in `brug.commands`, and returns `Reply`s that the adapter posts in a thread. Only
+command table in `brug.app.commands`, and returns `Reply`s that the adapter posts in a thread. Only
 members of the partnership get answers; others get a polite refusal. Wrong usage gets the
 command's help, never silence.
 """
@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from brug import barometer
-from brug.commands import COMMANDS, MAX_ANSWER, CommandSpec, find_command
+from brug.app import barometer
+from brug.app.commands import COMMANDS, MAX_ANSWER, CommandSpec, find_command
+from brug.app.meetings import agenda_for, open_actions, render_agenda
+from brug.app.scheduler import agenda_post_key
+from brug.app.signals import open_signals_message, organisation_of, raise_signal, update_signal
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
 from brug.content.render import Renderer, format_date, format_datetime, format_local, md_escape
@@ -23,13 +26,10 @@ from brug.domain.actions import parse_action_command
 from brug.domain.agreement import AgreementStatus, Outcome, SignDecision, SignRequest, parse_sign_request
 from brug.domain.partnership import Member, Partnership
 from brug.domain.signals import NewSignal, parse_signal_args
-from brug.meetings import agenda_for, open_actions, render_agenda
-from brug.scheduler import agenda_post_key
-from brug.signals import open_signals_message, organisation_of, raise_signal, update_signal
 from brug.store import Store
 
 if TYPE_CHECKING:
-    from brug.service import Runtime
+    from brug.app.service import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from brug.app.links import AnswerLink, LinkSigner
+from brug.app.service import Runtime, parked_after_failure
 from brug.content.render import format_date
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
-from brug.links import AnswerLink, LinkSigner
 from brug.ports import PlatformError, Unreachable
-from brug.service import Runtime, parked_after_failure
 from brug.settings import MailSettings
 from brug.web.pages import page_env
 

@@ -13,21 +13,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from brug import agreements
 from brug.adapters.local import LocalChat, LocalFiles
+from brug.app import agreements
+from brug.app.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
+from brug.app.jobs import post_agenda, post_reflection, run_barometer
+from brug.app.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
+from brug.app.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.content.edit import set_phase
 from brug.content.library import Library
 from brug.content.partnerships import LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, os_reason
 from brug.content.render import Renderer
-from brug.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
 from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Member, Partnership
 from brug.domain.types import Language, strip_controls
-from brug.jobs import post_agenda, post_reflection, run_barometer
-from brug.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
-from brug.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.settings import CONFIG_NAME, NextcloudSettings, SecretUnreadable, Settings
 from brug.store import Store
 
@@ -92,7 +92,7 @@ def build_runtime(
 def add_web(rt: Runtime, settings: Settings, language: Language = "nl") -> None:
     """Answer links ([web]) and the mails that carry them ([mail])."""
     if settings.web is not None:
-        from brug.links import LinkSigner
+        from brug.app.links import LinkSigner
 
         secret = required_secret(settings.web.signing_secret, "web", "secret", language)
         if len(secret) < 16:
@@ -100,7 +100,7 @@ def add_web(rt: Runtime, settings: Settings, language: Language = "nl") -> None:
             raise ProblemsFound([Problem(CONFIG_NAME, ("web", "secret"), text)])
         rt.links = LinkSigner(secret, settings.web.base_url)
     if settings.mail is not None:
-        from brug.mail import Mailer
+        from brug.app.mail import Mailer
 
         if settings.web is None:
             text = (

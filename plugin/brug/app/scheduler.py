@@ -81,7 +81,7 @@ def agenda_post_key(partnership_id: str, meeting: datetime) -> str:
 
 
 def slot_post_keys(slot: Slot) -> list[str]:
-    """The key prefixes of the posts a slot's job makes (see brug.jobs): the agenda, or the prompt and its poll."""
+    """The key prefixes of the posts a slot's job makes (see brug.app.jobs): the agenda, or the prompt and its poll."""
     if slot.kind == AGENDA:  # an agenda is named after its meeting
         return [agenda_post_key(slot.partnership, slot.meeting or slot.at)]
     sid = slot_id(slot.at)
@@ -110,7 +110,7 @@ def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: S
 
 def barometer_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
     """Ends of time-based barometer rounds in (start, end]."""
-    from brug.barometer import boundaries
+    from brug.app.barometer import boundaries
 
     return [Slot(at, p.id, BAROMETER) for at in boundaries(p, start, end)]
 

@@ -27,16 +27,16 @@ import yaml
 from rich.table import Table
 from rich.tree import Tree
 
-from brug.bot import Bot, build_runtime
+from brug.app.bot import Bot, build_runtime
+from brug.app.jobs import post_agenda, post_reflection
 from brug.console import console as plain_console
 from brug.console import styled
 from brug.content.library import load_library
 from brug.devservers.synapse import LocalSynapse, SynapseAdminError
 from brug.domain.types import slugify
-from brug.jobs import post_agenda, post_reflection
 from brug.settings import load_settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "brug-demo"
 console = plain_console()
 
@@ -228,8 +228,8 @@ async def demo(folder: Path, once: bool) -> int:
 
 def demo_answer_link(p, bot: Bot, key: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
     """A personal answer link for the first member of a partnership, as the mail would carry it."""
-    from brug import barometer
-    from brug.links import AnswerLink
+    from brug.app import barometer
+    from brug.app.links import AnswerLink
 
     round_id = barometer.current_round(p, bot.rt, now) or ""
     record = bot.rt.store.barometer_round(p.id, round_id)

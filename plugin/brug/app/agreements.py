@@ -10,8 +10,8 @@ document: the partners' text is theirs, the status lives in `akkoord-status.md` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 import logging
+from collections.abc import Sequence
 from datetime import date
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ from brug.planner import DocumentRecord
 from brug.store import Store, StoredVersion
 
 if TYPE_CHECKING:
-    from brug.service import Runtime
+    from brug.app.service import Runtime
 
 log = logging.getLogger(__name__)
 

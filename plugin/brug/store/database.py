@@ -1,0 +1,154 @@
+"""Where brug's memory lives and how a process talks to it: URLs, the engine, transactions, migrating.
+
+SQLAlchemy Core on SQLite by default (a file, in WAL mode), or on PostgreSQL (psycopg 3) when `state`
+in brug.toml is a `postgresql://` URL. Opening a store brings an older database up to date inside
+one transaction (on PostgreSQL under an advisory lock, so two processes starting at once migrate
+once). The helpers at the end are shared by the per-concern parts of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+
+from brug.store import schema
+from brug.store.schema import metadata, schema_version
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+MIGRATION_LOCK = 0x62727567  # "brug": PostgreSQL advisory lock held while one process migrates
+
+
+def is_database_url(location: Path | str) -> bool:
+    """Whether `state` names a database server (a URL) rather than a SQLite file."""
+    return isinstance(location, str) and "://" in location
+
+
+def engine_url(url: str) -> str:
+    """The SQLAlchemy URL for a state URL: `postgresql://` and `postgres://` use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def shown_url(url: str) -> str:
+    """A state URL fit for messages and logs: never its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """One engine over brug's tables, brought to the latest schema when opened.
+
+    The per-concern parts of `Store` all work through `_tx`: one transaction per call.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = engine_url(url)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=self.is_postgresql)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.is_postgresql:
+            event.listen(self.engine, "connect", _postgresql_session)
+        self.migrate()
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith("postgresql")
+
+    @classmethod
+    def at(cls, path: Path) -> Self:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    @classmethod
+    def open(cls, location: Path | str) -> Self:
+        """The store `state` names: a SQLite file (made when missing) or a database URL."""
+        return cls(location) if is_database_url(location) else cls.at(Path(location))
+
+    # --- schema ------------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the database to SCHEMA_VERSION; returns the version it was at."""
+        with self.engine.begin() as conn:
+            if self.is_postgresql:  # two processes starting at once: one migrates, the other waits
+                conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            metadata.create_all(conn, tables=[schema_version])
+            current = conn.execute(select(schema_version.c.version)).scalar()
+            if current is None:
+                conn.execute(insert(schema_version).values(version=0))
+                current = 0
+            if current > schema.SCHEMA_VERSION:
+                raise RuntimeError(f"the database {shown_url(self.url)} was made by a newer brug (schema {current})")
+            for version in range(current, schema.SCHEMA_VERSION):
+                schema.MIGRATIONS[version](conn)
+            conn.execute(update(schema_version).values(version=schema.SCHEMA_VERSION))
+        return current
+
+    @property
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(schema_version.c.version)).scalar_one())
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str) -> tuple[int, bool]:
+    """The number of the row this origin made before, or the partnership's next number (1, 2, …) and True."""
+    existing = conn.execute(
+        select(table.c.number).where(table.c.partnership_id == partnership_id, table.c.origin == origin)
+    ).scalar()
+    if existing is not None:
+        return int(existing), False
+    return _next_number(conn, table, partnership_id), True
+
+
+def _next_number(conn: Connection, table: Table, partnership_id: str) -> int:
+    """The number the next row of a partnership gets in a table numbered per partnership (1, 2, …)."""
+    last = conn.execute(
+        select(table.c.number).where(table.c.partnership_id == partnership_id).order_by(table.c.number.desc())
+    ).scalar()
+    return (last or 0) + 1
+
+
+def _upsert(
+    conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any], on_update: dict[str, Any] | None = None
+) -> None:
+    """Update the row with this key, or insert it; `on_update` holds values only for an existing row."""
+    where = [table.c[name] == value for name, value in key.items()]
+    if conn.execute(update(table).where(*where).values(**values, **(on_update or {}))).rowcount == 0:
+        conn.execute(insert(table).values(**key, **values))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _postgresql_session(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """Times come back in UTC, as brug stores them (SQLite gives them back as written)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()

@@ -1,0 +1,204 @@
+"""What brug posts and when: the outbox (each post once per key and platform, parked after
+too many failures) and the schedule's slots and marks, so a scheduled post is never lost or sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+
+from brug.store.database import Database, _now, _upsert, _utc
+from brug.store.records import SlotRecord
+from brug.store.schema import outbox, schedule_marks, slots
+
+
+class Outbox(Database):
+    """The outbox and the scheduler's slots and marks."""
+
+    # --- the outbox ----------------------------------------------------------------------------------
+
+    def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> str | None:
+        """Put a post in the outbox (once per key and platform); returns the status it already had, if any."""
+        with self._tx() as conn:
+            status = conn.execute(
+                select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).scalar()
+            if status is None:
+                conn.execute(
+                    insert(outbox).values(
+                        platform=platform,
+                        key=key,
+                        partnership_id=partnership_id,
+                        room=room,
+                        kind=kind,
+                        content=content,
+                        status="pending",
+                        created_at=_now(),
+                    )
+                )
+        return status
+
+    def mark_sent(self, platform: str, key: str, ref: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.platform == platform, outbox.c.key == key)
+                .values(status="sent", ref=ref, sent_at=_now())
+            )
+
+    def record_post_failure(self, platform: str, key: str, error: str, *, park_after: int) -> str:
+        """Count a failed attempt at a pending post; at `park_after` attempts it is parked. Its new status."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(outbox.c.status, outbox.c.attempts).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).first()
+            if row is None or row.status != "pending":
+                return row.status if row else "pending"
+            attempts = (row.attempts or 0) + 1
+            status = "parked" if attempts >= park_after else "pending"
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.platform == platform, outbox.c.key == key)
+                .values(attempts=attempts, last_error=error[:1000], status=status)
+            )
+        return status
+
+    def is_sent(self, platform: str, key: str) -> bool:
+        with self._tx() as conn:
+            status = conn.execute(
+                select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
+            ).scalar()
+        return status == "sent"
+
+    def outbox_entry(self, platform: str, key: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.key == key)).first()
+        return dict(row._mapping) if row else None
+
+    def pending(self, platform: str) -> list[dict[str, str]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.platform == platform, outbox.c.status == "pending")
+                .order_by(outbox.c.created_at)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def posted_keys(self, partnership_id: str, platform: str) -> set[str]:
+        """Keys of posts that were sent or parked (pending ones are not in here: they must still go out)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.key).where(
+                    outbox.c.partnership_id == partnership_id,
+                    outbox.c.platform == platform,
+                    outbox.c.status.in_(("sent", "parked")),
+                )
+            ).all()
+        return {r.key for r in rows}
+
+    def post_keys(self, partnership_id: str, kind: str) -> list[str]:
+        """Keys of a partnership's posts of one kind, oldest first (each key once, whatever the platforms)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.key, outbox.c.created_at)
+                .where(outbox.c.partnership_id == partnership_id, outbox.c.kind == kind)
+                .order_by(outbox.c.created_at, outbox.c.key)
+            ).all()
+        return list(dict.fromkeys(r.key for r in rows))
+
+    def has_pending(self, partnership_id: str, platforms: Sequence[str]) -> bool:
+        """Whether a post of this partnership still waits to be sent on one of these platforms."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(outbox.c.key).where(
+                    outbox.c.partnership_id == partnership_id,
+                    outbox.c.platform.in_(list(platforms)),
+                    outbox.c.status == "pending",
+                )
+            ).first()
+        return row is not None
+
+    def parked_posts(self, partnership_id: str) -> list[dict[str, Any]]:
+        """Posts that failed too often and wait for a person: shown by `brug status`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.platform, outbox.c.key, outbox.c.kind, outbox.c.attempts, outbox.c.last_error)
+                .where(outbox.c.partnership_id == partnership_id, outbox.c.status == "parked")
+                .order_by(outbox.c.created_at)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def slot_posts(self, partnership_id: str, prefixes: Sequence[str]) -> dict[tuple[str, str], str]:
+        """The outbox rows (platform, key) -> status whose key starts with one of `prefixes`."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(outbox.c.platform, outbox.c.key, outbox.c.status).where(
+                    outbox.c.partnership_id == partnership_id,
+                    or_(*(outbox.c.key.startswith(prefix, autoescape=True) for prefix in prefixes)),
+                )
+            ).all()
+        return {(r.platform, r.key): r.status for r in rows}
+
+    def sent_post_by_key(self, platform: str, key: str) -> str | None:
+        """The platform's id of a sent post."""
+        with self._tx() as conn:
+            return conn.execute(select(outbox.c.ref).where(outbox.c.platform == platform, outbox.c.key == key)).scalar()
+
+    def sent_post(self, platform: str, ref: str) -> dict[str, object] | None:
+        """The outbox entry of a message by its platform id (to recognise replies to a prompt)."""
+        with self._tx() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.ref == ref)).first()
+        return dict(row._mapping) if row else None
+
+    # --- schedules ------------------------------------------------------------------------------------
+
+    def schedule_mark(self, partnership_id: str, kind: str) -> datetime | None:
+        with self._tx() as conn:
+            upto = conn.execute(
+                select(schedule_marks.c.upto).where(
+                    schedule_marks.c.partnership_id == partnership_id, schedule_marks.c.kind == kind
+                )
+            ).scalar()
+        return datetime.fromisoformat(upto) if upto else None
+
+    def set_schedule_mark(self, partnership_id: str, kind: str, upto: datetime) -> None:
+        with self._tx() as conn:
+            _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
+
+    def slot_status(self, partnership_id: str, kind: str, at: datetime) -> str | None:
+        with self._tx() as conn:
+            return conn.execute(
+                select(slots.c.status).where(
+                    slots.c.partnership_id == partnership_id, slots.c.kind == kind, slots.c.at == _utc(at)
+                )
+            ).scalar()
+
+    def record_slot(self, partnership_id: str, kind: str, at: datetime, status: str, *, late: bool = False) -> None:
+        key = {"partnership_id": partnership_id, "kind": kind, "at": _utc(at)}
+        with self._tx() as conn:
+            _upsert(conn, slots, key, dict(status=status, late=int(late), handled_at=_now()))
+
+    def slots(self, partnership_id: str, kind: str | None = None) -> list[SlotRecord]:
+        query = select(slots).where(slots.c.partnership_id == partnership_id)
+        if kind is not None:
+            query = query.where(slots.c.kind == kind)
+        with self._tx() as conn:
+            rows = conn.execute(query.order_by(slots.c.at)).all()
+        return [
+            SlotRecord(r.kind, datetime.fromisoformat(r.at), r.status, bool(r.late), bool(r.reported)) for r in rows
+        ]
+
+    def mark_reported(self, partnership_id: str, records: list[SlotRecord]) -> None:
+        with self._tx() as conn:
+            for record in records:
+                conn.execute(
+                    update(slots)
+                    .where(
+                        slots.c.partnership_id == partnership_id,
+                        slots.c.kind == record.kind,
+                        slots.c.at == _utc(record.at),
+                    )
+                    .values(reported=1)
+                )
