@@ -106,6 +106,7 @@ def test_a_coordinator_signs_in_by_mail_in_the_browser_and_another_organisation_
     assert accessibility_violations(driver) == []
     driver.find_element(By.ID, "email").send_keys("coord@example.org" + Keys.ENTER)
     WebDriverWait(driver, 30).until(lambda d: "Kijk je mail na" in d.page_source)
+    inbox.wait(1)
     link = inbox.received[-1].body.split()[[w.startswith(f"{base}/login/") for w in inbox.received[-1].body.split()].index(True)]
     driver.get(link)
     WebDriverWait(driver, 30).until(lambda d: d.current_url == f"{base}/portfolio")

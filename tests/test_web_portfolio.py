@@ -34,17 +34,23 @@ def partnership(folder: Path, pid: str, name: str, organisations) -> None:  # ty
     path.write_text(path.read_text(encoding="utf-8").replace("name: Barometer proef", f"name: {name}"), encoding="utf-8")
 
 
-@contextmanager
-def portfolio_world(tmp_path: Path, library, port: int | None = None, **app_options):  # type: ignore[no-untyped-def]
-    """Three partnerships of two organisations, a real SMTP server and the web app on loopback;
-    `app_options` go to create_app (e.g. nextcloud_login)."""
+def three_partnerships(tmp_path: Path, library) -> Bot:  # type: ignore[no-untyped-def]
+    """Two partnerships of the gemeente and one of other organisations, loaded on a local runtime."""
     folder = tmp_path / "partnerschappen"
     partnership(folder, "brede-school", "Brede school Noord", GEMEENTE)
     partnership(folder, "kinderarmoede", "Samen tegen kinderarmoede", GEMEENTE)
     partnership(folder, "andere-stad", "Netwerk andere stad", ANDERE)
-    rt = local_runtime(tmp_path, library, Clock(NOW))
-    bot = Bot(rt, [folder])
+    bot = Bot(local_runtime(tmp_path, library, Clock(NOW)), [folder])
     assert bot.load() == []
+    return bot
+
+
+@contextmanager
+def portfolio_world(tmp_path: Path, library, port: int | None = None, **app_options):  # type: ignore[no-untyped-def]
+    """Three partnerships of two organisations, a real SMTP server and the web app on loopback;
+    `app_options` go to create_app (e.g. nextcloud_login)."""
+    bot = three_partnerships(tmp_path, library)
+    rt = bot.rt
     rt.store.add_action("kinderarmoede", "Folder drukken", "gert", "2026-10-01", "chat:$a1")
     rt.store.add_action("brede-school", "Zaal boeken", "ann", "2026-12-01", "chat:$a2")
     for pid in ("kinderarmoede", "andere-stad"):  # a closed barometer round that may be shown
@@ -77,6 +83,7 @@ def test_a_coordinator_signs_in_by_mail_and_sees_exactly_the_partnerships_of_the
         assert web.post("/login", data={"email": "coord@example.org"}).status_code == 403  # no CSRF token
         sent = web.post("/login", data={"email": "coord@example.org", "csrf": csrf_of(form.text)})
         assert "Kijk je mail na" in sent.text
+        inbox.wait(1)  # the mail goes out after the page (as fast for any address)
         assert [r.to for r in inbox.received] == [["coord@example.org"]]  # the unknown address got nothing
         link = inbox.received[0].body.split(f"{base}/login/")[1].split()[0]
 

@@ -61,6 +61,7 @@ def sign_in_by_mail(web: httpx.Client, inbox, base: str, address: str) -> None: 
     form = web.get("/login")
     before = len(inbox.received)
     assert web.post("/login", data={"email": address, "csrf": csrf_of(form.text)}).status_code == 200
+    inbox.wait(before + 1)
     assert len(inbox.received) == before + 1
     link = inbox.received[-1].body.split(f"{base}/login/")[1].split()[0]
     assert web.get(f"/login/{link}").headers["location"] == "/portfolio"
@@ -222,3 +223,16 @@ def test_nextcloud_login_settings_take_the_nextcloud_url_and_keep_the_secret_out
     with pytest.raises(ProblemsFound) as found:
         nextcloud_login_from(load_settings(toml, "en"), "en")
     assert found.value.problems[0].loc == ("web", "nextcloud_login", "url")
+
+
+def test_sign_in_mails_to_one_viewer_are_limited_and_the_page_stays_the_same(portfolio, caplog) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
+    base, inbox, config, rt = portfolio
+    with httpx.Client(base_url=base, timeout=30) as web, caplog.at_level(logging.WARNING, logger="brug.web.app"):
+        form = web.get("/login")
+        pages = [web.post("/login", data={"email": "coord@example.org", "csrf": csrf_of(form.text)}) for _ in range(7)]
+        unknown = web.post("/login", data={"email": "nobody@example.org", "csrf": csrf_of(form.text)})
+        assert {p.status_code for p in [*pages, unknown]} == {200}
+        assert len({p.text for p in [*pages, unknown]}) == 1  # known or not, limited or not: the same page
+        inbox.wait(5)
+        assert [r.to for r in inbox.received] == [["coord@example.org"]] * 5
+        assert "limited to 5 per 15 minutes" in caplog.text

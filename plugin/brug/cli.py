@@ -1401,7 +1401,7 @@ phase_models = []
 # secret_file = "/run/secrets/brug-web-secret"
 # [[web.coordinators]]
 # organisation = "gemeente-brakelveld"   # its id in the partnership files
-# viewers = ["coordinatie@brakelveld.be", "nextcloud:els"]   # e-mail addresses, nextcloud:<user id>
+# viewers = ["coordinatie@brakelveld.be", "nextcloud:els"]   # e-mail addresses, Matrix ids, nextcloud:<user id>
 # coordinators may sign in with their Nextcloud account too: register brug in Nextcloud (Administration
 # settings > Security > OAuth 2.0 clients) with the redirection URI <base_url>/login/nextcloud/callback
 # [web.nextcloud_login]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from nio import (
@@ -913,6 +914,66 @@ class MatrixChat:
         }
         await self._send(room_id, "m.room.message", image, f"{key}/image")
         return await self.post(partnership, room, key, "barometer", caption)
+
+
+    # --- direct messages (a coordinator's sign-in link) ------------------------------------------------
+
+    async def send_direct(self, user_id: str, markdown: str, key: str) -> str:
+        """A message to one person, in brug's direct room with them: made (with an invite) the first
+        time and remembered in brug's `m.direct` account data, as clients keep their direct rooms.
+        Sent once per key; returns the event id."""
+        room_id = await self._direct_room(user_id)
+        return await self._send(room_id, "m.room.message", message_content(markdown), key)
+
+    async def _direct_room(self, user_id: str) -> str:
+        direct = await self._direct_rooms()
+        for room_id in reversed(direct.get(user_id, [])):
+            member = await self.client.room_get_state_event(room_id, "m.room.member", user_id)
+            if isinstance(member, RoomGetStateEventResponse) and member.content.get("membership") in ("invite", "join"):
+                return room_id  # brug is still in it (else the homeserver refuses to read its state) and so are they
+        response = await self._paced(
+            "create",
+            partial(
+                self.client.room_create,
+                is_direct=True,
+                invite=[user_id],
+                preset=RoomPreset.trusted_private_chat,
+                initial_state=[
+                    {"type": "m.room.history_visibility", "state_key": "", "content": {"history_visibility": "shared"}}
+                ],
+            ),
+        )
+        if not isinstance(response, RoomCreateResponse):
+            raise MatrixError(f"a direct room with {user_id}", response)
+        direct[user_id] = [*direct.get(user_id, [])[-4:], response.room_id]
+        await self._account_data("PUT", "m.direct", direct)
+        log.info("made a direct room %s for sign-in messages", response.room_id)
+        return response.room_id
+
+    async def _direct_rooms(self) -> dict[str, list[str]]:
+        found = await self._account_data("GET", "m.direct")
+        return {
+            user: [r for r in rooms if isinstance(r, str)]
+            for user, rooms in (found or {}).items()
+            if isinstance(user, str) and isinstance(rooms, list)
+        }
+
+    async def _account_data(self, method: str, kind: str, content: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """brug's own global account data of one kind (GET: None when there is none yet)."""
+        path = f"/_matrix/client/v3/user/{quote(self.account.user_id, safe='')}/account_data/{kind}"
+        try:
+            async with httpx.AsyncClient(base_url=self.account.homeserver, timeout=30, trust_env=False) as http:
+                answer = await http.request(
+                    method, path, json=content, headers={"Authorization": f"Bearer {self.account.access_token}"}
+                )
+        except httpx.HTTPError as err:
+            raise Unreachable(f"the Matrix homeserver is unreachable: {err.__class__.__name__}") from err
+        if method == "GET" and answer.status_code == 404:
+            return None
+        if not answer.is_success:
+            raise PlatformError(f"account data {kind}: HTTP {answer.status_code} {answer.text[:200]}")
+        data = answer.json()
+        return data if isinstance(data, dict) else None
 
 
 def _transient(err: Exception) -> bool:

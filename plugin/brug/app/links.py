@@ -76,8 +76,9 @@ class LinkSigner:
 
     # --- coordinators: a sign-in link by e-mail, then a session cookie -----------------------------------
 
-    def signin_url(self, email: str) -> str:
-        return f"{self.base_url}/login/{self._signin.dumps(email.lower())}"
+    def signin_url(self, identity: str) -> str:
+        """A sign-in link for a viewer's identity as brug.toml names them (an e-mail address in lower case)."""
+        return f"{self.base_url}/login/{self._signin.dumps(identity)}"
 
     def read_signin(self, token: str) -> str | None:
         return _timed(self._signin, token, SIGNIN_MINUTES * 60)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 CSRF_COOKIE = "brug_csrf"
 SESSION_COOKIE = "brug_session"
 NEXTCLOUD_COOKIE = "brug_nextcloud_login"  # the OAuth2 state and PKCE verifier of a sign-in under way
+SIGNIN_SENDS, SIGNIN_SENDS_WINDOW = 5, 15 * 60  # sign-in messages to one viewer: at most 5 per 15 minutes
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
@@ -157,6 +159,7 @@ def create_app(
     coordinators may also sign in with their Nextcloud account."""
     by_ip = RateLimiter(per_ip)
     by_link = RateLimiter(per_link)
+    by_viewer = RateLimiter(SIGNIN_SENDS, SIGNIN_SENDS_WINDOW)  # sign-in messages one viewer gets
     secure = signer.base_url.startswith("https://")
     bank = {q.id: q for q in rt.library.questions}
 
@@ -277,7 +280,9 @@ def create_app(
     async def login_page(request: Request) -> Response:
         if limited(request, None):
             return problem("busy", language_of(request))
-        return with_csrf(request, "login", language_of(request), nextcloud=nextcloud_login is not None)
+        return with_csrf(
+            request, "login", language_of(request), nextcloud=nextcloud_login is not None, matrix=direct_messages() is not None
+        )
 
     async def login_post(request: Request) -> Response:
         language = language_of(request)
@@ -286,24 +291,43 @@ def create_app(
         form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
         if not signer.csrf_ok(request.cookies.get(CSRF_COOKIE), _field(form, "csrf"), "login"):
             return problem("csrf", language)
-        email = _field(form, "email").strip().lower()
-        if not by_link.allow(f"login:{email}"):
+        typed = _field(form, "email").strip()
+        identity = typed if typed.startswith("@") else typed.lower()  # a Matrix id as it is, an address in lower case
+        if not by_link.allow(f"login:{identity}"):
             return problem("busy", language)
-        viewer = viewers().get(email)
-        if viewer is not None and viewer.kind == "email" and rt.mailer is not None:
-            from brug.app.mail import Mail
+        viewer = viewers().get(identity)
+        # the same page, as fast, whether the address is known or not: it tells no one who may sign in
+        response = page("login-sent", language, 200, matrix=direct_messages() is not None)
+        if viewer is not None and by_viewer.allow(viewer.identity):
+            response.background = BackgroundTask(send_signin, viewer, language)
+        elif viewer is not None:  # nobody can flood a coordinator's mailbox or chat with sign-in messages
+            log.warning("sign-in links to one viewer are limited to %d per %d minutes", SIGNIN_SENDS, SIGNIN_SENDS_WINDOW // 60)
+        return response
 
-            body = page_env(language).get_template("signin-mail.txt.j2").render(
-                organisation=viewer.title(language), link=signer.signin_url(email), minutes=SIGNIN_MINUTES
-            )
-            subject = {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language]
-            try:
-                await rt.mailer.send(Mail(email, subject, body))
-                log.info("sent a sign-in link to a viewer of %s", ", ".join(viewer.organisations))
-            except Exception as err:  # noqa: BLE001 - the page says the same whatever happened
-                log.error("could not send a sign-in link: %s", err)
-        # the same answer whether the address is known or not: the page tells no one who may sign in
-        return page("login-sent", language, 200)
+    def direct_messages() -> Any:
+        """brug's Matrix account, when it has one: it sends Matrix-id viewers their sign-in link."""
+        matrix = rt.chats.get("matrix")
+        return matrix if hasattr(matrix, "send_direct") else None
+
+    async def send_signin(viewer: Viewer, language: Language) -> None:
+        """The sign-in link, where the viewer reads it: by mail, or as a direct message on Matrix (a
+        Nextcloud viewer signs in through Nextcloud instead). Runs after the page went out."""
+        from brug.app.mail import Mail
+
+        text = page_env(language).get_template("signin-mail.txt.j2").render(
+            organisation=viewer.title(language), link=signer.signin_url(viewer.identity), minutes=SIGNIN_MINUTES
+        )
+        matrix = direct_messages()
+        try:
+            if viewer.kind == "email" and rt.mailer is not None:
+                await rt.mailer.send(Mail(viewer.identity, {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language], text))
+            elif viewer.kind == "matrix" and matrix is not None:
+                await matrix.send_direct(viewer.identity, text, f"web/sign-in/{secrets.token_hex(12)}")
+            else:
+                return
+            log.info("sent a sign-in link (%s) to a viewer of %s", viewer.kind, ", ".join(viewer.organisations))
+        except Exception as err:  # noqa: BLE001 - the page said the same whatever happens here
+            log.error("could not send a sign-in link (%s): %s", viewer.kind, err)
 
     async def login_link(request: Request) -> Response:
         language = language_of(request)
