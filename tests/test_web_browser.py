@@ -16,9 +16,10 @@ from brug.app import barometer
 from brug.app.jobs import post_reflection
 from brug.settings import CoordinatorSettings
 from brug.web.app import create_app, viewers_from
-from tests.browser import accessibility_violations, browser  # noqa: F401  (the session's browser)
+from tests.browser import accessibility_violations, browser, desktop_browser, save_page  # noqa: F401  (the session's browsers)
 from tests.test_web_answer import PID, SLOT, round_id, world  # noqa: F401  (the same world: SMTP, links)
 from tests.test_web_portfolio import portfolio  # noqa: F401  (signed-in coordinators)
+from tests.test_web_portfolio_rows import portfolio_world  # noqa: F401  (rows in every state)
 from tests.web_world import web_server
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -158,3 +159,59 @@ def test_a_coordinator_signs_in_with_nextcloud_in_the_browser_and_another_organi
             assert driver.find_element(By.TAG_NAME, "h1").text == "Deze link werkt niet"
             assert "Netwerk andere stad" not in driver.page_source
             assert inbox.received == []
+
+
+def test_the_portfolio_shows_each_rows_radar_sorts_by_heading_and_filters_by_keyboard(  # noqa: F811
+    portfolio_world, browser, desktop_browser  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
+    """The small radars are drawn (the shared grid found, the right size) and have their text for
+    screen readers; axe finds nothing at a desktop's and a phone's width; no sideways scrolling on the
+    phone; a column heading sorts; the filters work by keyboard."""
+    for driver in (desktop_browser, browser):
+        driver.delete_all_cookies()
+        driver.get(f"{portfolio_world.base}/healthz")
+        driver.add_cookie({"name": "brug_session", "value": portfolio_world.session, "path": "/"})
+
+    driver = desktop_browser
+    driver.get(f"{portfolio_world.base}/portfolio?sort=name")
+    radars = driver.find_elements(By.CSS_SELECTOR, "svg.mini-radar")
+    assert len(radars) == 2  # Noord and Armoede; Klein's round had two respondents
+    for radar in radars:
+        assert radar.size == {"width": 112, "height": 112}
+        grid = driver.execute_script("return arguments[0].querySelector('use').getBBox().width", radar)
+        assert grid > 80  # the shared grid is found and drawn
+    names = [e.get_attribute("textContent") for e in driver.find_elements(By.CSS_SELECTOR, "svg.mini-radar title")]
+    assert names[1].startswith("Barometer 2026–2027, trimester 1: Gemeenschappelijk doel 1,8 ↓")
+    table = driver.find_element(By.CSS_SELECTOR, "div.table")
+    assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", table)  # it fits
+    assert accessibility_violations(driver) == []
+    if os.environ.get("BRUG_UPDATE_DOCS"):
+        save_page(driver, DOCS / "web-portfolio-desktop.png", 1100)
+    driver.find_element(By.CSS_SELECTOR, "details.legend summary").send_keys(Keys.ENTER)
+    assert driver.find_element(By.CSS_SELECTOR, "details.legend p").is_displayed()
+
+    driver.find_element(By.LINK_TEXT, "Barometer").click()  # the heading sorts: the lowest bouwsteen first
+    WebDriverWait(driver, 30).until(lambda d: "sort=barometer" in d.current_url)
+    rows = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "tbody th[scope=row]")]
+    assert rows == ["Samen tegen armoede", "Brede school Noord", "Klein netwerk"]
+    assert driver.find_element(By.CSS_SELECTOR, "th[aria-sort]").text.startswith("Barometer")
+
+    # by keyboard: choose a phase, tick "needs attention", submit
+    driver.find_element(By.ID, "phase").send_keys("Schep")  # typing picks "Schep een draagvlak"
+    driver.find_element(By.ID, "attention").send_keys(Keys.SPACE)
+    driver.find_element(By.CSS_SELECTOR, "form.filters button").send_keys(Keys.ENTER)
+    WebDriverWait(driver, 30).until(lambda d: "phase=draagvlak" in d.current_url and "attention=1" in d.current_url)
+    assert [th.text for th in driver.find_elements(By.CSS_SELECTOR, "tbody th[scope=row]")] == ["Samen tegen armoede"]
+
+    driver = browser
+    driver.get(f"{portfolio_world.base}/portfolio?sort=name")
+    radar = driver.find_elements(By.CSS_SELECTOR, "svg.mini-radar")[0]
+    assert radar.is_displayed() and radar.size["width"] == 112
+    table = driver.find_element(By.CSS_SELECTOR, "div.table")
+    assert driver.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", table)  # cards fit
+    assert accessibility_violations(driver) == []
+    if os.environ.get("BRUG_UPDATE_DOCS"):
+        save_page(driver, DOCS / "web-portfolio.png", 1500)
+    driver.get(f"{portfolio_world.base}/portfolio/armoede")
+    assert "te weinig antwoorden" in driver.find_element(By.CSS_SELECTOR, "table.blocks").text
+    assert accessibility_violations(driver) == []

@@ -41,12 +41,13 @@ from brug.web.nextcloud_login import CALLBACK, STATE_MINUTES, LoginFailed, Nextc
 from brug.web.pages import page_env, stylesheet
 from brug.web.portfolio import (
     REASONS,
-    SORTS,
+    day,
+    large_radar,
     organisations_of,
+    page_context,
     phase_choices,
     portfolio_row,
     portfolio_rows,
-    published_rounds,
     visible,
 )
 
@@ -419,24 +420,12 @@ def create_app(
         phase = request.query_params.get("phase") or None
         attention = request.query_params.get("attention") == "1"
         sort = request.query_params.get("sort", "attention")
-        known = list(partnerships().values())
-        mine = visible(known, viewer.organisations)
+        mine = visible(partnerships().values(), viewer.organisations)
         rows = portfolio_rows(mine, rt, viewer.organisations, rt.clock(), language, phase=phase, attention=attention, sort=sort)
-        phases = phase_choices(mine, rt.library, language)
-        return with_csrf(
-            request,
-            "portfolio",
-            language,
-            organisation=viewer.title(language),
-            rows=rows,
-            total=len(mine),
-            phases=phases,
-            phase=phase,
-            attention=attention,
-            sort=sort if sort in SORTS else "attention",
-            reasons=REASONS[language],
-            day=lambda moment: moment.strftime("%d-%m-%Y") if moment else "—",
+        context = page_context(
+            rows, len(mine), phase_choices(mine, rt.library, language), language, phase=phase, attention=attention, sort=sort
         )
+        return with_csrf(request, "portfolio", language, organisation=viewer.title(language), **context)
 
     def entitled(request: Request, viewer: Viewer) -> Partnership | None:
         """The partnership the path names, when the viewer's organisation takes part in it."""
@@ -449,10 +438,9 @@ def create_app(
         if not isinstance(viewer, Viewer):
             return viewer
         p = entitled(request, viewer)
-        results = published_rounds(p, rt.store.portfolio_figures()) if p is not None else []
-        if p is None or not results:
+        svg = large_radar(p, rt.store.portfolio_figures()) if p is not None else None
+        if p is None or svg is None:
             return problem("invalid", language_of(request))
-        svg = barometer.radar_for(p, results[-1], results[-2] if len(results) > 1 else None)
         return Response(svg, media_type="image/svg+xml", headers={**HEADERS, "Cache-Control": "private, no-store"})
 
     async def partnership_page(request: Request) -> Response:
@@ -471,7 +459,7 @@ def create_app(
             row=row,
             reasons=REASONS[language],
             organisations=[o.name for o in p.organisations],
-            day=lambda moment: moment.strftime("%d-%m-%Y") if moment else "—",
+            day=day,
         )
 
     def opened(request: Request) -> tuple[str, Found | Response]:
