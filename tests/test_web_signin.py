@@ -17,7 +17,7 @@ import pytest
 
 from brug.content.problems import ProblemsFound
 from brug.settings import CoordinatorSettings, load_settings
-from brug.web.app import viewers_from
+from brug.web.app import create_app, viewers_from
 from brug.web.nextcloud_login import CALLBACK, NextcloudLogin, nextcloud_login_from
 from tests.nextcloud.test_server_oauth2 import hidden
 from tests.nextcloud_server import NextcloudTestServer
@@ -154,6 +154,7 @@ def test_a_coordinator_signs_in_with_nextcloud_and_sees_exactly_their_partnershi
             callback = through_nextcloud(web, base, "ann", "ann-password")
             assert callback.status_code == 303 and callback.headers["location"] == "/portfolio"
             assert "brug_nextcloud_login=" in callback.headers["set-cookie"]  # the state is used up
+            assert nextcloud.state.bearer_tokens == {}  # brug gave Nextcloud's token back at once
             page = web.get(f"{base}/portfolio")
             assert page.status_code == 200 and "2 van 2 samenwerkingen" in page.text
             assert "Brede school Noord" in page.text and "Netwerk andere stad" not in page.text
@@ -236,3 +237,39 @@ def test_sign_in_mails_to_one_viewer_are_limited_and_the_page_stays_the_same(por
         inbox.wait(5)
         assert [r.to for r in inbox.received] == [["coord@example.org"]] * 5
         assert "limited to 5 per 15 minutes" in caplog.text
+
+
+@pytest.mark.parametrize("base_url", ["https://brug.example.org", "http://127.0.0.1:8080"])
+async def test_cookies_are_secure_whenever_base_url_is_https(tmp_path: Path, library, base_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Behind a TLS proxy brug itself may be reached over plain HTTP: `base_url` decides."""
+    from brug.app.links import LinkSigner
+    from tests.test_web_portfolio import SECRET, three_partnerships
+
+    bot = three_partnerships(tmp_path, library)
+    signer = LinkSigner(SECRET, base_url)
+    viewers = viewers_from([CoordinatorSettings(organisation="gemeente", viewers=["coord@example.org"])])
+    login = NextcloudLogin("https://cloud.example.org", "id", "secret", base_url + CALLBACK)
+    app = create_app(bot.rt, bot.partnerships, signer, viewers=lambda: viewers, nextcloud_login=login)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as web:  # as the proxy sends on
+        link = signer.signin_url("coord@example.org").removeprefix(base_url)
+        cookies = [(await web.get(path)).headers["set-cookie"] for path in ("/login", link, "/login/nextcloud")]
+    assert [c.split("=")[0] for c in cookies] == ["brug_csrf", "brug_session", "brug_nextcloud_login"]
+    assert all(("; secure" in c.lower()) == base_url.startswith("https://") for c in cookies)
+    assert all("httponly" in c.lower() for c in cookies)
+    bot.rt.store.close()
+
+
+async def test_signing_in_with_nextcloud_is_rate_limited_per_client_address(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    from brug.app.links import LinkSigner
+    from tests.test_web_portfolio import SECRET, three_partnerships
+
+    bot = three_partnerships(tmp_path, library)
+    base = "https://brug.example.org"
+    login = NextcloudLogin("https://cloud.example.org", "id", "secret", base + CALLBACK)
+    app = create_app(bot.rt, bot.partnerships, LinkSigner(SECRET, base), per_ip=3, nextcloud_login=login)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=base) as web:
+        answers = [(await web.get(path)).status_code for path in ["/login/nextcloud"] * 2 + [CALLBACK] * 2]
+    assert answers == [303, 303, 403, 429]  # a callback without this browser's state is refused, then all waits
+    bot.rt.store.close()

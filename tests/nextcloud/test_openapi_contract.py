@@ -156,6 +156,21 @@ def test_current_user_matches_user_details(alice: httpx.Client, check: Callable[
     assert "admin" in data["groups"]
 
 
+def test_giving_an_app_password_back_matches_core_spec(
+    nc: NextcloudTestServer, alice: httpx.Client, check: Callable[..., Any]
+) -> None:
+    """``DELETE /core/apppassword`` with an OAuth2 Bearer token, and with a login password (403)."""
+    nc.add_bearer_token("oauth2-access-token", "alice")
+    path = "/ocs/v2.php/core/apppassword"
+    gone = httpx.delete(
+        nc.base_url + path, params=JSON, headers={"Authorization": "Bearer oauth2-access-token", "OCS-APIRequest": "true"}
+    )
+    assert gone.status_code == 200 and check(gone, "core", path, "delete") == []
+    refused = alice.delete(path, params=JSON)
+    assert refused.status_code == 403
+    check(refused, "core", path, "delete")
+
+
 def test_group_members_and_user_groups(nc: NextcloudTestServer, alice: httpx.Client, check: Callable[..., Any]) -> None:
     """Provisioning group answers follow the spec."""
     nc.add_group("partners", ["bob", "carol"])

@@ -105,7 +105,9 @@ def test_the_authorization_code_flow_gives_a_bearer_token_for_the_user_once(
     me = whoami(nc, body["access_token"])
     assert me.status_code == 200
     assert me.json()["ocs"]["data"]["id"] == "bob" and me.json()["ocs"]["data"]["email"] == "bob@school.be"
-    clock.advance(3601)  # the access token holds an hour
+    clock.advance(3600 - 1)
+    assert whoami(nc, body["access_token"]).status_code == 200
+    clock.advance(2)  # the access token holds an hour
     late = whoami(nc, body["access_token"])
     assert late.status_code == 401
 
@@ -151,3 +153,22 @@ def test_an_unknown_client_or_response_type_is_refused_as_nextcloud_does(nc: Nex
         timeout=30,
     )
     assert forged.status_code == 303 and "/index.php/login?" in forged.headers["location"]  # not logged in
+
+
+def test_an_oauth2_client_gives_its_token_back(nc: NextcloudTestServer) -> None:
+    client_id, secret = nc.add_oauth_client("brug", REDIRECT)
+    with httpx.Client(base_url=nc.base_url, timeout=30) as browser:
+        code = code_for(nc, browser, client_id, "s")
+    access = token(nc, grant_type="authorization_code", code=code, client_id=client_id, client_secret=secret).json()
+    bearer = {"Authorization": f"Bearer {access['access_token']}", "OCS-APIRequest": "true"}
+    gone = httpx.delete(f"{nc.base_url}/ocs/v2.php/core/apppassword", params={"format": "json"}, headers=bearer, timeout=30)
+    assert gone.status_code == 200 and gone.json()["ocs"]["data"] == []
+    assert whoami(nc, access["access_token"]).status_code == 401
+    basic = httpx.delete(
+        f"{nc.base_url}/ocs/v2.php/core/apppassword",
+        params={"format": "json"},
+        headers={"OCS-APIRequest": "true"},
+        auth=("bob", PASSWORDS["bob"]),
+        timeout=30,
+    )
+    assert basic.status_code == 403 and basic.json()["ocs"]["meta"]["message"] == "no app password in use"

@@ -38,7 +38,7 @@ from urllib.parse import quote_plus, urlencode
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from .common import Ctx
+from .common import Ctx, OCSError, ocs_response
 from .routing import Route
 from .state import ServerState, random_token
 
@@ -379,6 +379,20 @@ def _basic(ctx: Ctx) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+async def delete_app_password(ctx: Ctx) -> Response:
+    """``DELETE /ocs/v2.php/core/apppassword`` (core's AppPasswordController): the app password the
+    request logged in with is revoked. A Bearer token is one (an OAuth2 client gives its token back
+    this way); the test server's Basic passwords count as login passwords: "no app password in use"."""
+    ctx.require_user()
+    ctx.require_ocs_header()
+    scheme, _, token = ctx.header("authorization").partition(" ")
+    with ctx.state.lock:
+        if scheme.lower() != "bearer" or ctx.state.bearer_tokens.pop(token.strip(), None) is None:
+            raise OCSError(403, "no app password in use")
+        ctx.state.bearer_expires.pop(token.strip(), None)
+        return ocs_response(ctx.request, [])
+
+
 ROUTES: list[Route] = [
     Route(("GET",), _INDEX + r"/apps/oauth2/authorize$", authorize),
     Route(("POST",), _INDEX + r"/apps/oauth2/api/v1/token$", get_token),
@@ -387,4 +401,5 @@ ROUTES: list[Route] = [
     Route(("GET",), _INDEX + r"/login/flow/grant$", grant_page),
     Route(("GET",), _INDEX + r"/login$", login_page),
     Route(("POST",), _INDEX + r"/login$", login),
+    Route(("DELETE",), r"^/ocs/v[12]\.php/core/apppassword$", delete_app_password),
 ]

@@ -8,7 +8,8 @@
    redirect URI registered for the client (`<base_url>/login/nextcloud/callback`) with `code` and
    `state`.
 3. brug exchanges the code (single use, 10 minutes) at `/index.php/apps/oauth2/api/v1/token`
-   with its client secret, and asks `/ocs/v2.php/cloud/user` with the access token who it is.
+   with its client secret, asks `/ocs/v2.php/cloud/user` with the access token who it is, and gives
+   the token back (`DELETE /ocs/v2.php/core/apppassword`): it needs nothing more.
 
 Nextcloud 30–32 ignore the PKCE parameters; later releases check them (only S256), so brug always
 sends them. The viewer is the Nextcloud user id (`nextcloud:ann` in brug.toml). The e-mail address
@@ -93,14 +94,24 @@ class NextcloudLogin:
                     },
                 )
                 access = _access_token(token)
-                me = await http.get(
-                    f"{self.url}/ocs/v2.php/cloud/user",
-                    params={"format": "json"},
-                    headers={"Authorization": f"Bearer {access}", "OCS-APIRequest": "true", "Accept": "application/json"},
-                )
+                bearer = {"Authorization": f"Bearer {access}", "OCS-APIRequest": "true", "Accept": "application/json"}
+                me = await http.get(f"{self.url}/ocs/v2.php/cloud/user", params={"format": "json"}, headers=bearer)
+                await _give_back(http, f"{self.url}/ocs/v2.php/core/apppassword", bearer)
         except httpx.HTTPError as err:
             raise LoginFailed(f"Nextcloud did not answer: {err.__class__.__name__}") from None
         return _user_of(me)
+
+
+async def _give_back(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
+    """Revoke the token once brug knows who signed in: it needs nothing else from their account, and
+    Nextcloud would otherwise list a device for every sign-in in the person's security settings."""
+    try:
+        answer = await http.delete(url, headers=headers)
+    except httpx.HTTPError as err:
+        log.info("could not give the Nextcloud token back: %s", err.__class__.__name__)
+        return
+    if answer.status_code != 200:
+        log.info("could not give the Nextcloud token back: HTTP %s", answer.status_code)
 
 
 def _access_token(response: httpx.Response) -> str:
