@@ -45,6 +45,8 @@ def test_demo_once_builds_workspaces_and_matrix_rooms(tmp_path: Path) -> None:
     signin = re.search(r"Sign in as the demo coordinator.*?: (http://127\.0\.0\.1:(\d+)/login/\S+)", out)
     answer = re.search(r"as a member without a chat account: (http://\S+/a/\S+)", out)
     assert signin and answer, out
+    assert re.search(r"Or type @\S+:localhost on the sign-in page", out), out  # a Matrix viewer too
+    assert re.search(r'viewers = \["coordinator@demo.localhost", "@\S+:localhost"\]', (folder / "brug.toml").read_text())
     follow_the_demo_links(folder, signin[1], int(signin[2]), answer[1])
     # a second run reuses the homeserver and changes nothing that was already there
     again = demo_once(folder)

@@ -107,6 +107,19 @@ def coordinating_organisation(folder: Path) -> tuple[str, str]:
     return max(counts, key=lambda k: (counts[k], k))
 
 
+def coordinator_matrix_id(folder: Path, organisation: str) -> str | None:
+    """The Matrix id of a member of the coordinating organisation: a second demo viewer, who gets
+    the sign-in link as a direct message."""
+    for path in sorted((folder / "partnerschappen").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for org in data["organisations"]:
+            if org["id"] == organisation:
+                for member in org.get("members", []):
+                    if member.get("matrix"):
+                        return str(member["matrix"])
+    return None
+
+
 def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str], port: int) -> Path:
     token = folder / ".brug" / "bot-token"
     token.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +130,7 @@ def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str], port:
         secret.write_text(secrets.token_urlsafe(32))
         secret.chmod(0o600)
     organisation, name = coordinating_organisation(folder)
+    viewers = [DEMO_VIEWER, *filter(None, [coordinator_matrix_id(folder, organisation)])]
     config = folder / "brug.toml"
     config.write_text(
         "# Written by ./run demo for its throwaway homeserver.\n"
@@ -124,7 +138,7 @@ def write_config(folder: Path, synapse: LocalSynapse, bot: dict[str, str], port:
         f'[matrix]\nhomeserver = "{synapse.base_url}"\nuser_id = "{bot["user_id"]}"\n'
         f'device_id = "{bot["device_id"]}"\naccess_token_file = ".brug/bot-token"\n\n'
         f'[web]\nbase_url = "http://127.0.0.1:{port}"\nport = {port}\nsecret_file = ".brug/web-secret"\n\n'
-        f'[[web.coordinators]]\norganisation = "{organisation}"\nname = "{name}"\nviewers = ["{DEMO_VIEWER}"]\n',
+        f'[[web.coordinators]]\norganisation = "{organisation}"\nname = "{name}"\nviewers = {json.dumps(viewers)}\n',
         encoding="utf-8",
     )
     return config
@@ -197,11 +211,13 @@ async def demo(folder: Path, once: bool) -> int:
             styled(
                 "Web page: [bold]{}[/]\nSign in as the demo coordinator of {} ({}): [bold]{}[/]\n"
                 "(the sign-in link holds 20 minutes; run the demo again for a new one)\n"
+                "{}"
                 "Answer a reflection prompt as a member without a chat account: [bold]{}[/]",
                 web.base_url,
                 coordinating_organisation(folder)[1],
                 DEMO_VIEWER,
                 bot.rt.links.signin_url(DEMO_VIEWER),
+                matrix_viewer_hint(folder),
                 answer_link,
             )
         )
@@ -224,6 +240,14 @@ async def demo(folder: Path, once: bool) -> int:
     finally:
         synapse.stop()
         console.print("» homeserver stopped")
+
+
+def matrix_viewer_hint(folder: Path) -> str:
+    """How the coordinator's Matrix account signs in (a line ending in a newline), or nothing."""
+    mxid = coordinator_matrix_id(folder, coordinating_organisation(folder)[0])
+    if mxid is None:
+        return ""
+    return f"Or type {mxid} on the sign-in page: brug sends the link to that Matrix account as a direct message.\n"
 
 
 def demo_answer_link(p, bot: Bot, key: str, now: datetime) -> str:  # type: ignore[no-untyped-def]
