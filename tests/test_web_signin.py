@@ -35,9 +35,9 @@ def test_viewers_are_e_mail_addresses_matrix_ids_or_nextcloud_users(tmp_path: Pa
     )
     settings = load_settings(tmp_path / "brug.toml", "en")
     assert settings.web is not None
-    assert settings.web.coordinators[0].viewers == ["ann@school.be", "@ann:matrix.example", "nextcloud:Ann Peeters"]
+    assert settings.web.coordinators[0].viewers == ["ann@school.be", "@ann:matrix.example", "nextcloud:ann peeters"]
     kinds = {v.identity: v.kind for v in viewers_from(settings.web.coordinators).values()}
-    assert kinds == {"ann@school.be": "email", "@ann:matrix.example": "matrix", "nextcloud:Ann Peeters": "nextcloud"}
+    assert kinds == {"ann@school.be": "email", "@ann:matrix.example": "matrix", "nextcloud:ann peeters": "nextcloud"}
 
 
 @pytest.mark.parametrize("wrong", ["ann", "ann:matrix.example", "@Ann Peeters:matrix", "nextcloud:", "nextcloud:a/b", "ann@school"])
@@ -147,7 +147,7 @@ def through_nextcloud(web: httpx.Client, base: str, user: str, password: str) ->
 def test_a_coordinator_signs_in_with_nextcloud_and_sees_exactly_their_partnerships(tmp_path: Path, library, nextcloud) -> None:  # type: ignore[no-untyped-def]
     with nextcloud_world(tmp_path, library, nextcloud) as (base, inbox, config, rt):
         config["viewers"] = viewers_from(
-            [CoordinatorSettings(organisation="gemeente", name="Gemeente Proef", viewers=["nextcloud:ann", "coord@example.org"])]
+            [CoordinatorSettings(organisation="gemeente", name="Gemeente Proef", viewers=["nextcloud:Ann", "coord@example.org"])]
         )
         with httpx.Client(timeout=30) as web:
             assert "Aanmelden met Nextcloud" in web.get(f"{base}/login").text

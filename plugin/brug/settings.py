@@ -121,10 +121,10 @@ NEXTCLOUD_UID = re.compile(r"^[A-Za-z0-9_.@\-' ]{1,64}$")  # what Nextcloud allo
 
 def viewer_identity(value: str) -> str:
     """A viewer as brug.toml names them, in the one form brug compares: an e-mail address (lower
-    case), a Matrix id (`@ann:matrix.example`, as it is) or a Nextcloud user (`nextcloud:ann`)."""
+    case), a Matrix id (`@ann:matrix.example`, as it is) or a Nextcloud user (`nextcloud:ann`, lower case)."""
     text = value.strip()
     if text.startswith(NEXTCLOUD_VIEWER) and NEXTCLOUD_UID.match(text[len(NEXTCLOUD_VIEWER) :]):
-        return text
+        return text.lower()  # Nextcloud keeps user ids unique regardless of case ("Ann" and "ann" are one)
     if text.startswith("@") and MATRIX_ID.match(text):
         return text
     if ":" not in text and EMAIL.match(text):

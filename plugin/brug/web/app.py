@@ -380,7 +380,7 @@ def create_app(
             log.warning("a sign-in with Nextcloud failed: %s", err)
             return forget_login(problem("nextcloud", language))
         known = viewers()
-        viewer = known.get(f"{NEXTCLOUD_VIEWER}{who.id}")
+        viewer = known.get(f"{NEXTCLOUD_VIEWER}{who.id.lower()}")
         if viewer is None and nextcloud_login.trust_email and who.email is not None:
             by_email = known.get(who.email)
             viewer = by_email if by_email is not None and by_email.kind == "email" else None
