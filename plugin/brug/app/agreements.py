@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import date
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from brug.content.agreement import renewal_of, review_of
 from brug.content.library import Library
@@ -73,11 +73,14 @@ def status(p: Partnership, store: Store) -> AgreementStatus:
     return agreement_status(p, *record(store, p.id))
 
 
-async def observe(p: Partnership, rt: Runtime) -> Version | None:
-    """The current version of the agreement, recording a new one when the document changed."""
+async def observe(p: Partnership, rt: Runtime, reads: Any = None) -> Version | None:
+    """The current version of the agreement, recording a new one when the document changed.
+
+    `reads` answers the store's questions (a reconcile's `Prefetched`); the store by default."""
+    store = reads or rt.store
     files = rt.files_for(p)
-    record = rt.store.document(p.id, files.platform, KEY)
-    latest = rt.store.latest_agreement_version(p.id, content=False)
+    record = store.document(p.id, files.platform, KEY)
+    latest = store.latest_agreement_version(p.id, content=False)
     if record is None:  # brug has not written the agreement on this platform yet
         return _version(latest) if latest else None
     path = PurePosixPath(record.path)
@@ -92,12 +95,12 @@ async def observe(p: Partnership, rt: Runtime) -> Version | None:
         return _version(latest) if latest else None
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if latest is not None and sha == latest.sha256:
-        rt.store.set_agreement_fingerprint(p.id, latest.number, state.fingerprint)
+        store.set_agreement_fingerprint(p.id, latest.number, state.fingerprint)
         return _version(latest)
     who = "brug" if sha == record.rendered else await _editor(files, p.id, path)
-    before = rt.store.latest_agreement_version(p.id) if latest else None  # now its text, for the diff
+    before = store.latest_agreement_version(p.id) if latest else None  # now its text, for the diff
     sections = changed_sections(before.content if before else None, text)
-    number = rt.store.add_agreement_version(
+    number = store.add_agreement_version(
         p.id,
         sha256=sha,
         fingerprint=state.fingerprint,

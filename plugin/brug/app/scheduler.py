@@ -130,6 +130,17 @@ def due_slots(
 
 
 Job = Callable[[Partnership, Slot, bool], Awaitable[None]]  # (partnership, slot, late)
+QUIET_HORIZON = timedelta(days=2)  # how much further than asked a partnership's next slot is looked for
+
+
+@dataclass(frozen=True)
+class _Quiet:
+    """`partnership` has no slot of a kind in (start, until); `slot`: there is one at `until`, else none at it."""
+
+    partnership: Partnership
+    start: datetime
+    until: datetime
+    slot: bool
 
 
 @dataclass
@@ -159,35 +170,94 @@ class Scheduler:
         self.calendar = calendar
         self.grace = {**DEFAULT_GRACE, **(grace or {})}
         self.concurrency = concurrency
+        # Up to when each (partnership, kind) is handled, as this process knows it. The store's mark is the
+        # same or older: it is written when slots were handled (or a partnership is new), and for all at
+        # once when `run` ends — not for every partnership at every tick (10,000 writes a minute).
+        self._marks: dict[tuple[str, str], datetime] = {}
+        self._quiet: dict[tuple[str, str], _Quiet] = {}  # where a partnership is known to have no slot
 
     async def tick(self, stop: asyncio.Event | None = None) -> TickReport:
         """Handle every slot that came due since the last tick; with `stop` set, end after the jobs in hand.
 
         Partnerships are served side by side (at most `concurrency` at once), each one's slots in order.
+        Only partnerships with a slot in (mark, now] are served: for the others the mark moves on in memory.
         """
         now = self.clock()
         report = TickReport()
         gate = asyncio.Semaphore(self.concurrency)
+        kinds = [k for k in KINDS if k in self.jobs]
+        partnerships = list(self.partnerships())
+        served = {p.id for p in partnerships}
+        for key in [key for key in self._marks if key[0] not in served]:  # gone, or served elsewhere now:
+            del self._marks[key]  # when it comes back, its mark is read again (another process may be further)
+        missing = [p.id for p in partnerships if any((p.id, k) not in self._marks for k in kinds)]
+        if missing:  # one read for the partnerships this process has not seen yet (at its first tick: all)
+            stored = self.store.schedule_marks(missing)
+            for pid in missing:
+                for kind in kinds:
+                    if (pid, kind) in stored:
+                        self._marks.setdefault((pid, kind), stored[(pid, kind)])
+        new: list[tuple[str, str]] = []
+        work: list[tuple[Partnership, list[str]]] = []
+        for p in partnerships:
+            due = []
+            for kind in kinds:
+                mark = self._marks.get((p.id, kind))
+                if mark is None:
+                    if kind == AGENDA and overdue_agendas(p, now):
+                        due.append(kind)
+                    else:  # a new partnership starts now: its past is not posted
+                        new.append((p.id, kind))
+                elif not (window := self._window(p, kind, mark, now)).slot or window.until > now:
+                    self._marks[(p.id, kind)] = max(mark, now)  # no slot in (mark, now]
+                else:
+                    due.append(kind)
+            if due:
+                work.append((p, due))
+        if new:
+            self.store.set_schedule_marks([(pid, kind) for pid, kind in new], now)
+            for key in new:
+                self._marks[key] = now
 
-        async def serve(p: Partnership) -> None:
+        async def serve(p: Partnership, due: list[str]) -> None:
             async with gate:
-                for kind in [k for k in KINDS if k in self.jobs]:
+                for kind in due:
                     try:
                         await self._serve_kind(p, kind, now, report, stop)
                     except Exception:  # noqa: BLE001 - one partnership's trouble must not stop the others
                         log.exception("%s: the %s schedule failed; its slots stay due", p.id, kind)
 
-        await asyncio.gather(*(serve(p) for p in self.partnerships()))
+        await asyncio.gather(*(serve(p, due) for p, due in work))
         return report
+
+    def _window(self, p: Partnership, kind: str, start: datetime, reach: datetime) -> _Quiet:
+        """From `start` on, where `p`'s next `kind` slot is: up to `reach` at least, unless a slot comes first.
+
+        Expanding the rules of 10,000 partnerships at every tick costs seconds; the answer is kept per
+        partnership object (a reloaded file is a new object) and reused while it covers the question.
+        """
+        known = self._quiet.get((p.id, kind))
+        if (
+            known is None
+            or known.partnership is not p
+            or not known.start <= start < known.until
+            or (not known.slot and known.until < reach)
+        ):
+            end = max(start, reach) + QUIET_HORIZON
+            nxt = slots_of(kind, p, start, end, self.calendar)
+            known = _Quiet(p, start, nxt[0].at if nxt else end, bool(nxt))
+            self._quiet[(p.id, kind)] = known
+        return known
 
     async def _serve_kind(
         self, p: Partnership, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
     ) -> None:
-        mark = self.store.schedule_mark(p.id, kind)
+        mark = self._marks.get((p.id, kind))
         if mark is None:  # a new partnership starts now: its past is not posted ...
             overdue = overdue_agendas(p, now) if kind == AGENDA else []
             if not overdue:
                 self.store.set_schedule_mark(p.id, kind, now)
+                self._marks[(p.id, kind)] = now
                 return
             mark = overdue[0].at - timedelta(microseconds=1)  # ... but an agenda for a meeting ahead is, late
         slots = slots_of(kind, p, mark, now, self.calendar)
@@ -205,8 +275,14 @@ class Scheduler:
                 report.failed.append(slot)
                 first_failed = first_failed or slot  # later slots still go out: one bad post blocks nothing
         # the mark stops just before a failed slot, so the next tick tries it again (done ones are skipped)
-        upto = first_failed.at - timedelta(microseconds=1) if first_failed else now
-        self.store.set_schedule_mark(p.id, kind, max(mark, upto))
+        upto = max(mark, first_failed.at - timedelta(microseconds=1) if first_failed else now)
+        self.store.set_schedule_mark(p.id, kind, upto)
+        self._marks[(p.id, kind)] = upto
+
+    def save_marks(self) -> None:
+        """Write the marks this process moved on in memory (when it stops; a later start reads them)."""
+        if self._marks:
+            self.store.advance_schedule_marks(self._marks)
 
     async def _handle(self, p: Partnership, slot: Slot, now: datetime, report: TickReport) -> None:
         if self.store.slot_status(p.id, slot.kind, slot.at) is not None:
@@ -257,11 +333,20 @@ class Scheduler:
 
     def next_due(self, after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:
         """The earliest slot after `after` within the horizon, to know how long to sleep."""
-        upcoming = [
-            slot.at
-            for p in self.partnerships()
-            for slot in due_slots(p, after, after + horizon, self.calendar, self.jobs)
-        ]
+        kinds = [k for k in KINDS if k in self.jobs]
+        end = after + horizon
+        upcoming = []
+        for p in self.partnerships():
+            for kind in kinds:
+                window = self._window(p, kind, min(self._marks.get((p.id, kind), after), after), end)
+                if not window.slot:  # none before `until`, which is at least `end`
+                    continue
+                if window.until > after:  # the first slot after `after`
+                    if window.until <= end:
+                        upcoming.append(window.until)
+                    continue
+                # a slot at or before `after` is still due (it failed): look past it
+                upcoming.extend(slot.at for slot in slots_of(kind, p, after, end, self.calendar))
         return min(upcoming, default=None)
 
     async def run(self, stop: asyncio.Event, *, max_sleep: float = 60.0, speed: float = 1.0) -> None:
@@ -276,6 +361,7 @@ class Scheduler:
             until_next = max(0.0, (nxt - now).total_seconds()) / speed if nxt else max_sleep
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(max_sleep / min(speed, 60.0), until_next))
+        self.save_marks()
 
 
 def _hours(delta: timedelta) -> str:

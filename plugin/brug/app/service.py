@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 VERSIONED = {"agreement"}  # documents whose every version brug keeps, for `brug export`
 PARK_AFTER = 5  # failed attempts after which a post is parked (named in `brug status`) instead of retried
+PREFETCH = 500  # partnerships whose store reads a reconcile makes at once
 
 
 @dataclass
@@ -136,17 +137,20 @@ def content_digest(extra_folders: Sequence[Path] = ()) -> str:
     return digest.hexdigest()
 
 
-def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
-    """Each reflection prompt that went out, with its answers (names left out when the partnership asks)."""
+def reflection_rounds(p: Partnership, rt: Runtime, reads: Any = None) -> list[dict[str, Any]]:
+    """Each reflection prompt that went out, with its answers (names left out when the partnership asks).
+
+    `reads` answers the store's questions (a `Prefetched` during a reconcile); the store by default."""
+    reads = reads or rt.store
     questions = {q.id: q for q in rt.library.questions}
     show_names = p.reflection is None or p.reflection.show_names
     answers: dict[str, list[dict[str, str | None]]] = {}
-    for answer in rt.store.answers(p.id):
+    for answer in reads.answers(p.id):
         answers.setdefault(answer.prompt_key, []).append(
             {"author": answer.author if show_names else None, "text": answer.text}
         )
     rounds = []
-    for key in rt.store.post_keys(p.id, "reflection"):
+    for key in reads.post_keys(p.id, "reflection"):
         *_, slot, question_id = key.split("/")
         question = questions.get(question_id)
         if question is None:
@@ -164,9 +168,9 @@ def reflection_rounds(p: Partnership, rt: Runtime) -> list[dict[str, Any]]:
     return rounds
 
 
-def agreement_state(p: Partnership, rt: Runtime, now: datetime) -> AgreementState:
+def agreement_state(p: Partnership, rt: Runtime, now: datetime, reads: Any = None) -> AgreementState:
     """The agreement's versions and sign-offs as brug knows them, its review date, and whether it is near."""
-    versions, signed = agreements.record(rt.store, p.id)
+    versions, signed = agreements.record(reads or rt.store, p.id)
     status = agreements.agreement_status(p, versions, signed)
     review = agreements.review_of(p, rt.library, status)
     return AgreementState(
@@ -181,12 +185,14 @@ def inputs_hash(
     now: datetime,
     reflection: list[dict[str, Any]],
     agreement: AgreementState | None = None,
+    reads: Any = None,
 ) -> str:
     """Everything the rendered workspace depends on; equal hashes mean equal documents."""
+    reads = reads or rt.store
     meetings = [m.isoformat() for m in p.meeting_times(now, 3)]
     rounds = [[r["key"], r["answers"]] for r in reflection]
-    actions = [a.number for a in rt.store.actions(p.id, open_only=True)]  # Deck shows the open actions
-    signals = rt.store.signals_digest(p.id)  # signalen.md shows every signal
+    actions = [a.number for a in reads.actions(p.id, open_only=True)]  # Deck shows the open actions
+    signals = reads.signals_digest(p.id)  # signalen.md shows every signal
     payload = json.dumps(
         [
             rt.content_digest,
@@ -224,27 +230,32 @@ def chat_platforms(p: Partnership, rt: Runtime) -> tuple[list[str], list[str]]:
     return [c for c in wanted if c in rt.chats], missing
 
 
-async def plan_partnership(p: Partnership, source: str, rt: Runtime) -> PartnershipPlan:
+async def plan_partnership(p: Partnership, source: str, rt: Runtime, reads: Any = None) -> PartnershipPlan:
+    """What applying `p` would change. With `reads` (a `Prefetched` of a reconcile) the check whether
+    anything changed reads from it; a partnership that did change is planned on the store itself."""
     now = rt.clock()
-    applied = rt.store.applied(p.id)
+    store = reads or rt.store
+    applied = store.applied(p.id)
     before = History(applied.phase, applied.phase_changes) if applied else History()
     moved = applied is not None and applied.phase != p.phase
     after = History(p.phase, before.phase_changes + (1 if moved else 0))
-    rounds = reflection_rounds(p, rt)
-    agreement = agreement_state(p, rt, now)
-    fingerprint = inputs_hash(p, rt, after, now, rounds, agreement)
+    rounds = reflection_rounds(p, rt, store)
+    agreement = agreement_state(p, rt, now, store)
+    fingerprint = inputs_hash(p, rt, after, now, rounds, agreement, store)
     platforms, missing = chat_platforms(p, rt)
     files = rt.files_for(p)
-    records = rt.store.documents(p.id, files.platform)
+    records = store.documents(p.id, files.platform)
 
     provisioning = plan_chats(p, rt, now) + plan_surroundings(p, rt, full=False)
 
-    if applied is not None and applied.inputs_hash == fingerprint and not _pending_posts(rt, p.id, platforms):
+    if applied is not None and applied.inputs_hash == fingerprint and not store.has_pending(p.id, platforms):
         # Nothing the documents depend on changed: only check that brug's documents are still there.
         main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
         snapshot = await files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
             return PartnershipPlan(p, source, provisioning, fingerprint, after, missing, unchanged=True)
+    if reads is not None and reads is not rt.store:
+        return await plan_partnership(p, source, rt)  # it changed: plan it on what the store holds now
 
     desired = render_workspace(p, rt, before, rounds, agreement)
     paths = [d.path for d in desired.documents]
@@ -307,10 +318,6 @@ def plan_chats(p: Partnership, rt: Runtime, now: datetime) -> list[Operation]:
         for what in rt.provisioners[name].pending(want):
             ops.append(Operation(Action.provision, Reason.due, p.id, name, what, "", kind="rooms", platform=name))
     return ops
-
-
-def _pending_posts(rt: Runtime, partnership_id: str, platforms: Sequence[str]) -> bool:
-    return rt.store.has_pending(partnership_id, platforms)
 
 
 def render_workspace(
@@ -434,14 +441,17 @@ async def apply_partnerships(
     """
     plans: list[PartnershipPlan] = []
     errors: list[str] = []
-    for item in loaded:
+    reads: Any = None
+    for n, item in enumerate(loaded):
         p = item.partnership
         if stop is not None and stop.is_set():
             break
+        if n % PREFETCH == 0 and len(loaded) > 1:  # the next group's store reads at once, not 20 per partnership
+            reads = rt.store.prefetch([i.partnership.id for i in loaded[n : n + PREFETCH]])
         rt.zones[p.id] = p.zone
         try:
-            await agreements.observe(p, rt)  # a partner's edit of the agreement is a version: see it first
-            plan = await plan_partnership(p, display_path(item.path), rt)
+            await agreements.observe(p, rt, reads)  # a partner's edit of the agreement is a version: see it first
+            plan = await plan_partnership(p, display_path(item.path), rt, reads)
             if not await apply_plan(plan, rt, report, stop=stop):
                 break
             if any(op.key == agreements.KEY for op in plan.changes):

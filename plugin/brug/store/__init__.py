@@ -13,6 +13,7 @@ tables and says why:
 - `agreements` — agreement versions and sign-offs;
 - `barometer` — rounds, polls, votes and the counts of closed rounds;
 - `portfolio` — every partnership's figures at once;
+- `prefetch` — what a reconcile asks about each partnership, read for many at once;
 - `records` — the plain records the parts hand back;
 - `copy` — `brug store copy`, from one database into another.
 
@@ -30,6 +31,7 @@ from brug.store.outbox import Outbox
 from brug.store.partnerships import Partnerships
 from brug.store.platform import PlatformState
 from brug.store.portfolio import Portfolio
+from brug.store.prefetch import Prefetched, Prefetching
 from brug.store.records import (
     ActionRecord,
     AgendaItemRecord,
@@ -45,7 +47,16 @@ from brug.store.schema import MIGRATIONS, SCHEMA_VERSION, metadata
 
 
 class Store(
-    Partnerships, Documents, Outbox, PlatformState, ConversationRecords, Agreements, Barometer, Portfolio, Database
+    Partnerships,
+    Documents,
+    Outbox,
+    PlatformState,
+    ConversationRecords,
+    Agreements,
+    Barometer,
+    Portfolio,
+    Prefetching,
+    Database,
 ):
     """brug's memory, one engine and one transaction per call (`Store.open(state)`)."""
 
@@ -61,6 +72,7 @@ __all__ = [
     "BarometerRoundRecord",
     "Database",
     "PortfolioFigures",
+    "Prefetched",
     "Resource",
     "SlotRecord",
     "Store",

@@ -8,7 +8,7 @@ once). The helpers at the end are shared by the per-concern parts of the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,6 +137,13 @@ def _upsert(
     where = [table.c[name] == value for name, value in key.items()]
     if conn.execute(update(table).where(*where).values(**values, **(on_update or {}))).rowcount == 0:
         conn.execute(insert(table).values(**key, **values))
+
+
+def _chunks(items: Sequence[str], size: int = 1000) -> Iterator[list[str]]:
+    """Lists of at most `size` values (SQLite takes at most 32,766 in one statement)."""
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

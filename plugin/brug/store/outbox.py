@@ -3,13 +3,13 @@ too many failures) and the schedule's slots and marks, so a scheduled post is ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 
-from brug.store.database import Database, _now, _upsert, _utc
+from brug.store.database import Database, _chunks, _now, _upsert, _utc
 from brug.store.records import SlotRecord
 from brug.store.schema import outbox, schedule_marks, slots
 
@@ -166,6 +166,39 @@ class Outbox(Database):
     def set_schedule_mark(self, partnership_id: str, kind: str, upto: datetime) -> None:
         with self._tx() as conn:
             _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
+
+    def schedule_marks(self, partnership_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        """The marks of these partnerships, (partnership, kind) -> upto, one read per thousand partnerships."""
+        out: dict[tuple[str, str], datetime] = {}
+        with self._tx() as conn:
+            for chunk in _chunks(partnership_ids):
+                rows = conn.execute(select(schedule_marks).where(schedule_marks.c.partnership_id.in_(chunk))).all()
+                out.update({(r.partnership_id, r.kind): datetime.fromisoformat(r.upto) for r in rows})
+        return out
+
+    def set_schedule_marks(self, keys: Sequence[tuple[str, str]], upto: datetime) -> None:
+        """Set the marks of these (partnership, kind) pairs to `upto`, in one transaction."""
+        with self._tx() as conn:
+            for partnership_id, kind in keys:
+                _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
+
+    def advance_schedule_marks(self, marks: Mapping[tuple[str, str], datetime]) -> None:
+        """Move stored marks forward to these moments, never back (another process may be further)."""
+        by_moment: dict[tuple[str, str], list[str]] = {}
+        for (partnership_id, kind), upto in marks.items():
+            by_moment.setdefault((kind, _utc(upto)), []).append(partnership_id)
+        with self._tx() as conn:
+            for (kind, upto), ids in by_moment.items():
+                for chunk in _chunks(ids):
+                    conn.execute(
+                        update(schedule_marks)
+                        .where(
+                            schedule_marks.c.kind == kind,
+                            schedule_marks.c.partnership_id.in_(chunk),
+                            schedule_marks.c.upto < upto,
+                        )
+                        .values(upto=upto)
+                    )
 
     def slot_status(self, partnership_id: str, kind: str, at: datetime) -> str | None:
         with self._tx() as conn:
