@@ -773,9 +773,9 @@ def run(
 ) -> None:
     s = settings()
     lib = library(s)
-    partnerships(s, lib, None)  # refuse to start on broken files
+    loaded = partnerships(s, lib, None)  # refuse to start on broken files
     bot = Bot(runtime(s, lib), s.partnerships, LANG)
-    bot.load()
+    bot.load((loaded, []))
     every = reconcile_every or s.schedule.reconcile_minutes
     grace = {
         AGENDA: timedelta(hours=s.schedule.grace_hours_agenda),
@@ -801,7 +801,6 @@ def run(
         log.info("brug runs %d partnership(s); reconciles every %d min", len(bot.loaded), every)
         out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
         try:
-            bot.load()
             _, errors, _ = await bot.apply(stop=stop)  # SIGTERM here ends it after the operation in hand
             for line in errors:
                 log.error("%s", line)
@@ -920,9 +919,9 @@ def web(
             ]
         )
     lib = library(s)
-    partnerships(s, lib, None)
+    loaded = partnerships(s, lib, None)
     bot = Bot(runtime(s, lib), s.partnerships, LANG)
-    bot.load()
+    bot.load((loaded, []))
     page = _web_app(s, bot)
     where_host, where_port = host or s.web.host, port or s.web.port
     every = s.schedule.reconcile_minutes
