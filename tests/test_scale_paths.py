@@ -222,3 +222,18 @@ async def test_a_reconcile_of_many_reads_in_groups_and_replans_only_what_changed
     bot.rt.store.add_action("p3", "Lokaal boeken", None, None, "chat-1")  # the Deck and status show open actions
     plans, errors, report = await bot.apply()
     assert [plan.partnership.id for plan in plans if not plan.unchanged] == ["p3"]
+
+
+def test_a_connection_cut_while_resting_is_replaced_without_a_failed_call(postgres, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No ping before every call (three round trips each), but a rested connection is checked first."""
+    import brug.store.database
+
+    store = Store(postgres.url())
+    store.record_applied("a", name="a", workflow="w", phase="p", phase_changes=0, inputs_hash="h", source="f")
+    assert store.applied("a") is not None  # both pools now hold a connection
+    postgres.disconnect_all()  # a server restart, as the pooled connections see it
+    monkeypatch.setattr(brug.store.database, "PING_AFTER_REST", 0.0)
+    assert store.applied("a") is not None
+    store.record_applied("b", name="b", workflow="w", phase="p", phase_changes=0, inputs_hash="h", source="f")
+    assert [p.id for p in store.all_applied()] == ["a", "b"]
+    store.close()

@@ -130,6 +130,7 @@ def due_slots(
 
 
 Job = Callable[[Partnership, Slot, bool], Awaitable[None]]  # (partnership, slot, late)
+SAVE_MARKS_EVERY = timedelta(hours=1)  # `run` writes the marks it moved on in memory this often, and at its end
 QUIET_HORIZON = timedelta(days=2)  # how much further than asked a partnership's next slot is looked for
 
 
@@ -172,7 +173,8 @@ class Scheduler:
         self.concurrency = concurrency
         # Up to when each (partnership, kind) is handled, as this process knows it. The store's mark is the
         # same or older: it is written when slots were handled (or a partnership is new), and for all at
-        # once when `run` ends — not for every partnership at every tick (10,000 writes a minute).
+        # once every hour and when `run` ends — not for every partnership at every tick (10,000 writes a
+        # minute). A restart after a kill computes the slots from the older mark: the same ones.
         self._marks: dict[tuple[str, str], datetime] = {}
         self._quiet: dict[tuple[str, str], _Quiet] = {}  # where a partnership is known to have no slot
 
@@ -354,9 +356,13 @@ class Scheduler:
 
         `speed` is how much faster than real time the clock runs (demos and tests); sleeps shrink with it.
         """
+        saved = self.clock()
         while not stop.is_set():
             await self.tick(stop)
             now = self.clock()
+            if now - saved >= SAVE_MARKS_EVERY:  # a killed process loses at most this much of its marks' advance
+                self.save_marks()
+                saved = now
             nxt = self.next_due(now)
             until_next = max(0.0, (nxt - now).total_seconds()) / speed if nxt else max_sleep
             with contextlib.suppress(TimeoutError):

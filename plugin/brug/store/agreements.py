@@ -21,7 +21,7 @@ class Agreements(Database):
     def agreement_versions(self, partnership_id: str, *, content: bool = True) -> list[StoredVersion]:
         """Every version brug saw, oldest first; without `content` the texts are left out (empty)."""
         columns = [c for c in agreement_versions.c if content or c.name != "content"]
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(*columns)
                 .where(agreement_versions.c.partnership_id == partnership_id)
@@ -31,7 +31,7 @@ class Agreements(Database):
 
     def latest_agreement_version(self, partnership_id: str, *, content: bool = True) -> StoredVersion | None:
         columns = [c for c in agreement_versions.c if content or c.name != "content"]
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(*columns)
                 .where(agreement_versions.c.partnership_id == partnership_id)

@@ -75,7 +75,7 @@ class ConversationRecords(Database):
         query = select(actions).where(actions.c.partnership_id == partnership_id)
         if open_only:
             query = query.where(actions.c.done == 0)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(actions.c.number)).all()
         return [ActionRecord(r.number, r.text, r.who, r.due, bool(r.done), r.origin) for r in rows]
 
@@ -121,14 +121,14 @@ class ConversationRecords(Database):
 
     def answer_text(self, event_id: str) -> str | None:
         """The text of the answer stored under `event_id`, if any."""
-        with self._tx() as conn:
+        with self._read() as conn:
             return conn.execute(select(answers.c.text).where(answers.c.event_id == event_id)).scalar()
 
     def answers(self, partnership_id: str, prompt_key: str | None = None) -> list[AnswerRecord]:
         query = select(answers).where(answers.c.partnership_id == partnership_id)
         if prompt_key is not None:
             query = query.where(answers.c.prompt_key == prompt_key)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(answers.c.id)).all()
         return [AnswerRecord(r.prompt_key, r.author, r.text, r.at) for r in rows]
 
@@ -139,7 +139,7 @@ class ConversationRecords(Database):
                 conn.execute(insert(pauses).values(partnership_id=partnership_id, by=by, at=_now()))
 
     def is_paused(self, partnership_id: str) -> bool:
-        with self._tx() as conn:
+        with self._read() as conn:
             return (
                 conn.execute(select(pauses.c.by).where(pauses.c.partnership_id == partnership_id)).first() is not None
             )

@@ -8,6 +8,7 @@ once). The helpers at the end are shared by the per-concern parts of the store.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from brug.store import schema
 from brug.store.schema import metadata, schema_version
@@ -58,11 +60,18 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = engine_url(url)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=self.is_postgresql)
+        self.engine: Engine = create_engine(self.url)
+        # single reads on PostgreSQL go without BEGIN and COMMIT: two round trips fewer each
+        self._reader: Engine = (
+            create_engine(self.url, isolation_level="AUTOCOMMIT") if self.is_postgresql else self.engine
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.is_postgresql:
-            event.listen(self.engine, "connect", _postgresql_session)
+            for engine in (self.engine, self._reader):
+                event.listen(engine, "connect", _postgresql_session)
+                event.listen(engine, "checkin", _resting)
+                event.listen(engine, "checkout", _ping_after_rest)
         self.migrate()
 
     @property
@@ -108,8 +117,15 @@ class Database:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection for one reading statement (on PostgreSQL in autocommit: no transaction around it)."""
+        with self._reader.connect() as conn:
+            yield conn
+
     def close(self) -> None:
         self.engine.dispose()
+        self._reader.dispose()
 
 
 def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str) -> tuple[int, bool]:
@@ -152,6 +168,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+PING_AFTER_REST = 30.0  # seconds a pooled PostgreSQL connection may rest before it is checked on its way out
+
+
+def _resting(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    record.info["resting_since"] = time.monotonic()
+
+
+def _ping_after_rest(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """A connection that rested a while may have been cut (a server restart): check it, and let the pool
+    open a new one if so. A ping before every use (`pool_pre_ping`) cost three round trips per call."""
+    since = record.info.get("resting_since")
+    if since is None or time.monotonic() - since < PING_AFTER_REST:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+    except Exception as err:  # noqa: BLE001 - whatever broke it, the pool replaces it
+        raise DisconnectionError(str(err)) from err
 
 
 def _postgresql_session(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

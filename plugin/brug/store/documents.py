@@ -15,7 +15,7 @@ class Documents(Database):
     """Written documents per partnership and platform, and the versions brug kept of them."""
 
     def documents(self, partnership_id: str, platform: str) -> dict[str, DocumentRecord]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(documents).where(documents.c.partnership_id == partnership_id, documents.c.platform == platform)
             ).all()
@@ -25,7 +25,7 @@ class Documents(Database):
 
     def document(self, partnership_id: str, platform: str, key: str) -> DocumentRecord | None:
         """One document's record (what `documents` holds for this key)."""
-        with self._tx() as conn:
+        with self._read() as conn:
             r = conn.execute(
                 select(documents).where(
                     documents.c.partnership_id == partnership_id,

@@ -66,19 +66,19 @@ class Outbox(Database):
         return status
 
     def is_sent(self, platform: str, key: str) -> bool:
-        with self._tx() as conn:
+        with self._read() as conn:
             status = conn.execute(
                 select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
             ).scalar()
         return status == "sent"
 
     def outbox_entry(self, platform: str, key: str) -> dict[str, Any] | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.key == key)).first()
         return dict(row._mapping) if row else None
 
     def pending(self, platform: str) -> list[dict[str, str]]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(outbox)
                 .where(outbox.c.platform == platform, outbox.c.status == "pending")
@@ -88,7 +88,7 @@ class Outbox(Database):
 
     def posted_keys(self, partnership_id: str, platform: str) -> set[str]:
         """Keys of posts that were sent or parked (pending ones are not in here: they must still go out)."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(outbox.c.key).where(
                     outbox.c.partnership_id == partnership_id,
@@ -100,7 +100,7 @@ class Outbox(Database):
 
     def post_keys(self, partnership_id: str, kind: str) -> list[str]:
         """Keys of a partnership's posts of one kind, oldest first (each key once, whatever the platforms)."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(outbox.c.key, outbox.c.created_at)
                 .where(outbox.c.partnership_id == partnership_id, outbox.c.kind == kind)
@@ -110,7 +110,7 @@ class Outbox(Database):
 
     def has_pending(self, partnership_id: str, platforms: Sequence[str]) -> bool:
         """Whether a post of this partnership still waits to be sent on one of these platforms."""
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 select(outbox.c.key).where(
                     outbox.c.partnership_id == partnership_id,
@@ -122,7 +122,7 @@ class Outbox(Database):
 
     def parked_posts(self, partnership_id: str) -> list[dict[str, Any]]:
         """Posts that failed too often and wait for a person: shown by `brug status`."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(outbox.c.platform, outbox.c.key, outbox.c.kind, outbox.c.attempts, outbox.c.last_error)
                 .where(outbox.c.partnership_id == partnership_id, outbox.c.status == "parked")
@@ -132,7 +132,7 @@ class Outbox(Database):
 
     def slot_posts(self, partnership_id: str, prefixes: Sequence[str]) -> dict[tuple[str, str], str]:
         """The outbox rows (platform, key) -> status whose key starts with one of `prefixes`."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(outbox.c.platform, outbox.c.key, outbox.c.status).where(
                     outbox.c.partnership_id == partnership_id,
@@ -155,7 +155,7 @@ class Outbox(Database):
     # --- schedules ------------------------------------------------------------------------------------
 
     def schedule_mark(self, partnership_id: str, kind: str) -> datetime | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             upto = conn.execute(
                 select(schedule_marks.c.upto).where(
                     schedule_marks.c.partnership_id == partnership_id, schedule_marks.c.kind == kind
@@ -201,7 +201,7 @@ class Outbox(Database):
                     )
 
     def slot_status(self, partnership_id: str, kind: str, at: datetime) -> str | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             return conn.execute(
                 select(slots.c.status).where(
                     slots.c.partnership_id == partnership_id, slots.c.kind == kind, slots.c.at == _utc(at)
@@ -217,7 +217,7 @@ class Outbox(Database):
         query = select(slots).where(slots.c.partnership_id == partnership_id)
         if kind is not None:
             query = query.where(slots.c.kind == kind)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(slots.c.at)).all()
         return [
             SlotRecord(r.kind, datetime.fromisoformat(r.at), r.status, bool(r.late), bool(r.reported)) for r in rows

@@ -35,7 +35,7 @@ class Partnerships(Database):
     """What was applied per partnership; `forget` deletes every row brug keeps of one."""
 
     def applied(self, partnership_id: str) -> AppliedPartnership | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(partnerships).where(partnerships.c.id == partnership_id)).first()
         return AppliedPartnership(**row._mapping) if row else None
 
