@@ -25,6 +25,7 @@ import brug
 from brug.app import barometer
 from brug.app.bot import Bot, build_runtime
 from brug.app.export import export_partnership
+from brug.app.leases import Coordinator, Renewer, TickResult
 from brug.app.lock import AlreadyRunning, instance_lock
 from brug.app.scheduler import AGENDA, REFLECTION
 from brug.app.service import (
@@ -249,12 +250,27 @@ def library(s: Settings) -> Library:
 
 
 @contextlib.contextmanager
-def single_instance(s: Settings) -> Iterator[None]:
-    """apply and run change the workspaces: one process at a time per state database."""
+def single_instance(s: Settings, *, running: bool = False) -> Iterator[None]:
+    """apply and run change the workspaces: one process at a time per state database — except several
+    `brug run` on PostgreSQL (`running`), which share the lock and divide the partnerships by leases."""
+    several = running and is_database_url(s.state)
     try:
-        with instance_lock(s.state):
+        with instance_lock(s.state, shared=several):
             yield
     except AlreadyRunning as busy:
+        if running and not several:
+            err.print(
+                "✗ "
+                + t(
+                    f"Er draait al een brug (proces {busy.holder}) met {display_state(busy.state)}. Met een "
+                    "SQLite-bestand draait er maar één 'brug run' tegelijk; voor meerdere instanties die het werk "
+                    "delen zet je 'state' op een PostgreSQL-databank (zie 'brug store copy').",
+                    f"A brug (process {busy.holder}) is already running with {display_state(busy.state)}. With a "
+                    "SQLite file only one 'brug run' runs at a time; for several instances that share the work, "
+                    "point 'state' at a PostgreSQL database (see 'brug store copy').",
+                )
+            )
+            raise typer.Exit(1) from None
         err.print(
             "✗ "
             + t(
@@ -627,8 +643,33 @@ def apply(
         "Show for each partnership its phase, next meeting, when it was last applied and whether anything is pending.",
     )
 )
-def status(paths: PathsArg = None) -> None:
+def status(
+    paths: PathsArg = None,
+    instances: Annotated[
+        bool,
+        typer.Option(
+            "--instances",
+            help=t(
+                "Toon de draaiende instanties van 'brug run' (host, proces, laatste teken van leven) en wie welke "
+                "samenwerkingen en luisteraars (Matrix, Talk) in huur heeft. Alleen met PostgreSQL.",
+                "Show the running instances of 'brug run' (host, process, last sign of life) and who holds which "
+                "partnerships and listeners (Matrix, Talk). PostgreSQL only.",
+            ),
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help=t("Met --instances: ook elke samenwerking per instantie.", "With --instances: each partnership too."),
+        ),
+    ] = False,
+) -> None:
     s = settings()
+    if instances:
+        show_instances(s, verbose)
+        return
     lib = library(s)
     loaded = partnerships(s, lib, paths)
     rt = runtime(s, lib)
@@ -682,6 +723,76 @@ def status(paths: PathsArg = None) -> None:
             out.print(
                 styled("    [red]✗[/] {} {} {}: {}", post["platform"], post["kind"], post["key"], post["last_error"])
             )
+
+
+def show_instances(s: Settings, verbose: bool) -> None:
+    """`brug status --instances`: who runs, who holds what, what waits for a new holder."""
+    if not is_database_url(s.state):
+        out.print(
+            t(
+                f"brug bewaart zijn geheugen in {display_state(s.state)} (SQLite): daar draait één 'brug run', "
+                "die alles doet. Meerdere instanties delen het werk alleen op PostgreSQL.",
+                f"brug keeps its memory in {display_state(s.state)} (SQLite): one 'brug run' runs there and does "
+                "everything. Several instances share the work only on PostgreSQL.",
+            )
+        )
+        return
+    from brug.app.leases import LISTENER, overview
+
+    store = Store.open(s.state)
+    try:
+        rows, leases = overview(store.engine)
+    finally:
+        store.close()
+    ttl = s.instances.lease_seconds
+    live = [r for r in rows if r.heartbeat_age < ttl]
+    out.print(
+        styled(
+            "[bold]{}[/]",
+            t(
+                f"{len(live)} instantie(s) actief (een huur duurt {ttl:.0f} s, vernieuwd om de "
+                f"{s.instances.renew_seconds:.0f} s)",
+                f"{len(live)} instance(s) alive (a lease lasts {ttl:.0f} s, renewed every "
+                f"{s.instances.renew_seconds:.0f} s)",
+            ),
+        )
+    )
+    for r in rows:
+        alive = r.heartbeat_age < ttl
+        listening = ", ".join(n.removeprefix(LISTENER) for n in r.listeners)
+        line = t(
+            f"  {r.id}  {r.host}  proces {r.pid}  teken van leven {r.heartbeat_age:.0f} s geleden  "
+            f"{len(r.partnerships)} samenwerking(en)",
+            f"  {r.id}  {r.host}  process {r.pid}  heartbeat {r.heartbeat_age:.0f} s ago  "
+            f"{len(r.partnerships)} partnership(s)",
+        )
+        if listening:
+            line += t(f"  luistert: {listening}", f"  listens: {listening}")
+        if not alive:
+            line += t("  (geen teken van leven: wordt overgenomen)", "  (no sign of life: being taken over)")
+        out.print(line)
+        if verbose and r.partnerships:
+            out.print("    " + ", ".join(r.partnerships))
+    partnership_leases = [lease for lease in leases if not lease[0].startswith(LISTENER)]
+    waiting = [name for name, owner, left in partnership_leases if not owner or left is None or left <= 0]
+    out.print(
+        t(
+            f"samenwerkingen: {len(partnership_leases) - len(waiting)} in huur, {len(waiting)} vrij of verlopen",
+            f"partnerships: {len(partnership_leases) - len(waiting)} held, {len(waiting)} free or expired",
+        )
+    )
+    if verbose and waiting:
+        out.print("    " + ", ".join(waiting))
+    by_id = {r.id: r for r in rows}
+    for name, owner, left in [lease for lease in leases if lease[0].startswith(LISTENER)]:
+        holder = by_id.get(owner or "")
+        where = (
+            f"{holder.id} ({holder.host}, {t('proces', 'process')} {holder.pid})"
+            if holder is not None and left is not None and left > 0
+            else t("niemand (wordt gekozen)", "nobody (being elected)")
+        )
+        platform = name.removeprefix(LISTENER)
+        out.print(t(f"luisteraar {platform}: {where}", f"listener {platform}: {where}"))
 
 
 @app.command(
@@ -751,11 +862,17 @@ def barometer_command(
         "Draai brug als dienst: werk de werkruimtes bij bij de start en daarna om de zoveel minuten, post "
         "de agenda voor elk overleg en de reflectievragen op hun ritme (ook na een onderbreking: wat minder "
         "dan 12 uur te laat is, komt alsnog; ouder wordt overgeslagen en in de volgende agenda vermeld), en "
-        "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, vertrekt nog).",
+        "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, vertrekt nog). "
+        "Met 'state' op PostgreSQL mogen meerdere 'brug run' naast elkaar draaien: ze verdelen de samenwerkingen "
+        "(huur per samenwerking, [instances] in brug.toml) en nemen het werk over van een instantie die stopt of "
+        "sterft; 'brug status --instances' toont wie wat doet. Met een SQLite-bestand draait er één.",
         "Run brug as a service: update the workspaces at start and every so many minutes, post the agenda "
         "before each meeting and the reflection prompts on their rhythm (also after downtime: less than 12 "
         "hours late is still posted; older is skipped and named in the next agenda), and answer chat "
-        "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent).",
+        "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent). With 'state' on "
+        "PostgreSQL several 'brug run' may run side by side: they divide the partnerships (a lease per "
+        "partnership, [instances] in brug.toml) and take over the work of an instance that stops or dies; "
+        "'brug status --instances' shows who does what. With a SQLite file one runs.",
     )
 )
 def run(
@@ -784,6 +901,11 @@ def run(
     scheduler = bot.scheduler(load_school_calendar(), grace)
     log = logging.getLogger("brug.run")
     web_page = _web_app(s, bot) if s.web is not None else None
+    leases = None
+    if is_database_url(s.state):  # several instances may run: each works on the partnerships it leases
+        leases = Coordinator(bot.rt.store.engine, ttl=s.instances.lease_seconds, renew=s.instances.renew_seconds)
+        bot.use_leases(leases)
+    wake = asyncio.Event()  # partnerships taken over: the scheduler looks at their slots at once
 
     async def reconcile(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -796,26 +918,70 @@ def run(
             for line in errors:
                 log.error("%s", line)
 
+    async def apply_taken(gained: set[str], wanted: set[str], stop: asyncio.Event) -> None:
+        """What another instance asked for is applied now; what was taken over only when it is not fresh."""
+        if wanted:
+            await bot.apply(only=wanted, stop=stop)
+        if gained - wanted:
+            await bot.apply(only=gained - wanted, stop=stop, unless_applied_within=timedelta(minutes=every))
+
+    def taken(result: TickResult, stop: asyncio.Event, background: set[asyncio.Task[None]]) -> None:
+        """On the loop, after each renewal: wake the scheduler for what was taken over, and apply it (in
+        the background) when it is not fresh; apply at once what another instance asked for."""
+        if result.gained:
+            wake.set()
+        if (result.gained or result.wanted) and not stop.is_set():
+            if result.wanted:
+                bot.load()  # a chat command elsewhere changed a partnership file
+            task = asyncio.create_task(apply_taken(set(result.gained), set(result.wanted), stop))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
     async def main() -> None:
         stop = stop_on_signals(asyncio.Event())
-        log.info("brug runs %d partnership(s); reconciles every %d min", len(bot.loaded), every)
         out.print(t("brug draait. Ctrl-C stopt.", "brug is running. Ctrl-C stops it."))
+        renewer, background = None, set()
         try:
-            _, errors, _ = await bot.apply(stop=stop)  # SIGTERM here ends it after the operation in hand
+            if leases is not None:  # join, take a first share, and keep renewing it from now on
+                await asyncio.to_thread(leases.register)
+                await asyncio.to_thread(leases.tick, list(bot.loaded), bot.listener_names())
+                loop = asyncio.get_running_loop()
+                renewer = Renewer(
+                    leases,
+                    lambda: list(bot.loaded),
+                    bot.listener_names(),
+                    lambda result: loop.call_soon_threadsafe(taken, result, stop, background),
+                )
+                renewer.start()
+            held = len(bot.held_partnerships())
+            log.info("brug runs %d of %d partnership(s); reconciles every %d min", held, len(bot.loaded), every)
+            # SIGTERM here ends it after the operation in hand; with several instances, what one of them applied
+            # within the reconcile interval waits for this one's next reconcile (a restart redoes nothing)
+            fresh = timedelta(minutes=every) if leases is not None else None
+            _, errors, _ = await bot.apply(stop=stop, unless_applied_within=fresh)
             for line in errors:
                 log.error("%s", line)
             if not stop.is_set():
-                tasks = [reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed)]
+                tasks = [reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed, wake=wake)]
                 if web_page is not None and s.web is not None:
                     from brug.web.app import serve
 
                     tasks.append(serve(web_page, s.web.host, s.web.port, stop))
                 await asyncio.gather(*tasks)
         finally:
+            stop.set()
+            if renewer is not None:
+                await asyncio.to_thread(renewer.stop)
+            for task in list(background):  # an apply in hand ends after its operation
+                with contextlib.suppress(Exception):
+                    await task
+            if leases is not None:
+                with contextlib.suppress(DBAPIError):
+                    await asyncio.to_thread(leases.release_all)
             await bot.rt.close()
         out.print(t("brug is gestopt.", "brug stopped."))
 
-    with single_instance(s):
+    with single_instance(s, running=True):
         asyncio.run(main())
 
 

@@ -13,7 +13,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
@@ -205,6 +214,23 @@ class ScheduleSettings(BaseModel):
     reconcile_minutes: int = Field(default=15, ge=1, description="how often `brug run` re-reads the files")
 
 
+class InstancesSettings(BaseModel):
+    """Several `brug run` on one PostgreSQL: how long a lease lasts and how often it is renewed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lease_seconds: float = Field(
+        default=30, ge=1, le=600, description="a dead instance's work is taken over after this (plus one renewal)"
+    )
+    renew_seconds: float = Field(default=10, gt=0, description="how often an instance renews its leases")
+
+    @model_validator(mode="after")
+    def _renew_well_within_the_lease(self) -> InstancesSettings:
+        if self.renew_seconds * 2 > self.lease_seconds:
+            raise ValueError("renew_seconds must be at most half of lease_seconds")
+        return self
+
+
 def _state_location(value: Any) -> Any:
     """`state` is a database URL when it has a scheme (postgresql://…), else the path of a SQLite file."""
     if isinstance(value, str) and "://" not in value:
@@ -227,6 +253,7 @@ class Settings(BaseSettings):
     phase_models: list[Path] = Field(default_factory=list, description="folders with your own phase models")
     templates: Path | None = Field(default=None, description="folder overriding templates/<lang>/<name>.md.j2")
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    instances: InstancesSettings = Field(default_factory=InstancesSettings)
     matrix: MatrixSettings | None = None
     nextcloud: NextcloudSettings | None = None
     mail: MailSettings | None = None

@@ -138,12 +138,17 @@ class LocalChat:
         # each partnership's time zone (shared with the runtime): transcripts show local time and the zone
         self.zones: Mapping[str, tzinfo] = zones if zones is not None else {}
         self._keys: dict[Path, dict[str, str]] = {}
+        self._sizes: dict[Path, int] = {}  # the transcript's size when last read or written by this process
 
     def transcript(self, partnership: str, room: str, suffix: str) -> Path:
         return self.root / partnership / CHAT_FOLDER / f"{room}{suffix}"
 
     def _posted(self, machine: Path) -> dict[str, str]:
-        if machine not in self._keys:
+        """The keys already in a transcript. Read again when the file changed behind this process's back:
+        another instance (sharing the workspace) may have posted in it since."""
+        size = machine.stat().st_size if machine.exists() else 0
+        if machine not in self._keys or self._sizes.get(machine) != size:
+            self._sizes[machine] = size
             keys: dict[str, str] = {}
             if machine.exists():
                 for line in machine.read_text(encoding="utf-8").splitlines():
@@ -169,6 +174,7 @@ class LocalChat:
         ref = f"{room}#{len(posted) + 1}"
         entry = {"key": key, "ref": ref, "kind": kind, "room": room, "at": at.isoformat(), "markdown": markdown}
         await asyncio.to_thread(_append_durably, machine, json.dumps(entry, ensure_ascii=False) + "\n")
+        self._sizes[machine] = machine.stat().st_size
         with self.transcript(partnership, room, ".md").open("a", encoding="utf-8") as handle:
             handle.write(f"---\n\n**brug** · {at:%Y-%m-%d %H:%M %Z} · {kind}\n\n{markdown.rstrip()}\n\n")
         posted[key] = ref

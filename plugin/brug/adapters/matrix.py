@@ -626,9 +626,10 @@ class MatrixChat:
     # --- posting ---------------------------------------------------------------------------------------
 
     async def _send(self, room_id: str, event_type: str, content: dict[str, Any], key: str) -> str:
-        """Send an event once per key: it carries the key, and a post pending for longer than the
-        homeserver remembers transaction ids is looked for in the room before it is sent again."""
-        if self._long_pending(key):
+        """Send an event once per key: it carries the key, and a post that may have gone out already (claimed
+        before, by an instance that died or an attempt that failed, or pending for longer than the
+        homeserver remembers transaction ids) is looked for in the room before it is sent again."""
+        if self._may_have_gone_out(key):
             found = await self._find_posted(room_id, key)
             if found is not None:
                 return found
@@ -650,11 +651,15 @@ class MatrixChat:
         refs = [await self._send(room_id, "m.room.message", c, part_key(key, n)) for n, c in enumerate(parts)]
         return refs[0]
 
-    def _long_pending(self, key: str) -> bool:
+    def _may_have_gone_out(self, key: str) -> bool:
+        """A pending post claimed before (by an instance that died, or an attempt that failed half-way), or
+        pending for longer than the homeserver remembers transaction ids: look for it before sending."""
         post, _, part = key.rpartition("#")  # a later part of a long post is pending as long as the post
         entry = self.store.outbox_entry(PLATFORM, post if post and part.isdigit() else key)
         if entry is None or entry["status"] != "pending":
             return False
+        if (entry.get("claims") or 0) > 1:
+            return True
         created = entry["created_at"]
         created = created if created.tzinfo else created.replace(tzinfo=UTC)
         return datetime.now(UTC) - created > TXN_MEMORY

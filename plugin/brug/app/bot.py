@@ -6,17 +6,20 @@ This is the composition root shared by `brug run`, the demo and the integration 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.app import agreements
 from brug.app.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
 from brug.app.jobs import post_agenda, post_reflection, run_barometer
+from brug.app.leases import Coordinator, listener_name
 from brug.app.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
 from brug.app.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.content.edit import set_phase
@@ -192,6 +195,19 @@ class Bot:
             runtime=rt,
         )
         self._lock = asyncio.Lock()  # one apply at a time: the listener and the reconciler share the store
+        self.leases: Coordinator | None = None  # several instances on PostgreSQL: only what this one holds
+
+    def use_leases(self, leases: Coordinator) -> None:
+        """Share the work with other instances: apply, schedule and post only for the partnerships held."""
+        self.leases = leases
+        self.rt.store.outbox_guard = (leases.id, leases.guard)
+
+    def holds(self, partnership_id: str) -> bool:
+        return self.leases is None or self.leases.holds(partnership_id)
+
+    def held_partnerships(self) -> dict[str, Partnership]:
+        """The partnerships this instance works on: all of them, or those whose lease it holds."""
+        return {pid: item.partnership for pid, item in self.loaded.items() if self.holds(pid)}
 
     def load(self, read: tuple[list[LoadedPartnership], list[Problem]] | None = None) -> list[Problem]:
         """Read the partnership files; on problems keep the last good version of each partnership.
@@ -213,11 +229,42 @@ class Bot:
         return {pid: item.partnership for pid, item in self.loaded.items()}
 
     async def apply(
-        self, only: str | None = None, stop: asyncio.Event | None = None
+        self,
+        only: str | Collection[str] | None = None,
+        stop: asyncio.Event | None = None,
+        *,
+        unless_applied_within: timedelta | None = None,
     ) -> tuple[list[PartnershipPlan], list[str], ApplyReport]:
-        """Apply the loaded partnerships (or one); with `stop` set, end after the operation in hand."""
+        """Apply the loaded partnerships (or one, or some) this instance holds; with `stop` set, end after
+        the operation in hand. A partnership another instance holds is left to it, asked to apply it soon.
+
+        `unless_applied_within` leaves out what any instance applied that recently (an instance that starts
+        or takes partnerships over does not redo the others' fresh work; its next reconcile covers them)."""
         report = ApplyReport()
-        items = [item for pid, item in self.loaded.items() if only is None or pid == only]
+        chosen = None if only is None else {only} if isinstance(only, str) else set(only)
+        items = [item for pid, item in self.loaded.items() if chosen is None or pid in chosen]
+        if unless_applied_within is not None:
+            since = datetime.now(UTC) - unless_applied_within
+            applied = {a.id: a.applied_at for a in await asyncio.to_thread(self.rt.store.all_applied)}
+            fresh = [
+                item.partnership.id
+                for item in items
+                if (at := applied.get(item.partnership.id)) is not None
+                and (at if at.tzinfo else at.replace(tzinfo=UTC)) > since
+            ]
+            if fresh:
+                log.info(
+                    "%d partnership(s) were applied less than %d min ago; the next reconcile checks them",
+                    len(fresh),
+                    unless_applied_within.total_seconds() // 60,
+                )
+                items = [item for item in items if item.partnership.id not in set(fresh)]
+        if self.leases is not None:
+            for pid in [item.partnership.id for item in items if not self.holds(item.partnership.id)]:
+                if chosen is not None:  # a chat command here changed it: its holder applies it at its next tick
+                    await asyncio.to_thread(self.leases.want_apply, pid)
+                    log.info("%s: another instance holds it; asked it to apply the change", pid)
+            items = [item for item in items if self.holds(item.partnership.id)]
         async with self._lock:
             plans, errors = await apply_partnerships(items, self.rt, report, stop=stop)
         for line in [*report.chat, *report.failed_invites, *errors]:
@@ -287,7 +334,7 @@ class Bot:
 
         return Scheduler(
             self.rt.store,
-            lambda: self.partnerships().values(),
+            lambda: self.held_partnerships().values(),
             {AGENDA: agenda, REFLECTION: reflection, BAROMETER: barometer},
             self.rt.clock,
             calendar,
@@ -305,10 +352,44 @@ class Bot:
             language = p.partnership.language if p else "nl"
             return [Reply(TEXTS[language]["failed"], message.event_id)]
 
+    def listener_names(self) -> list[str]:
+        """The lease names of the listeners this runtime has (`listener:matrix`, `listener:talk`)."""
+        return [listener_name(platform) for platform, chat in self.rt.chats.items() if hasattr(chat, "listen")]
+
     async def listen(self, stop: asyncio.Event) -> None:
-        """Listen on every chat platform that can, until `stop` is set."""
-        listeners = [chat.listen(self.handle, stop) for chat in self.rt.chats.values() if hasattr(chat, "listen")]
+        """Listen on every chat platform that can, until `stop` is set (with leases: while elected)."""
+        listeners = [
+            self._listen_while_elected(platform, chat, stop)
+            for platform, chat in self.rt.chats.items()
+            if hasattr(chat, "listen")
+        ]
         if listeners:
             await asyncio.gather(*listeners)
         else:
             await stop.wait()
+
+    async def _listen_while_elected(self, platform: str, chat: Any, stop: asyncio.Event) -> None:
+        """One instance listens per platform: the one holding its listener lease; another takes over when
+        it dies. A listener that loses its lease stops after the batch in hand."""
+        if self.leases is None:
+            await chat.listen(self.handle, stop)
+            return
+        leases, name = self.leases, listener_name(platform)
+        while not stop.is_set():
+            if not leases.holds(name):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(1.0, leases.renew))
+                continue
+            ended = asyncio.Event()
+
+            async def watch() -> None:
+                while not stop.is_set() and leases.holds(name):  # noqa: B023 - this round's lease
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=0.5)
+                ended.set()  # noqa: B023
+
+            watcher = asyncio.create_task(watch())
+            try:
+                await chat.listen(self.handle, ended)
+            finally:
+                watcher.cancel()

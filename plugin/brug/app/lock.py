@@ -1,8 +1,11 @@
-"""One brug at a time per state database: two processes posting the same slot would post it twice.
+"""Who may work with a state database at the same time.
 
-For a SQLite file the lock is a file beside it (flock). For PostgreSQL it is a session advisory lock
-(`pg_try_advisory_lock`) on a connection held for as long as the lock: the server lets it go when the
-process ends or dies, so a killed brug never leaves a stale lock behind.
+For a SQLite file one brug at a time: the lock is a file beside it (flock), so a second `brug run` is
+refused. For PostgreSQL it is a session advisory lock on a connection held for as long as the lock:
+the server lets it go when the process ends or dies, so a killed brug never leaves a stale lock
+behind. There `brug run` takes it *shared* — any number of instances run side by side and divide the
+partnerships between them with leases (brug/app/leases.py) — while `brug apply` and `brug store copy`
+take it exclusively: they wait for no lease and so run only when no instance does.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ class AlreadyRunning(RuntimeError):
 
 
 @contextmanager
-def instance_lock(state: Path | str) -> Iterator[None]:
-    """Hold an exclusive lock on the state database for as long as the block runs."""
+def instance_lock(state: Path | str, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on the state database for as long as the block runs: exclusive, or (on PostgreSQL)
+    shared with other instances of `brug run`. A SQLite file has only the exclusive lock."""
     if is_database_url(state):
-        with _advisory_lock(str(state)):
+        with _advisory_lock(str(state), shared=shared):
             yield
     else:
         with _file_lock(Path(state)):
@@ -64,8 +68,9 @@ def _file_lock(state: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _advisory_lock(url: str) -> Iterator[None]:
+def _advisory_lock(url: str, *, shared: bool = False) -> Iterator[None]:
     """A session advisory lock per schema; the holder names itself in application_name ("brug <pid>")."""
+    kind = "_shared" if shared else ""
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
@@ -74,7 +79,8 @@ def _advisory_lock(url: str) -> Iterator[None]:
         with engine.connect() as conn:
             conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": f"brug {os.getpid()}"})
             key = {"cls": LOCK_CLASS}
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))"), key).scalar()
+            try_lock = text(f"SELECT pg_try_advisory_lock{kind}(:cls, hashtext(current_schema()))")
+            got = conn.execute(try_lock, key).scalar()
             conn.commit()
             if not got:
                 name = conn.execute(
@@ -90,7 +96,7 @@ def _advisory_lock(url: str) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:cls, hashtext(current_schema()))"), key)
+                conn.execute(text(f"SELECT pg_advisory_unlock{kind}(:cls, hashtext(current_schema()))"), key)
                 conn.commit()
     finally:
         engine.dispose()

@@ -17,12 +17,12 @@ Time comes from an injected clock, so tests can run a year in seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from brug.app.leases import LeaseLost
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Partnership
 from brug.ports import NETWORK_ERRORS, PlatformError, Unreachable
@@ -226,6 +226,9 @@ class Scheduler:
                 for kind in due:
                     try:
                         await self._serve_kind(p, kind, now, report, stop)
+                    except LeaseLost:  # another instance took the partnership over: its slots are its now
+                        log.debug("%s: no longer held by this instance; its schedule is left to the holder", p.id)
+                        return
                     except Exception:  # noqa: BLE001 - one partnership's trouble must not stop the others
                         log.exception("%s: the %s schedule failed; its slots stay due", p.id, kind)
 
@@ -351,13 +354,18 @@ class Scheduler:
                 upcoming.extend(slot.at for slot in slots_of(kind, p, after, end, self.calendar))
         return min(upcoming, default=None)
 
-    async def run(self, stop: asyncio.Event, *, max_sleep: float = 60.0, speed: float = 1.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, max_sleep: float = 60.0, speed: float = 1.0, wake: asyncio.Event | None = None
+    ) -> None:
         """Tick until `stop` is set; a job in progress always finishes.
 
         `speed` is how much faster than real time the clock runs (demos and tests); sleeps shrink with it.
+        `wake` ends a sleep early: this instance took partnerships over, and their due slots should not wait.
         """
         saved = self.clock()
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()
             await self.tick(stop)
             now = self.clock()
             if now - saved >= SAVE_MARKS_EVERY:  # a killed process loses at most this much of its marks' advance
@@ -365,8 +373,13 @@ class Scheduler:
                 saved = now
             nxt = self.next_due(now)
             until_next = max(0.0, (nxt - now).total_seconds()) / speed if nxt else max_sleep
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=min(max_sleep / min(speed, 60.0), until_next))
+            waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(wake.wait())] if wake else [])
+            try:
+                timeout = min(max_sleep / min(speed, 60.0), until_next)
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
         self.save_marks()
 
 

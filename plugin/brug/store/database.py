@@ -9,7 +9,7 @@ once). The helpers at the end are shared by the per-concern parts of the store.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +72,9 @@ class Database:
                 event.listen(engine, "connect", _postgresql_session)
                 event.listen(engine, "checkin", _resting)
                 event.listen(engine, "checkout", _ping_after_rest)
+        # several instances (app/leases.py): (instance id, check) — the outbox claims a post only while the
+        # check passes, inside the claiming transaction; None: one instance, which holds everything
+        self.outbox_guard: tuple[str, Callable[[Connection, str], None]] | None = None
         self.migrate()
 
     @property

@@ -20,11 +20,16 @@ class Outbox(Database):
     # --- the outbox ----------------------------------------------------------------------------------
 
     def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> str | None:
-        """Put a post in the outbox (once per key and platform); returns the status it already had, if any."""
+        """Put a post in the outbox (once per key and platform) and claim it for sending; returns the status
+        it already had, if any. With several instances the claim needs the partnership's lease: the
+        guard checks it in this same transaction and raises LeaseLost when this instance does not hold it."""
+        claimer = None
         with self._tx() as conn:
-            status = conn.execute(
-                select(outbox.c.status).where(outbox.c.platform == platform, outbox.c.key == key)
-            ).scalar()
+            if self.outbox_guard is not None:
+                claimer, check = self.outbox_guard
+                check(conn, partnership_id)
+            where = (outbox.c.platform == platform, outbox.c.key == key)
+            status = conn.execute(select(outbox.c.status).where(*where)).scalar()
             if status is None:
                 conn.execute(
                     insert(outbox).values(
@@ -36,8 +41,12 @@ class Outbox(Database):
                         content=content,
                         status="pending",
                         created_at=_now(),
+                        claims=1,
+                        claimed_by=claimer,
                     )
                 )
+            elif status == "pending":  # claimed before and not marked sent: the adapter looks for it first
+                conn.execute(update(outbox).where(*where).values(claims=outbox.c.claims + 1, claimed_by=claimer))
         return status
 
     def mark_sent(self, platform: str, key: str, ref: str) -> None:

@@ -68,6 +68,9 @@ outbox = Table(
     # version 8: failed attempts and the last error, so one bad post is parked instead of retried for ever
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
+    # version 10: how often a sender claimed it and who last, so a post claimed before is looked up first
+    Column("claims", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(64)),
 )
 
 
@@ -360,6 +363,29 @@ outbox_ref = Index("ix_outbox_ref", outbox.c.platform, outbox.c.ref)  # a chat r
 resources_ref = Index("ix_resources_ref", resources.c.platform, resources.c.ref)  # a chat event: whose room
 
 
+# --- version 10: several instances on one PostgreSQL share the work through leases (app/leases.py) ---------
+
+instances = Table(  # every running `brug run` on a PostgreSQL store, with its last sign of life
+    "instances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("heartbeat", DateTime(timezone=True), nullable=False),
+)
+
+leases = Table(  # a partnership (its id) or a listener ("listener:matrix"): who works on it, until when
+    "leases",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("owner", String(64), index=True),  # an instance's id; NULL = free
+    Column("expires_at", DateTime(timezone=True)),
+    Column("since", DateTime(timezone=True)),  # when the owner took it
+    Column("wanted", DateTime(timezone=True)),  # another instance asks the owner to apply it soon
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -404,5 +430,14 @@ def _v9(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(conn: Connection) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns("outbox")}
+    added = {"claims": "INTEGER NOT NULL DEFAULT 0", "claimed_by": "TEXT"}
+    for column, ddl in added.items():  # a database made by this version's _v1 has them already
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {column} {ddl}"))
+    metadata.create_all(conn, tables=[instances, leases])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 SCHEMA_VERSION = len(MIGRATIONS)

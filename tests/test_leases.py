@@ -1,0 +1,220 @@
+"""Leases on a real PostgreSQL: claim, renew, expire, fair share, listener election, the outbox's guard.
+
+Several `brug run` share one PostgreSQL store; each partnership is worked on by one instance at a time
+(brug/leases.py). These tests drive `Coordinator`s directly against the PostgreSQL the tests start;
+the crash test with real processes and a real Synapse is tests/matrix/test_instances_crash.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from brug.app.leases import Coordinator, LeaseLost, listener_name
+from brug.app.lock import instance_lock
+from brug.store import Store
+from tests.conftest import EXAMPLES
+from tests.postgres import PostgresServer
+from tests.test_workspace_local import NOW
+
+NAMES = [f"p{n:02d}" for n in range(10)]
+MATRIX = listener_name("matrix")
+
+
+@pytest.fixture
+def store(postgres: PostgresServer):  # type: ignore[no-untyped-def]
+    s = Store(postgres.url())
+    yield s
+    s.close()
+    postgres.disconnect_all()
+
+
+def owners(store: Store) -> dict[str, str | None]:
+    with store.engine.connect() as conn:
+        return dict(conn.execute(text("SELECT name, owner FROM leases")).all())  # type: ignore[arg-type]
+
+
+def coordinator(store: Store, name: str, ttl: float = 30, renew: float = 10) -> Coordinator:
+    c = Coordinator(store.engine, ttl=ttl, renew=renew, instance_id=name, host="host-" + name, pid=100)
+    c.register()
+    return c
+
+
+def test_two_instances_split_the_partnerships_fairly_and_a_third_gets_its_share(store: Store) -> None:
+    a = coordinator(store, "a")
+    first = a.tick(NAMES, [MATRIX])
+    assert first.gained == NAMES and first.share == 10 and first.live == 1  # alone: everything
+    assert first.listeners_gained == [MATRIX] and a.holds(MATRIX)
+    b = coordinator(store, "b")
+    assert b.tick(NAMES, [MATRIX]).gained == []  # all held by a, and not expired
+    assert a.tick(NAMES, [MATRIX]).released == NAMES[5:]  # two alive: a keeps ceil(10/2) = 5
+    assert b.tick(NAMES, [MATRIX]).gained == NAMES[5:]
+    assert a.held == set(NAMES[:5]) and b.held == set(NAMES[5:])
+    assert not b.holds(MATRIX)  # one listener, on a
+    c = coordinator(store, "c")
+    for instance in (a, b, c, a, b, c):
+        instance.tick(NAMES, [MATRIX])
+    sizes = sorted(len(x.held) for x in (a, b, c))
+    assert sizes == [2, 4, 4] or sizes == [3, 3, 4], sizes  # ceil(10/3) = 4 at most each, and all held
+    assert a.held.isdisjoint(b.held) and b.held.isdisjoint(c.held) and a.held.isdisjoint(c.held)
+    assert a.held | b.held | c.held == set(NAMES)
+    assert set(owners(store).values()) == {"a", "b", "c"}
+
+
+def test_a_dead_instances_leases_expire_and_are_taken_over_with_a_log_line(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = coordinator(store, "a", ttl=2, renew=0.5)
+    b = coordinator(store, "b", ttl=2, renew=0.5)
+    a.tick(NAMES, [MATRIX])
+    a.tick(NAMES, [MATRIX])  # b is alive: a keeps its share
+    b.tick(NAMES, [MATRIX])
+    assert len(a.held) == len(b.held) == 5 and a.holds(MATRIX)
+    for _ in range(3):  # renewing keeps them past the ttl
+        time.sleep(0.8)
+        a.tick(NAMES, [MATRIX])
+        b.tick(NAMES, [MATRIX])
+    assert len(a.held) == len(b.held) == 5
+    held_by_a = set(a.held)
+    # a dies (no more ticks); its heartbeat and leases run out after the ttl
+    time.sleep(1.0)
+    b.tick(NAMES, [MATRIX])
+    assert len(b.held) == 5, "not expired yet: nothing taken over"
+    time.sleep(1.3)
+    with caplog.at_level(logging.INFO, logger="brug.app.leases"):
+        took = b.tick(NAMES, [MATRIX])
+    assert set(took.gained) == held_by_a and took.live == 1 and b.held == set(NAMES)
+    assert took.listeners_gained == [MATRIX] and b.holds(MATRIX)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("took over 5 partnership(s) from instance a (expired ") for line in lines), lines
+    assert "elected to run the Matrix listener" in lines
+    assert not a.holds(sorted(held_by_a)[0])  # a's own view ran out too: it would post nothing more
+    assert a.tick(NAMES, [MATRIX]).lost == sorted(held_by_a)  # a comes back: it learns it lost them
+
+
+def test_the_outbox_claims_a_post_only_while_the_lease_is_held(store: Store) -> None:
+    a = coordinator(store, "a")
+    b = coordinator(store, "b")
+    a.tick(NAMES)
+    b.tick(NAMES)
+    mine, theirs = sorted(a.held)[0], NAMES[-1]
+    store.outbox_guard = (a.id, a.guard)
+    assert store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom") is None
+    entry = store.outbox_entry("matrix", f"{mine}/welcome")
+    assert entry is not None and entry["claims"] == 1 and entry["claimed_by"] == "a"
+    with pytest.raises(LeaseLost):  # a does not hold it: no claim, no row
+        store.enqueue("matrix", f"{theirs}/welcome", theirs, "algemeen", "welcome", "Welkom")
+    assert store.outbox_entry("matrix", f"{theirs}/welcome") is None
+    # b takes `mine` over after a died: the entry was claimed and not marked sent, so b looks first
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE leases SET expires_at = now() - interval '1 second' WHERE owner = 'a'"))
+        conn.execute(text("UPDATE instances SET heartbeat = now() - interval '1 hour' WHERE id = 'a'"))
+    b.tick(NAMES)
+    assert mine in b.held
+    store.outbox_guard = (b.id, b.guard)
+    assert store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom") == "pending"
+    entry = store.outbox_entry("matrix", f"{mine}/welcome")
+    assert entry is not None and entry["claims"] == 2 and entry["claimed_by"] == "b"
+    store.outbox_guard = (a.id, a.guard)
+    with pytest.raises(LeaseLost):  # a lost it: even a post it had claimed is not its to send now
+        store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom")
+
+
+def test_a_lease_about_to_expire_claims_no_post(store: Store) -> None:
+    a = coordinator(store, "a", ttl=30, renew=10)
+    a.tick(NAMES)
+    store.outbox_guard = (a.id, a.guard)
+    with store.engine.begin() as conn:  # 5 s left: less than the margin a send may take
+        conn.execute(text("UPDATE leases SET expires_at = now() + interval '5 seconds'"))
+    with pytest.raises(LeaseLost):
+        store.enqueue("local", "p00/x", "p00", "algemeen", "welcome", "x")
+
+
+def test_instances_ticking_at_once_never_hold_the_same_partnership(store: Store) -> None:
+    names = [f"q{n:03d}" for n in range(60)]
+    coordinators = [coordinator(store, f"i{n}") for n in range(3)]
+    seen_overlap: list[str] = []
+
+    def run(c: Coordinator) -> None:
+        for _ in range(8):
+            c.tick(names, [MATRIX])
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in coordinators]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for c in coordinators:  # one more round so that each settles at its share
+        c.tick(names, [MATRIX])
+    held = [c.held for c in coordinators]
+    for i, one in enumerate(held):
+        for other in held[i + 1 :]:
+            seen_overlap += sorted(one & other)
+    assert seen_overlap == []
+    assert sorted(len(h) for h in held) == [20, 20, 20]
+    assert sum(c.holds(MATRIX) for c in coordinators) == 1
+
+
+def test_a_clean_stop_hands_everything_back_at_once(store: Store) -> None:
+    a = coordinator(store, "a")
+    a.tick(NAMES, [MATRIX])
+    b = coordinator(store, "b")
+    assert a.release_all() == 11
+    assert set(owners(store).values()) == {None}
+    took = b.tick(NAMES, [MATRIX])  # no waiting for an expiry
+    assert took.gained == NAMES and took.listeners_gained == [MATRIX] and took.live == 1
+
+
+def test_a_command_elsewhere_asks_the_holder_to_apply(store: Store) -> None:
+    a = coordinator(store, "a")
+    b = coordinator(store, "b")
+    a.tick(NAMES)
+    b.want_apply("p03")
+    assert a.tick(NAMES).wanted == ["p03"]
+    assert a.tick(NAMES).wanted == []  # once
+
+
+@pytest.fixture
+def project(in_tmp: Path) -> Path:
+    folder = in_tmp / "partnerschappen"
+    folder.mkdir()
+    shutil.copy(EXAMPLES[0], folder / EXAMPLES[0].name)
+    return in_tmp
+
+
+def test_on_sqlite_a_second_run_is_refused_and_told_why(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    (project / "brug.toml").write_text('workspace = "werkruimte"\nstate = "staat/brug.db"\n', encoding="utf-8")
+    with instance_lock(project / "staat" / "brug.db"):
+        result = cli("--now", NOW, "run")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.startswith(f"✗ Er draait al een brug (proces {os.getpid()}) met "), line
+    assert "maar één 'brug run' tegelijk" in line and "PostgreSQL" in line, line
+    shown = cli("status", "--instances")
+    assert shown.exit_code == 0 and "(SQLite): daar draait één 'brug run'" in shown.output, shown.output
+
+
+def test_status_instances_shows_who_holds_what(cli, project: Path, store: Store) -> None:  # type: ignore[no-untyped-def]
+    (project / "brug.toml").write_text(f'workspace = "werkruimte"\nstate = "{store.url}"\n', encoding="utf-8")
+    a = coordinator(store, "aaaa")
+    b = coordinator(store, "bbbb")
+    a.tick(NAMES, [MATRIX])
+    a.tick(NAMES, [MATRIX])
+    b.tick(NAMES, [MATRIX])
+    result = cli("status", "--instances", "-v")
+    assert result.exit_code == 0, result.output + (result.stderr or "")
+    lines = result.output.splitlines()
+    assert lines[0].startswith("2 instantie(s) actief (een huur duurt 30 s"), lines
+    a_line = next(line for line in lines if line.strip().startswith("aaaa"))
+    assert "host-aaaa" in a_line and "proces 100" in a_line and "5 samenwerking(en)" in a_line
+    assert "luistert: matrix" in a_line
+    assert "p00, p01, p02, p03, p04" in result.output
+    assert "samenwerkingen: 10 in huur, 0 vrij of verlopen" in result.output
+    assert "luisteraar matrix: aaaa (host-aaaa, proces 100)" in result.output
