@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
+from sqlalchemy.exc import IntegrityError
 
 from brug.planner import DocumentRecord
 from brug.store import SCHEMA_VERSION, Store, is_database_url, schema, shown_url
+from brug.store.schema import actions
 
 
 def test_a_new_store_is_at_the_latest_schema(state_url: str) -> None:
@@ -167,3 +169,30 @@ def test_the_lookups_by_platform_id_and_the_pending_posts_have_indexes(state_url
     s.enqueue("matrix", "p/welcome", "p", "algemeen", "welcome", "hallo")
     s.mark_sent("matrix", "p/welcome", "$ev1")
     assert s.sent_post("matrix", "$ev1")["key"] == "p/welcome"  # type: ignore[index]
+
+
+def test_numbers_and_origins_are_unique_per_partnership_also_after_an_upgrade(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Version 11: an older database gains the unique indexes that keep concurrent writers' numbers apart."""
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 10)
+    old = Store(state_url)
+    with old.engine.begin() as conn:  # the tables as brug made them before version 11
+        for table in ("actions", "signals"):
+            for column in ("number", "origin"):
+                conn.exec_driver_sql(f"DROP INDEX ux_{table}_{column}")
+    assert old.add_action("p", "bellen", None, None, "chat:$1") == 1
+    old.close()
+    monkeypatch.undo()
+    s = Store(state_url)
+    for table in ("actions", "signals"):
+        unique = {i["name"]: i["column_names"] for i in inspect(s.engine).get_indexes(table) if i["unique"]}
+        assert unique[f"ux_{table}_number"] == ["partnership_id", "number"]
+        assert unique[f"ux_{table}_origin"] == ["partnership_id", "origin"]
+    with pytest.raises(IntegrityError), s.engine.begin() as conn:  # a second action 1 of "p" cannot exist
+        conn.execute(
+            insert(actions).values(
+                partnership_id="p", number=1, text="x", done=0, origin="chat:$2", created_at=datetime.now(UTC)
+            )
+        )
+    assert (
+        s.add_action("p", "mailen", None, None, "chat:$2") == 2 and s.add_action("q", "x", None, None, "chat:$2") == 1
+    )

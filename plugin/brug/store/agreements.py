@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
-from brug.store.database import Database, _next_number
+from brug.store.database import Database, _insert_new, _next_number
 from brug.store.records import StoredVersion, _aware, _stored_version
 from brug.store.schema import agreement_signoffs, agreement_versions
 
@@ -68,8 +68,9 @@ class Agreements(Database):
         content: str,
         at: datetime,
     ) -> int:
-        """Record a new version; returns its number (1, 2, …)."""
-        with self._tx() as conn:
+        """Record a new version; returns its number (1, 2, …), distinct also between processes."""
+
+        def add(conn: Connection) -> int:
             number = _next_number(conn, agreement_versions, partnership_id)
             conn.execute(
                 insert(agreement_versions).values(
@@ -84,7 +85,9 @@ class Agreements(Database):
                     at=at,
                 )
             )
-        return number
+            return number
+
+        return self._retrying(add)
 
     def set_agreement_fingerprint(self, partnership_id: str, number: int, fingerprint: str) -> None:
         """The platform shows another fingerprint for the same content (a touch, a copy): remember it."""
@@ -110,22 +113,20 @@ class Agreements(Database):
     ) -> bool:
         """Record a sign-off once per origin (a chat event delivered twice counts once)."""
         with self._tx() as conn:
-            if conn.execute(select(agreement_signoffs.c.id).where(agreement_signoffs.c.origin == origin)).first():
-                return False
-            conn.execute(
-                insert(agreement_signoffs).values(
-                    partnership_id=partnership_id,
-                    organisation=organisation,
-                    member=member,
-                    member_name=member_name,
-                    kind=kind,
-                    version=version,
-                    sha256=sha256,
-                    origin=origin,
-                    at=at,
-                )
+            return _insert_new(
+                conn,
+                agreement_signoffs,
+                ("origin",),
+                partnership_id=partnership_id,
+                organisation=organisation,
+                member=member,
+                member_name=member_name,
+                kind=kind,
+                version=version,
+                sha256=sha256,
+                origin=origin,
+                at=at,
             )
-        return True
 
     def signoffs(self, partnership_id: str) -> list[dict[str, Any]]:
         with self._tx() as conn:

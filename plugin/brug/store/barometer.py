@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from brug.store.database import Database, _now, _upsert, _utc
+from brug.store.database import Database, _insert_new, _now, _upsert, _utc
 from brug.store.records import BarometerRoundRecord, _round_record
 from brug.store.schema import barometer_counts, barometer_polls, barometer_rounds, barometer_votes
 
@@ -23,18 +23,17 @@ class Barometer(Database):
         """The round, created open when it is not known yet."""
         ident = {"partnership_id": partnership_id, "round_id": round_id}
         with self._tx() as conn:
-            row = conn.execute(select(barometer_rounds).filter_by(**ident)).first()
-            if row is None:
-                conn.execute(
-                    insert(barometer_rounds).values(
-                        **ident,
-                        starts=_utc(starts),
-                        ends=_utc(ends) if ends else None,
-                        status="open",
-                        min_respondents=min_respondents,
-                    )
-                )
-                row = conn.execute(select(barometer_rounds).filter_by(**ident)).first()
+            _insert_new(
+                conn,
+                barometer_rounds,
+                list(ident),
+                **ident,
+                starts=_utc(starts),
+                ends=_utc(ends) if ends else None,
+                status="open",
+                min_respondents=min_respondents,
+            )
+            row = conn.execute(select(barometer_rounds).filter_by(**ident)).one()
         return _round_record(row)
 
     def barometer_round(self, partnership_id: str, round_id: str) -> BarometerRoundRecord | None:
@@ -76,23 +75,32 @@ class Barometer(Database):
     def record_vote(
         self, partnership_id: str, round_id: str, bouwsteen: str, voter: str, score: int, group: str, at: datetime
     ) -> str:
-        """Keep a person's latest rating: 'new', 'replaced', 'older' (a later one is kept) or 'closed'."""
+        """Keep a person's latest rating: 'new', 'replaced', 'older' (a later one is kept) or 'closed'.
+
+        The round's row is share-locked while the vote goes in, so a round closing at the same moment
+        waits for it (and forgets it) instead of leaving a voter's rating behind in a closed round.
+        """
         ident = {"partnership_id": partnership_id, "round_id": round_id, "bouwsteen": bouwsteen, "voter": voter}
         when = _utc(at)
-        with self._tx() as conn:
+
+        def vote(conn: Connection) -> str:
             status = conn.execute(
-                select(barometer_rounds.c.status).filter_by(partnership_id=partnership_id, round_id=round_id)
+                select(barometer_rounds.c.status)
+                .filter_by(partnership_id=partnership_id, round_id=round_id)
+                .with_for_update(read=True)
             ).scalar()
             if status != "open":
                 return "closed"
-            earlier = conn.execute(select(barometer_votes.c.at).filter_by(**ident)).scalar()
-            if earlier is None:
+            earlier = conn.execute(select(barometer_votes.c.at).filter_by(**ident).with_for_update()).scalar()
+            if earlier is None:  # two votes of one person at once: the second runs again and compares
                 conn.execute(insert(barometer_votes).values(**ident, score=score, grp=group, at=when))
                 return "new"
             if earlier > when:
                 return "older"
             conn.execute(update(barometer_votes).filter_by(**ident).values(score=score, grp=group, at=when))
             return "replaced"
+
+        return self._retrying(vote)
 
     def open_votes(self, partnership_id: str, round_id: str) -> list[tuple[str, str, int, str]]:
         """(voter, bouwsteen, score, group) of an open round: only for aggregating it."""
@@ -120,7 +128,9 @@ class Barometer(Database):
         """
         ident = {"partnership_id": partnership_id, "round_id": round_id}
         with self._tx() as conn:
-            status = conn.execute(select(barometer_rounds.c.status).filter_by(**ident)).scalar()
+            status = conn.execute(  # locked: of two processes closing a round, one does
+                select(barometer_rounds.c.status).filter_by(**ident).with_for_update()
+            ).scalar()
             if status != "open":
                 return False
             for (bouwsteen, cell), counts in cells.items():

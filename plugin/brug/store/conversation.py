@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from brug.domain.signals import Level, SignalEvent, SignalRecord, Status
-from brug.store.database import Database, _now, _number_for, _utc
+from brug.store.database import Database, _insert_new, _now, _number_for, _one_at_a_time, _upsert, _utc
 from brug.store.records import ActionRecord, AgendaItemRecord, AnswerRecord
 from brug.store.schema import actions, agenda_items, answers, pauses, signal_events, signals
 
@@ -22,15 +22,17 @@ class ConversationRecords(Database):
     def add_agenda_item(self, partnership_id: str, text: str, added_by: str, origin: str) -> int:
         """Add a point for the next meeting; the same origin (e.g. chat event) adds it only once."""
         with self._tx() as conn:
-            existing = conn.execute(select(agenda_items.c.id).where(agenda_items.c.origin == origin)).scalar()
-            if existing is not None:
-                return int(existing)
-            result = conn.execute(
-                insert(agenda_items).values(
-                    partnership_id=partnership_id, text=text, added_by=added_by, added_at=_now(), origin=origin
-                )
+            _insert_new(
+                conn,
+                agenda_items,
+                ("origin",),
+                partnership_id=partnership_id,
+                text=text,
+                added_by=added_by,
+                added_at=_now(),
+                origin=origin,
             )
-            return int(result.inserted_primary_key[0])
+            return int(conn.execute(select(agenda_items.c.id).where(agenda_items.c.origin == origin)).scalar_one())
 
     def open_agenda_items(self, partnership_id: str) -> list[AgendaItemRecord]:
         with self._tx() as conn:
@@ -52,24 +54,27 @@ class ConversationRecords(Database):
     # --- actions ---------------------------------------------------------------------------------------
 
     def add_action(self, partnership_id: str, text: str, who: str | None, due: str | None, origin: str) -> int:
-        """Record an action; returns its number within the partnership (1, 2, …). Once per origin."""
-        with self._tx() as conn:
+        """Record an action; returns its number within the partnership (1, 2, …). Once per origin, and
+        distinct numbers also when several processes add actions at once."""
+
+        def add(conn: Connection) -> int:
             number, new = _number_for(conn, actions, partnership_id, origin)
-            if not new:
-                return number
-            conn.execute(
-                insert(actions).values(
-                    partnership_id=partnership_id,
-                    number=number,
-                    text=text,
-                    who=who,
-                    due=due,
-                    done=0,
-                    origin=origin,
-                    created_at=_now(),
+            if new:
+                conn.execute(
+                    insert(actions).values(
+                        partnership_id=partnership_id,
+                        number=number,
+                        text=text,
+                        who=who,
+                        due=due,
+                        done=0,
+                        origin=origin,
+                        created_at=_now(),
+                    )
                 )
-            )
             return number
+
+        return self._retrying(add)
 
     def actions(self, partnership_id: str, *, open_only: bool = False) -> list[ActionRecord]:
         query = select(actions).where(actions.c.partnership_id == partnership_id)
@@ -95,22 +100,21 @@ class ConversationRecords(Database):
         self, partnership_id: str, prompt_key: str, author: str, text: str, platform: str, event_id: str
     ) -> bool:
         with self._tx() as conn:
-            if conn.execute(select(answers.c.id).where(answers.c.event_id == event_id)).first():
-                return False
-            _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id)
-        return True
+            return _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id)
 
     def put_answer(
         self, partnership_id: str, prompt_key: str, author: str, text: str | None, platform: str, event_id: str
     ) -> str:
         """Keep one changeable answer per `event_id` (a web link): 'new', 'replaced', 'removed' or 'same'."""
         with self._tx() as conn:
-            row = conn.execute(select(answers.c.id, answers.c.text).where(answers.c.event_id == event_id)).first()
+            stored = select(answers.c.id, answers.c.text).where(answers.c.event_id == event_id).with_for_update()
+            row = conn.execute(stored).first()
             if row is None:
                 if not text:
                     return "same"
-                _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id)
-                return "new"
+                if _insert_answer(conn, partnership_id, prompt_key, author, text, platform, event_id):
+                    return "new"
+                row = conn.execute(stored).one()  # another process stored one just now: this one replaces it
             if not text:
                 conn.execute(delete(answers).where(answers.c.id == row.id))
                 return "removed"
@@ -134,9 +138,10 @@ class ConversationRecords(Database):
 
     def set_paused(self, partnership_id: str, paused: bool, by: str = "") -> None:
         with self._tx() as conn:
-            conn.execute(delete(pauses).where(pauses.c.partnership_id == partnership_id))
             if paused:
-                conn.execute(insert(pauses).values(partnership_id=partnership_id, by=by, at=_now()))
+                _upsert(conn, pauses, {"partnership_id": partnership_id}, {"by": by, "at": _now()})
+            else:
+                conn.execute(delete(pauses).where(pauses.c.partnership_id == partnership_id))
 
     def is_paused(self, partnership_id: str) -> bool:
         with self._read() as conn:
@@ -159,7 +164,8 @@ class ConversationRecords(Database):
         origin: str,
     ) -> tuple[int, bool]:
         """Record a new signal; returns its number and whether it is new (the same origin adds it once)."""
-        with self._tx() as conn:
+
+        def add(conn: Connection) -> tuple[int, bool]:
             number, new = _number_for(conn, signals, partnership_id, origin)
             if not new:
                 return number, False
@@ -187,7 +193,9 @@ class ConversationRecords(Database):
                     origin=origin,
                 )
             )
-        return number, True
+            return number, True
+
+        return self._retrying(add)
 
     def update_signal(
         self,
@@ -204,6 +212,7 @@ class ConversationRecords(Database):
         """Change a signal and add the step to its history; False when this origin was applied already."""
         stored = {k: (_utc(v) if isinstance(v, datetime) else getattr(v, "value", v)) for k, v in values.items()}
         with self._tx() as conn:
+            _one_at_a_time(conn, signal_events.name, partnership_id)  # two processes, one origin: one step
             done = conn.execute(
                 select(signal_events.c.id).where(
                     signal_events.c.partnership_id == partnership_id, signal_events.c.origin == origin
@@ -284,15 +293,17 @@ class ConversationRecords(Database):
 
 def _insert_answer(
     conn: Connection, partnership_id: str, prompt_key: str, author: str, text: str, platform: str, event_id: str
-) -> None:
-    conn.execute(
-        insert(answers).values(
-            partnership_id=partnership_id,
-            prompt_key=prompt_key,
-            author=author,
-            text=text,
-            platform=platform,
-            event_id=event_id,
-            at=_now(),
-        )
+) -> bool:
+    """Keep an answer under `event_id` unless one is kept there (also one made concurrently); whether it is new."""
+    return _insert_new(
+        conn,
+        answers,
+        ("event_id",),
+        partnership_id=partnership_id,
+        prompt_key=prompt_key,
+        author=author,
+        text=text,
+        platform=platform,
+        event_id=event_id,
+        at=_now(),
     )

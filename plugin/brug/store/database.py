@@ -3,7 +3,11 @@
 SQLAlchemy Core on SQLite by default (a file, in WAL mode), or on PostgreSQL (psycopg 3) when `state`
 in brug.toml is a `postgresql://` URL. Opening a store brings an older database up to date inside
 one transaction (on PostgreSQL under an advisory lock, so two processes starting at once migrate
-once). The helpers at the end are shared by the per-concern parts of the store.
+once). The helpers at the end are shared by the per-concern parts of the store, and make their
+writes safe when several processes share one PostgreSQL: `_insert_new` and `_upsert` are single
+`INSERT … ON CONFLICT` statements, `_one_at_a_time` lets writers that read before they write take
+turns per partnership, and `Database._retrying` runs a transaction again when a concurrent one took
+a unique key first.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 
 from brug.store import schema
 from brug.store.schema import metadata, schema_version
@@ -32,6 +37,10 @@ def _now() -> datetime:
 
 
 MIGRATION_LOCK = 0x62727567  # "brug": PostgreSQL advisory lock held while one process migrates
+PARTNERSHIP_LOCK = 0x6E756D62  # "numb": advisory locks per partnership while it numbers rows (see _one_at_a_time)
+CONFLICT_RETRIES = 10  # runs of a transaction that lost a unique key to a concurrent one
+
+T = TypeVar("T")
 
 
 def is_database_url(location: Path | str) -> bool:
@@ -126,13 +135,62 @@ class Database:
         with self._reader.connect() as conn:
             yield conn
 
+    def _retrying(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in a transaction, and again when a concurrent one took a unique key meanwhile
+        (the next run sees that row). For writes that read first and insert after."""
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                with self._tx() as conn:
+                    return work(conn)
+            except IntegrityError:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         self.engine.dispose()
         self._reader.dispose()
 
 
+def _insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The engine's own INSERT, which knows ON CONFLICT (PostgreSQL and SQLite spell it alike)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _insert_new(conn: Connection, table: Table, unique: Sequence[str], **values: Any) -> bool:
+    """Insert a row unless one with the same `unique` columns exists; whether it was new.
+
+    One statement (`INSERT … ON CONFLICT DO NOTHING`), so two processes inserting the same key at once
+    make one row: on PostgreSQL the second waits for the first to commit and then inserts nothing.
+    The row comes back (RETURNING) only when it was inserted: an INSERT's rowcount is not reliable
+    across drivers (psycopg gives -1 here).
+    """
+    insert_once = _insert(conn, table).values(**values).on_conflict_do_nothing(index_elements=list(unique))
+    return conn.execute(insert_once.returning(*(table.c[name] for name in unique))).first() is not None
+
+
+def _upsert(
+    conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any], on_update: dict[str, Any] | None = None
+) -> None:
+    """Update the row with this key, or insert it; `on_update` holds values only for an existing row.
+
+    One statement (`INSERT … ON CONFLICT DO UPDATE`): never a duplicate key between two processes.
+    """
+    upsert = _insert(conn, table).values(**key, **values)
+    conn.execute(upsert.on_conflict_do_update(index_elements=list(key), set_={**values, **(on_update or {})}))
+
+
+def _one_at_a_time(conn: Connection, what: str, partnership_id: str) -> None:
+    """On PostgreSQL, hold a lock on (what, partnership) until the transaction ends: writers that read
+    before they write (the next number, "did this origin count already?") take turns. SQLite writes
+    one transaction at a time anyway, and brug runs one process per SQLite file."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(PARTNERSHIP_LOCK, func.hashtext(f"{what}:{partnership_id}"))))
+
+
 def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str) -> tuple[int, bool]:
     """The number of the row this origin made before, or the partnership's next number (1, 2, …) and True."""
+    _one_at_a_time(conn, table.name, partnership_id)
     existing = conn.execute(
         select(table.c.number).where(table.c.partnership_id == partnership_id, table.c.origin == origin)
     ).scalar()
@@ -142,20 +200,14 @@ def _number_for(conn: Connection, table: Table, partnership_id: str, origin: str
 
 
 def _next_number(conn: Connection, table: Table, partnership_id: str) -> int:
-    """The number the next row of a partnership gets in a table numbered per partnership (1, 2, …)."""
-    last = conn.execute(
-        select(table.c.number).where(table.c.partnership_id == partnership_id).order_by(table.c.number.desc())
-    ).scalar()
+    """The number the next row of a partnership gets in a table numbered per partnership (1, 2, …).
+
+    Numbering takes turns per partnership (`_one_at_a_time`) until the row is in; a unique index on
+    (partnership, number) is the backstop, and `Database._retrying` runs a transaction again then.
+    """
+    _one_at_a_time(conn, table.name, partnership_id)
+    last = conn.execute(select(func.max(table.c.number)).where(table.c.partnership_id == partnership_id)).scalar()
     return (last or 0) + 1
-
-
-def _upsert(
-    conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any], on_update: dict[str, Any] | None = None
-) -> None:
-    """Update the row with this key, or insert it; `on_update` holds values only for an existing row."""
-    where = [table.c[name] == value for name, value in key.items()]
-    if conn.execute(update(table).where(*where).values(**values, **(on_update or {}))).rowcount == 0:
-        conn.execute(insert(table).values(**key, **values))
 
 
 def _chunks(items: Sequence[str], size: int = 1000) -> Iterator[list[str]]:

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 
-from brug.store.database import Database, _chunks, _now, _upsert, _utc
+from brug.store.database import Database, _chunks, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
 from brug.store.schema import outbox, schedule_marks, slots
 
@@ -22,30 +22,36 @@ class Outbox(Database):
     def enqueue(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> str | None:
         """Put a post in the outbox (once per key and platform) and claim it for sending; returns the status
         it already had, if any. With several instances the claim needs the partnership's lease: the
-        guard checks it in this same transaction and raises LeaseLost when this instance does not hold it."""
+        guard checks it in this same transaction and raises LeaseLost when this instance does not hold it.
+
+        Race-free: of two processes enqueueing the same key at once, one makes the row and the other
+        gets its status back.
+        """
         claimer = None
         with self._tx() as conn:
             if self.outbox_guard is not None:
                 claimer, check = self.outbox_guard
                 check(conn, partnership_id)
             where = (outbox.c.platform == platform, outbox.c.key == key)
+            new = _insert_new(
+                conn,
+                outbox,
+                ("platform", "key"),
+                platform=platform,
+                key=key,
+                partnership_id=partnership_id,
+                room=room,
+                kind=kind,
+                content=content,
+                status="pending",
+                created_at=_now(),
+                claims=1,
+                claimed_by=claimer,
+            )
+            if new:
+                return None
             status = conn.execute(select(outbox.c.status).where(*where)).scalar()
-            if status is None:
-                conn.execute(
-                    insert(outbox).values(
-                        platform=platform,
-                        key=key,
-                        partnership_id=partnership_id,
-                        room=room,
-                        kind=kind,
-                        content=content,
-                        status="pending",
-                        created_at=_now(),
-                        claims=1,
-                        claimed_by=claimer,
-                    )
-                )
-            elif status == "pending":  # claimed before and not marked sent: the adapter looks for it first
+            if status == "pending":  # claimed before and not marked sent: the adapter looks for it first
                 conn.execute(update(outbox).where(*where).values(claims=outbox.c.claims + 1, claimed_by=claimer))
         return status
 
@@ -60,8 +66,10 @@ class Outbox(Database):
     def record_post_failure(self, platform: str, key: str, error: str, *, park_after: int) -> str:
         """Count a failed attempt at a pending post; at `park_after` attempts it is parked. Its new status."""
         with self._tx() as conn:
-            row = conn.execute(
-                select(outbox.c.status, outbox.c.attempts).where(outbox.c.platform == platform, outbox.c.key == key)
+            row = conn.execute(  # locked: two failures at once count twice
+                select(outbox.c.status, outbox.c.attempts)
+                .where(outbox.c.platform == platform, outbox.c.key == key)
+                .with_for_update()
             ).first()
             if row is None or row.status != "pending":
                 return row.status if row else "pending"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
 
-from brug.store.database import Database, _now, _upsert
+from brug.store.database import Database, _insert_new, _now, _upsert
 from brug.store.records import Resource
 from brug.store.schema import event_failures, invites, pacing, processed_events, resources, sync_tokens
 
@@ -151,12 +151,8 @@ class PlatformState(Database):
 
     def _once_per_event(self, table: Table, platform: str, event_id: str, **values: Any) -> bool:
         """Insert a row for this platform event unless there is one; False when there already was."""
-        with self._tx() as conn:
-            where = (table.c.platform == platform, table.c.event_id == event_id)
-            if conn.execute(select(table.c.event_id).where(*where)).first():
-                return False
-            conn.execute(insert(table).values(platform=platform, event_id=event_id, **values))
-            return True
+        with self._tx() as conn:  # one statement: two processes handling the same event make one row
+            return _insert_new(conn, table, ("platform", "event_id"), platform=platform, event_id=event_id, **values)
 
     def mark_processed(self, platform: str, event_id: str) -> bool:
         """Remember an event as handled; False when it already was (another delivery of the same event)."""

@@ -386,6 +386,16 @@ leases = Table(  # a partnership (its id) or a listener ("listener:matrix"): who
 )
 
 
+# --- version 11: numbers and origins unique per partnership, so concurrent writers (several brug ----------
+# processes on one PostgreSQL) can never give two actions or signals one number, nor count one origin twice
+
+numbered_unique = [
+    Index(f"ux_{table.name}_{column}", table.c.partnership_id, table.c[column], unique=True)
+    for table in (actions, signals)
+    for column in ("number", "origin")
+]
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[partnerships, documents, outbox])
 
@@ -439,5 +449,10 @@ def _v10(conn: Connection) -> None:
     metadata.create_all(conn, tables=[instances, leases])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v11(conn: Connection) -> None:
+    for index in numbered_unique:
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
 SCHEMA_VERSION = len(MIGRATIONS)
