@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import astuple
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.nextcloud.conftest import PASSWORDS, FakeClock
+from tests.nextcloud.test_real_nextcloud import ENV, REAL
 from tests.nextcloud_server import NextcloudTestServer
 
 REDIRECT = "https://brug.example.org/login/nextcloud/callback"
@@ -172,3 +174,27 @@ def test_an_oauth2_client_gives_its_token_back(nc: NextcloudTestServer) -> None:
         timeout=30,
     )
     assert basic.status_code == 403 and basic.json()["ocs"]["meta"]["message"] == "no app password in use"
+
+
+def refusals(base_url: str) -> None:
+    """What any Nextcloud answers without a registered client: the same here as on a real server."""
+    unknown = httpx.get(
+        f"{base_url}/index.php/apps/oauth2/authorize",
+        params={"response_type": "code", "client_id": "brug-test-no-such-client", "state": "s"},
+        timeout=60,
+    )
+    assert unknown.status_code == 200 and "Your client is not authorized to connect" in unknown.text
+    url = f"{base_url}/index.php/apps/oauth2/api/v1/token"
+    grant = httpx.post(url, data={"grant_type": "password", "code": "x"}, timeout=60)
+    assert grant.status_code == 400 and grant.json() == {"error": "invalid_grant"}
+    code = httpx.post(url, data={"grant_type": "authorization_code", "code": "x" * 128, "client_id": "a"}, timeout=60)
+    assert code.status_code == 400 and code.json() == {"error": "invalid_request"}
+
+
+def test_refusals_without_a_client(versioned_nc: NextcloudTestServer) -> None:
+    refusals(versioned_nc.base_url)
+
+
+@pytest.mark.skipif(not all(astuple(REAL)), reason=f"set {', '.join(ENV)} to test a real Nextcloud")
+def test_refusals_without_a_client_on_a_real_nextcloud() -> None:
+    refusals(REAL.url.rstrip("/"))
