@@ -42,6 +42,7 @@ def test_demo_once_builds_workspaces_and_matrix_rooms(tmp_path: Path) -> None:
         kinds = [json.loads(line)["kind"] for line in (ws / "chat" / "reflectie.jsonl").read_text().splitlines()]
         assert "reflection" in kinds
     assert "agenda for" in out and "reflection prompt posted" in out
+    assert "answered and closed (for the portfolio's radar)" in out
     signin = re.search(r"Sign in as the demo coordinator.*?: (http://127\.0\.0\.1:(\d+)/login/\S+)", out)
     answer = re.search(r"as a member without a chat account: (http://\S+/a/\S+)", out)
     assert signin and answer, out
@@ -68,6 +69,7 @@ def follow_the_demo_links(folder: Path, signin: str, port: int, answer: str) -> 
         with httpx.Client(timeout=30, follow_redirects=True) as web:
             portfolio = web.get(signin)
             assert portfolio.status_code == 200 and "/portfolio/" in portfolio.text, portfolio.text[:500]
+            assert 'class="mini-radar"' in portfolio.text  # the demo's closed barometer rounds show
             page = web.get(answer)
             assert page.status_code == 200 and 'name="csrf"' in page.text
     finally:

@@ -22,7 +22,9 @@ from brug.app.links import LinkSigner
 from brug.app.service import Runtime
 from brug.web.app import create_app, viewers_from
 from brug.settings import CoordinatorSettings
-from brug.web.portfolio import SORTS, in_phase_label
+from brug.store import Store
+from brug.web import portfolio
+from brug.web.portfolio import SORTS, figures_of, in_phase_label
 from tests.runtime import local_runtime
 from tests.test_barometer_flow import Clock
 from tests.web_world import free_port, web_server
@@ -306,3 +308,20 @@ def test_the_small_radar_keeps_the_two_rounds_apart_without_colour() -> None:
     assert "brug-mini-dot" in svg.split('stroke="#0072B2"')[1].split("/>")[0]  # solid, dots
     assert "<title>tekst &amp; uitleg</title>" in previous  # escaped
     assert small_radar("nl", (3.0,) * 6, None, "x").count("<polygon") == 1  # no previous round: one shape
+
+
+def test_the_figures_are_read_again_after_a_change_and_kept_otherwise(portfolio_world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    web, rt = portfolio_world.web, portfolio_world.rt
+    first = figures_of(rt.store)
+    rt.store.enqueue("local", "noord/x", "noord", "algemeen", "welcome", "hallo")  # nothing the portfolio shows
+    assert figures_of(rt.store) is first
+    rt.store.add_action("noord", "Nieuw", "ann", "2026-10-01", "test:new")  # this process: read again at once
+    second = figures_of(rt.store)
+    assert second is not first and second.open_actions["noord"] == ["2026-10-01"]
+    assert "1 (1)" in cell(rows_of(web.get("/portfolio").text)["Brede school Noord"], "Acties open (over tijd)")
+    other = Store(rt.store.url)  # another process on the same database (brug run beside brug web)
+    other.add_action("noord", "Nog een", "ann", None, "test:other")
+    other.close()
+    assert figures_of(rt.store) is second  # not seen yet …
+    monkeypatch.setattr(portfolio, "FRESH_SECONDS", 0.0)
+    assert len(figures_of(rt.store).open_actions["noord"]) == 2  # … once the figures are FRESH_SECONDS old

@@ -174,6 +174,10 @@ async def demo(folder: Path, once: bool) -> int:
             console.print(f"  {line}")
         console.rule("an agenda and a reflection prompt for every partnership")
         now = datetime.now(UTC)
+        for p in bot.partnerships().values():
+            shown = await past_barometer(p, bot, now)
+            if shown:
+                console.print(f"  {p.id}: barometer rounds {', '.join(shown)} answered and closed (for the portfolio's radar)")
         answer_link = ""
         for p in bot.partnerships().values():
             nxt = p.meeting_times(now, 1)
@@ -248,6 +252,39 @@ def matrix_viewer_hint(folder: Path) -> str:
     if mxid is None:
         return ""
     return f"Or type {mxid} on the sign-in page: brug sends the link to that Matrix account as a direct message.\n"
+
+
+async def past_barometer(p, bot: Bot, now: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+    """The two rounds before the current one, answered by the members (made-up scores, the same on
+    every run) and closed as brug closes them: the radar is posted in 'reflectie' and the portfolio
+    shows it. A partnership with fewer members than the barometer's minimum gets none."""
+    import random
+
+    from brug.app import barometer
+    from brug.domain.types import Bouwsteen
+
+    members = [m for _, m in p.members]
+    if len(members) < p.barometer.min_respondents or p.barometer.every_prompts is not None:
+        return []
+    closed = []
+    moment = barometer.round_at(p, now).start - timedelta(days=1)
+    rounds = []
+    for _ in range(2):
+        found = barometer.round_at(p, moment)
+        rounds.insert(0, found)
+        moment = found.start - timedelta(days=1)
+    for n, found in enumerate(rounds):
+        bot.rt.store.ensure_round(p.id, found.id, found.start, found.end, p.barometer.min_respondents)
+        rng = random.Random(f"{p.id}/{found.id}")
+        low = rng.choice(list(Bouwsteen))  # one bouwsteen that lags, more in the later round
+        for member in members:
+            for b in Bouwsteen:
+                centre = 3.6 - (0.6 + 0.5 * n if b is low else 0.0)
+                score = min(5, max(1, round(rng.gauss(centre, 0.8))))
+                barometer.rate(p, bot.rt, member, found.id, b, score, found.start + timedelta(days=7))
+        if await barometer.close_round(p, found.id, bot.rt) is not None:
+            closed.append(found.id)
+    return closed
 
 
 def demo_answer_link(p, bot: Bot, key: str, now: datetime) -> str:  # type: ignore[no-untyped-def]

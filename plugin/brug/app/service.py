@@ -415,6 +415,7 @@ async def apply_plan(
         phase_changes=plan.history.phase_changes,
         inputs_hash=plan.inputs_hash,
         source=plan.source,
+        at=rt.clock(),
     )
     return True
 

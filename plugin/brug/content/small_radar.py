@@ -53,7 +53,8 @@ def grid_defs(language: Language) -> str:
     """The shared grid and markers, to put once in a page (inside an `<svg>` that is itself hidden)."""
     parts = [
         f'<marker id="{DOT}" viewBox="0 0 10 10" refX="5" refY="5" markerWidth="10" markerHeight="10" '
-        f'markerUnits="userSpaceOnUse"><circle cx="5" cy="5" r="4" fill="{CURRENT}" stroke="#fff" stroke-width="1"/></marker>',
+        f'markerUnits="userSpaceOnUse"><circle cx="5" cy="5" r="4" fill="{CURRENT}" stroke="#fff" stroke-width="1"/>'
+        "</marker>",
         f'<marker id="{SQUARE}" viewBox="0 0 7 7" refX="3.5" refY="3.5" markerWidth="7" markerHeight="7" '
         f'markerUnits="userSpaceOnUse"><rect width="7" height="7" fill="{PREVIOUS}"/></marker>',
         f'<g id="{grid_id(language)}">',

@@ -12,6 +12,7 @@ a unique key first.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
 MIGRATION_LOCK = 0x62727567  # "brug": PostgreSQL advisory lock held while one process migrates
 PARTNERSHIP_LOCK = 0x6E756D62  # "numb": advisory locks per partnership while it numbers rows (see _one_at_a_time)
 CONFLICT_RETRIES = 10  # runs of a transaction that lost a unique key to a concurrent one
@@ -74,6 +76,8 @@ class Database:
         self._reader: Engine = (
             create_engine(self.url, isolation_level="AUTOCOMMIT") if self.is_postgresql else self.engine
         )
+        self.writes: dict[str, int] = {}  # per table: statements that changed it, made by this process
+        event.listen(self.engine, "after_cursor_execute", self._count_write)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.is_postgresql:
@@ -85,6 +89,18 @@ class Database:
         # check passes, inside the claiming transaction; None: one instance, which holds everything
         self.outbox_guard: tuple[str, Callable[[Connection, str], None]] | None = None
         self.migrate()
+
+    def _count_write(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        """Count the writes per table, so that what is read often (the portfolio's figures) can be kept
+        until one of its tables changes."""
+        found = _WRITE.match(statement)
+        if found is not None:
+            table = found.group(1)
+            self.writes[table] = self.writes.get(table, 0) + 1
+
+    def written(self, *tables: str) -> int:
+        """How many statements of this process changed these tables so far."""
+        return sum(self.writes.get(table, 0) for table in tables)
 
     @property
     def is_postgresql(self) -> bool:

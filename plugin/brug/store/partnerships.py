@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from datetime import datetime
+
+from sqlalchemy import and_, case, delete, literal, select
 
 from brug.store.database import Database, _now, _upsert
 from brug.store.records import AppliedPartnership
@@ -54,7 +56,11 @@ class Partnerships(Database):
         phase_changes: int,
         inputs_hash: str | None,
         source: str | None,
+        at: datetime | None = None,
     ) -> None:
+        """Remember an apply; `at` (the runtime's clock, else now) is when it entered `phase` if that is
+        a phase it was not in at the previous apply."""
+        when = at or _now()
         values = dict(
             name=name,
             workflow=workflow,
@@ -64,8 +70,10 @@ class Partnerships(Database):
             source=source,
             applied_at=_now(),
         )
-        with self._tx() as conn:
-            _upsert(conn, partnerships, {"id": partnership_id}, values)
+        same_phase = and_(partnerships.c.phase == phase, partnerships.c.phase_since.is_not(None))
+        kept = case((same_phase, partnerships.c.phase_since), else_=literal(when, partnerships.c.phase_since.type))
+        with self._tx() as conn:  # one statement: the existing row's phase decides, also between two processes
+            _upsert(conn, partnerships, {"id": partnership_id}, {**values, "phase_since": when}, {"phase_since": kept})
 
     def forget(self, partnership_id: str) -> None:
         """Delete everything brug remembers of a partnership."""

@@ -18,6 +18,7 @@ class AppliedPartnership:
     inputs_hash: str | None
     source: str | None
     applied_at: datetime | None
+    phase_since: datetime | None = None  # when it entered `phase` (schema 10)
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,14 @@ class SlotRecord:
 class PortfolioFigures:
     """Every partnership's figures for the portfolio, by partnership id (see `Store.portfolio_figures`)."""
 
+    phases: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)  # applied phase, since when
     open_actions: dict[str, list[str | None]] = field(default_factory=dict)  # due dates of open actions
-    signal_statuses: dict[str, list[str]] = field(default_factory=dict)
+    signal_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # how many signals per status
     closed_rounds: dict[str, list[BarometerRoundRecord]] = field(default_factory=dict)  # oldest first
-    round_totals: dict[tuple[str, str], dict[str, tuple[int, ...]]] = field(default_factory=dict)  # everyone's counts
-    agreement_versions: dict[str, list[StoredVersion]] = field(default_factory=dict)  # without their texts
-    signoffs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # everyone's counts per closed round: (bouwsteen, (c1, …, c5)) in the bouwstenen's alphabetical order
+    round_totals: dict[tuple[str, str], list[tuple[str, tuple[int, ...]]]] = field(default_factory=dict)
+    agreement_versions: dict[str, list[StoredVersion]] = field(default_factory=dict)  # without texts and sections
+    signoffs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # id and what SignOff needs
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Index, Integer, MetaData, String, Table, Text, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 
 metadata = MetaData()
@@ -38,6 +54,8 @@ partnerships = Table(
     Column("inputs_hash", String(64)),
     Column("source", Text),
     Column("applied_at", DateTime(timezone=True)),
+    # version 12: when the applied phase was entered (the portfolio's "time in phase")
+    Column("phase_since", DateTime(timezone=True)),
 )
 
 documents = Table(
@@ -454,5 +472,34 @@ def _v11(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+def _v12(conn: Connection) -> None:
+    """When each partnership entered its applied phase. A database made by this version's _v1 has the
+    column already. Existing rows get the best evidence there is: the moment brug announced the change
+    into this phase (the outbox keeps each post's creation time), or — never moved — its first post
+    (the welcome, at the first apply), else the last apply."""
+    if "phase_since" not in {c["name"] for c in inspect(conn).get_columns("partnerships")}:
+        ddl = partnerships.c.phase_since.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE partnerships ADD COLUMN phase_since {ddl}"))
+    first_post = func.min(outbox.c.created_at)
+    # each announcement of a phase change by its key (one per platform: the first counts)
+    announced = select(outbox.c.key, first_post).where(outbox.c.kind == "phase-change").group_by(outbox.c.key)
+    moved = dict(conn.execute(announced).all())
+    welcomed = select(outbox.c.partnership_id, first_post).group_by(outbox.c.partnership_id)
+    first = dict(conn.execute(welcomed).all())
+    rows = conn.execute(
+        select(partnerships.c.id, partnerships.c.phase, partnerships.c.phase_changes, partnerships.c.applied_at).where(
+            partnerships.c.phase_since.is_(None)
+        )
+    ).all()
+    found = []
+    for pid, phase, changes, applied_at in rows:
+        since = moved.get(f"{pid}/phase-change/{changes}-{phase}") if changes else first.get(pid)
+        if since is not None or applied_at is not None:
+            found.append({"pid": pid, "since": since if since is not None else applied_at})
+    if found:
+        by_id = update(partnerships).where(partnerships.c.id == bindparam("pid"))
+        conn.execute(by_id.values(phase_since=bindparam("since")), found)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
 SCHEMA_VERSION = len(MIGRATIONS)

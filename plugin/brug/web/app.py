@@ -438,7 +438,7 @@ def create_app(
         if not isinstance(viewer, Viewer):
             return viewer
         p = entitled(request, viewer)
-        svg = large_radar(p, rt.store.portfolio_figures()) if p is not None else None
+        svg = large_radar(p, rt.store.portfolio_figures([p.id])) if p is not None else None
         if p is None or svg is None:
             return problem("invalid", language_of(request))
         return Response(svg, media_type="image/svg+xml", headers={**HEADERS, "Cache-Control": "private, no-store"})

@@ -18,13 +18,13 @@ row's HTML (by the row's values).
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from dateutil.relativedelta import relativedelta
 from markupsafe import Markup
 
 from brug.app import agreements, barometer
@@ -38,7 +38,7 @@ from brug.domain.barometer import ALL, RoundResult, result_from_counts
 from brug.domain.partnership import Partnership, today_in
 from brug.domain.signals import OPEN
 from brug.domain.types import Bouwsteen, Language
-from brug.store import PortfolioFigures
+from brug.store import PortfolioFigures, Store
 from brug.web.pages import page_env
 
 QUIET = timedelta(weeks=8)
@@ -146,8 +146,19 @@ def phase_choices(partnerships: Iterable[Partnership], library: Library, languag
     return [(pid, title) for pid, (title, _) in sorted(places.items(), key=lambda kv: (kv[1][1], kv[1][0]))]
 
 
-def organisations_of(p: Partnership) -> set[str]:
-    return {org.id for org in p.organisations}
+_ORGANISATIONS: dict[str, tuple[Partnership, frozenset[str]]] = {}
+
+
+def organisations_of(p: Partnership) -> frozenset[str]:
+    """The ids of the organisations that take part (kept per partnership as loaded)."""
+    cached = _ORGANISATIONS.get(p.id)
+    if cached is not None and cached[0] is p:
+        return cached[1]
+    ids = frozenset(org.id for org in p.organisations)
+    if len(_ORGANISATIONS) > 50_000:
+        _ORGANISATIONS.clear()
+    _ORGANISATIONS[p.id] = (p, ids)
+    return ids
 
 
 def visible(partnerships: Iterable[Partnership], organisation: str | Collection[str]) -> list[Partnership]:
@@ -156,23 +167,31 @@ def visible(partnerships: Iterable[Partnership], organisation: str | Collection[
     return [p for p in partnerships if not organisations_of(p).isdisjoint(wanted)]
 
 
+UNITS: dict[Language, dict[str, tuple[str, str]]] = {
+    "nl": {"day": ("dag", "dagen"), "week": ("week", "weken"), "month": ("maand", "maanden"), "year": ("jaar", "jaar")},
+    "en": {"day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months"), "year": ("year", "years")},
+}
+
+
+def _count(n: int, unit: str, language: Language) -> str:
+    one, many = UNITS[language][unit]
+    return f"{n} {one if n == 1 else many}"
+
+
 def in_phase_label(since: datetime, now: datetime, language: Language) -> str:
     """How long since `since`, the way people say it: '4 dagen', '3 weken', '5 maanden', '1 jaar en 2 maanden'."""
     days = max(0, (now - since).days)
-    nl = language == "nl"
     if days < 14:
-        return (f"{days} dag" + ("en" if days != 1 else "")) if nl else f"{days} day" + ("s" if days != 1 else "")
+        return _count(days, "day", language)
     if days < 61:
-        weeks = days // 7
-        return f"{weeks} weken" if nl else f"{weeks} weeks"
-    delta = relativedelta(now, since)
-    months = delta.years * 12 + delta.months
+        return _count(days // 7, "week", language)
+    months = (now.year - since.year) * 12 + now.month - since.month - (1 if now.day < since.day else 0)
     if months < 12:
-        return (f"{months} maand" + ("en" if months != 1 else "")) if nl else f"{months} month" + ("s" if months != 1 else "")
-    years, rest = divmod(months, 12)
-    if nl:
-        return f"{years} jaar" + (f" en {rest} maand" + ("en" if rest != 1 else "") if rest else "")
-    return f"{years} year" + ("s" if years != 1 else "") + (f" {rest} month" + ("s" if rest != 1 else "") if rest else "")
+        return _count(months, "month", language)
+    years = _count(months // 12, "year", language)
+    if not months % 12:
+        return years
+    return f"{years}{' en ' if language == 'nl' else ' '}{_count(months % 12, 'month', language)}"
 
 
 _MEETINGS: dict[str, tuple[object, datetime, datetime | None, datetime | None]] = {}
@@ -228,9 +247,10 @@ RoundKey = tuple[str, int, int, tuple[tuple[str, tuple[int, ...]], ...]]
 
 def round_keys(pid: str, figures: PortfolioFigures) -> tuple[RoundKey, ...]:
     """A partnership's closed rounds as plain values (round, respondents, minimum, everyone's counts)."""
+    totals = figures.round_totals
     return tuple(
-        (r.round_id, r.respondents or 0, r.min_respondents, tuple(sorted(figures.round_totals.get((pid, r.round_id), {}).items())))
-        for r in figures.closed_rounds.get(pid, [])
+        (r.round_id, r.respondents or 0, r.min_respondents, tuple(totals.get((pid, r.round_id), ())))
+        for r in figures.closed_rounds.get(pid, ())
     )
 
 
@@ -340,7 +360,7 @@ def portfolio_row(
 ) -> Row:
     """One partnership's row; `figures` are the store's figures read once for a whole page, `places`
     the phases' titles and order as found so far for that page."""
-    figures = figures if figures is not None else rt.store.portfolio_figures()
+    figures = figures if figures is not None else rt.store.portfolio_figures([p.id])
     today = today_in(p.zone, now).isoformat()
     last, next_ = meeting_around(p, now)
     dues = figures.open_actions.get(p.id, ())
@@ -348,9 +368,10 @@ def portfolio_row(
     status, review, changed = agreement_of(p, rt.library, figures)
     review_due = review is not None and (reminder_due(review, date.fromisoformat(today)) or review.isoformat() <= today)
     view = barometer_view(round_keys(p.id, figures), language)
-    signals = sum(1 for s in figures.signal_statuses.get(p.id, ()) if s in OPEN)
-    applied_phase, since = getattr(figures, "phases", {}).get(p.id, (None, None))  # recorded from schema 10 on
-    since = since if applied_phase == p.phase else None  # a new phase in the file, not applied yet
+    signals = sum(n for status, n in figures.signal_counts.get(p.id, {}).items() if status in OPEN)
+    applied_phase, since = figures.phases.get(p.id, (None, None))
+    if since is not None:  # a phase in the file that is not applied yet has no date
+        since = since.astimezone(p.zone) if applied_phase == p.phase else None
     reasons = []
     if p.meetings is not None and (last is None or now - last > QUIET):
         reasons.append("quiet")
@@ -390,6 +411,12 @@ def portfolio_row(
     )
 
 
+def _lowest(r: Row) -> tuple[bool, float]:
+    """The lowest bouwsteen's mean first; rows without one last."""
+    mean = r.barometer.lowest_mean if r.barometer is not None else None
+    return (mean is None, mean if mean is not None else 0.0)
+
+
 _AGREEMENT_ORDER = {"none": 0, "draft": 1, "changed": 2, "signed": 3}
 # each sort: the row's key, and which way the column is then sorted (for aria-sort)
 SORTS: dict[str, tuple[Callable[[Row], tuple[Any, ...]], str]] = {
@@ -401,12 +428,32 @@ SORTS: dict[str, tuple[Callable[[Row], tuple[Any, ...]], str]] = {
     "next": (lambda r: (r.next_meeting is None, r.next_meeting or datetime.max, r.name.lower()), "ascending"),
     "actions": (lambda r: (-r.overdue_actions, -r.open_actions, r.name.lower()), "descending"),
     "agreement": (lambda r: (_AGREEMENT_ORDER[r.agreement], not r.review_due, r.name.lower()), "ascending"),
-    "barometer": (
-        lambda r: (r.barometer is None or r.barometer.lowest_mean is None, r.barometer.lowest_mean if r.barometer and r.barometer.lowest_mean is not None else 0.0, r.name.lower()),
-        "ascending",
-    ),
+    "barometer": (lambda r: (*_lowest(r), r.name.lower()), "ascending"),
     "signals": (lambda r: (-r.open_signals, r.name.lower()), "descending"),
 }
+
+
+FRESH_SECONDS = 10.0
+READS = ("partnerships", "actions", "signals", "barometer_rounds", "barometer_counts", "agreement_versions",
+         "agreement_signoffs")  # the tables `Store.portfolio_figures` reads
+_READS: dict[int, tuple[Store, int, float, PortfolioFigures]] = {}
+
+
+def figures_of(store: Store) -> PortfolioFigures:
+    """Every partnership's figures, read once and kept until this process changes one of the tables
+    they come from, or at most FRESH_SECONDS (another process — `brug web` beside `brug run` — may
+    have written meanwhile)."""
+    kept = _READS.get(id(store))
+    now = time.monotonic()
+    writes = store.written(*READS)  # counted before reading: a write during the read makes the next page read
+    if kept is not None and kept[0] is store and kept[1] == writes and now - kept[2] < FRESH_SECONDS:
+        return kept[3]
+    figures = store.portfolio_figures()
+    _READS[id(store)] = (store, writes, now, figures)
+    return figures
+
+
+_ROWS: dict[tuple[Any, ...], tuple[list[Row], PortfolioFigures, list[Partnership]]] = {}
 
 
 def portfolio_rows(
@@ -420,17 +467,25 @@ def portfolio_rows(
     attention: bool = False,
     sort: str = "attention",
 ) -> list[Row]:
-    """The rows of an organisation's portfolio, filtered by phase and 'needs attention', sorted."""
+    """The rows of an organisation's portfolio, filtered by phase and 'needs attention', sorted. The
+    rows are made again when the store's figures, a partnership file or the minute changed."""
     mine = visible(partnerships, organisation)
+    figures = figures_of(rt.store)
+    key = (id(figures), now.replace(second=0, microsecond=0), language, *map(id, mine))
+    kept = _ROWS.get(key)
+    if kept is None:
+        places: dict[tuple[str, str], tuple[str, int]] = {}
+        kept = ([portfolio_row(p, rt, now, language, figures, places) for p in mine], figures, mine)
+        if len(_ROWS) >= 32:
+            _ROWS.clear()
+        _ROWS[key] = kept  # the figures and partnerships stay referenced: their ids in the key stay theirs
+    rows = kept[0]
     if phase:
-        mine = [p for p in mine if p.phase == phase]
-    figures = rt.store.portfolio_figures()
-    places: dict[tuple[str, str], tuple[str, int]] = {}
-    rows = [portfolio_row(p, rt, now, language, figures, places) for p in mine]
+        rows = [r for r in rows if r.phase == phase]
     if attention:
         rows = [r for r in rows if r.attention]
-    key, _ = SORTS.get(sort, SORTS["attention"])
-    return sorted(rows, key=key)
+    order, _ = SORTS.get(sort, SORTS["attention"])
+    return sorted(rows, key=order)
 
 
 # --- rendering -----------------------------------------------------------------------------------
