@@ -72,6 +72,7 @@ class PostgresServer:
             f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=100 -c shared_buffers=16MB"
         )
+        self._options = options
         start = self._as_server_user(
             self.bin / "pg_ctl", "start", "-D", self.data, "-w", "-t", "180", "-l", self.log, "-o", options
         )
@@ -101,6 +102,18 @@ class PostgresServer:
         stop = self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data, "-m", "immediate", "-w")
         subprocess.run(stop, capture_output=True, cwd=self.root)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server but keep its data: a database outage, until `resume`."""
+        stop = self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data, "-m", "fast", "-w")
+        subprocess.run(stop, check=True, capture_output=True, cwd=self.root)
+
+    def resume(self) -> None:
+        """Start a halted server again, as it was."""
+        start = self._as_server_user(
+            self.bin / "pg_ctl", "start", "-D", self.data, "-w", "-t", "180", "-l", self.log, "-o", self._options
+        )
+        subprocess.run(start, check=True, capture_output=True, cwd=self.root)
 
     def _sql(self, statement: str, database: str | None = None) -> None:
         import psycopg

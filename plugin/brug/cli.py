@@ -12,18 +12,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 import brug
+from brug import logs, metrics
 from brug.app import barometer
-from brug.app.bot import Bot, build_runtime
+from brug.app.bot import Bot, build_runtime, outliving_store_outages
 from brug.app.export import export_partnership
 from brug.app.leases import Coordinator, Renewer, TickResult
 from brug.app.lock import AlreadyRunning, instance_lock
@@ -164,14 +165,7 @@ def main_options(
     state.now = now.replace(tzinfo=UTC) if now is not None and now.tzinfo is None else now
     if clock_spec:
         state.clock, state.speed = running_clock(clock_spec)
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level,
-        format="%(message)s",
-        datefmt="[%X]",
-        force=True,
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
-    )
+    logs.configure(verbose, err)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -872,7 +866,8 @@ def barometer_command(
         "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent). With 'state' on "
         "PostgreSQL several 'brug run' may run side by side: they divide the partnerships (a lease per "
         "partnership, [instances] in brug.toml) and take over the work of an instance that stops or dies; "
-        "'brug status --instances' shows who does what. With a SQLite file one runs.",
+        "'brug status --instances' shows who does what. With a SQLite file one runs. With [web], [metrics] or "
+        "--port it also serves /healthz, /readyz and /metrics (Prometheus); BRUG_LOG_FORMAT=json logs JSON lines.",
     )
 )
 def run(
@@ -884,6 +879,32 @@ def run(
             help=t(
                 "Minuten tussen twee keer bijwerken (standaard schedule.reconcile_minutes uit brug.toml, 15).",
                 "Minutes between two reconciliations (default schedule.reconcile_minutes in brug.toml, 15).",
+            ),
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help=t(
+                "Luister op dit adres voor /healthz, /readyz en /metrics (en de webpagina met [web]); standaard "
+                "web.host of metrics.host, anders 127.0.0.1.",
+                "Listen on this address for /healthz, /readyz and /metrics (and the web page with [web]); default "
+                "web.host or metrics.host, else 127.0.0.1.",
+            ),
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help=t(
+                "Serveer /healthz, /readyz en /metrics op deze poort (en de webpagina met [web]). Standaard web.port "
+                "met [web], metrics.port met [metrics]; zonder beide en zonder --port luistert brug run niet.",
+                "Serve /healthz, /readyz and /metrics on this port (and the web page with [web]). Default web.port "
+                "with [web], metrics.port with [metrics]; without either and without --port brug run does not listen.",
             ),
         ),
     ] = None,
@@ -900,11 +921,12 @@ def run(
     }
     scheduler = bot.scheduler(load_school_calendar(), grace)
     log = logging.getLogger("brug.run")
-    web_page = _web_app(s, bot) if s.web is not None else None
+    listening = _listening(s, bot, host, port)
     leases = None
     if is_database_url(s.state):  # several instances may run: each works on the partnerships it leases
         leases = Coordinator(bot.rt.store.engine, ttl=s.instances.lease_seconds, renew=s.instances.renew_seconds)
         bot.use_leases(leases)
+        metrics.count_leases_with(lambda: len(leases.held))  # /metrics: the partnerships held
     wake = asyncio.Event()  # partnerships taken over: the scheduler looks at their slots at once
 
     async def reconcile(stop: asyncio.Event) -> None:
@@ -962,11 +984,17 @@ def run(
             for line in errors:
                 log.error("%s", line)
             if not stop.is_set():
-                tasks = [reconcile(stop), bot.listen(stop), scheduler.run(stop, speed=state.speed, wake=wake)]
-                if web_page is not None and s.web is not None:
+                tasks = [
+                    outliving_store_outages("reconciling", partial(reconcile, stop), stop),
+                    bot.listen(stop),
+                    outliving_store_outages(
+                        "the schedule", partial(scheduler.run, stop, speed=state.speed, wake=wake), stop
+                    ),
+                ]
+                if listening:
                     from brug.web.app import serve
 
-                    tasks.append(serve(web_page, s.web.host, s.web.port, stop))
+                    tasks += [serve(*where, stop) for where in listening]
                 await asyncio.gather(*tasks)
         finally:
             stop.set()
@@ -982,7 +1010,44 @@ def run(
         out.print(t("brug is gestopt.", "brug stopped."))
 
     with single_instance(s, running=True):
-        asyncio.run(main())
+        if leases is None:  # SQLite: this process holds the store (with leases, /metrics counts them)
+            metrics.LEASES.set(1)
+        try:
+            asyncio.run(main())
+        finally:
+            metrics.LEASES.set(0)
+
+
+def _listening(s: Settings, bot: Bot, host: str | None, port: int | None):  # type: ignore[no-untyped-def]
+    """What `brug run` serves and where, as [(app, host, port)]: the web page with /healthz, /readyz and
+    /metrics on web.port (--host/--port move it); those three alone on metrics.port, or on --port without
+    [web]. With both sections on two ports, the second is an internal one for Prometheus."""
+    served = []
+    if s.web is not None:
+        served.append((_web_app(s, bot), host or s.web.host, port or s.web.port))
+    ops: tuple[str, int] | None = None
+    if s.metrics is not None:
+        ops = (s.metrics.host, s.metrics.port) if s.web else (host or s.metrics.host, port or s.metrics.port)
+    elif s.web is None and port is not None:
+        ops = (host or "127.0.0.1", port)
+    if ops is not None and (not served or ops[1] != served[0][2]):
+        try:
+            from brug.web.health import health_app
+        except ImportError as missing:
+            fail(
+                [
+                    Problem(
+                        CONFIG_NAME,
+                        ("metrics",),
+                        t(
+                            f"/healthz en /metrics hebben brug[web] nodig (pip install 'brug[web]'): {missing}",
+                            f"/healthz and /metrics need brug[web] (pip install 'brug[web]'): {missing}",
+                        ),
+                    )
+                ]
+            )
+        served.append((health_app(bot.rt), *ops))
+    return served
 
 
 def _web_app(s: Settings, bot: Bot):  # type: ignore[no-untyped-def]
@@ -1046,10 +1111,10 @@ def _current_viewers(s: Settings):  # type: ignore[no-untyped-def]
 @app.command(
     help=t(
         "Serveer de webpagina waar leden zonder chataccount antwoorden via hun persoonlijke link "
-        "(<base_url>/a/<token>), en /healthz. Nodig: de sectie web in brug.toml met base_url, en het geheim "
+        "(<base_url>/a/<token>), en /healthz, /readyz en /metrics. Nodig: de sectie web in brug.toml met base_url, en het geheim "
         "in BRUG_WEB__SECRET. 'brug run' serveert dezelfde pagina zelf wanneer die sectie er staat.",
         "Serve the web page where members without a chat account answer by their personal link "
-        "(<base_url>/a/<token>), and /healthz. Needs the web section in brug.toml with base_url, and the secret "
+        "(<base_url>/a/<token>), and /healthz, /readyz and /metrics. Needs the web section in brug.toml with base_url, and the secret "
         "in BRUG_WEB__SECRET. 'brug run' serves the same page itself when that section is there.",
     )
 )
@@ -1583,6 +1648,12 @@ phase_models = []
 # sender = "brug@example.org"
 # password: environment variable BRUG_MAIL__PASSWORD, or:
 # password_file = "/run/secrets/brug-smtp-password"
+
+# /healthz, /readyz and /metrics (Prometheus) from 'brug run'. With [web] they are on its port already;
+# this section serves them without [web], or on a second, internal port beside it.
+# [metrics]
+# host = "127.0.0.1"
+# port = 8080
 """
 
 

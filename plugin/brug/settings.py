@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from brug.content.problems import Problem, ProblemsFound, display_path, problems_from_validation
 from brug.domain.partnership import EMAIL, MATRIX_ID
 from brug.domain.types import Language
+from brug.logs import register_secret
 
 CONFIG_NAME = "brug.toml"
 MAX_SETTINGS_BYTES = 256 * 1024
@@ -86,14 +87,19 @@ class NextcloudSettings(BaseModel):
 
 
 def _secret(value: SecretStr | None, file: Path | None) -> str | None:
+    """The secret from its environment variable, else from its file (a container or systemd secret).
+
+    Whatever is read is registered with brug.logs, so no log line can show it."""
+    found: str | None = None
     if value is not None:
-        return value.get_secret_value()
-    if file is not None:
+        found = value.get_secret_value()
+    elif file is not None:
         try:
-            return file.read_text(encoding="utf-8").strip()
+            found = file.read_text(encoding="utf-8").strip()
         except OSError as err:
             raise SecretUnreadable(file, err) from None
-    return None
+    register_secret(found)
+    return found
 
 
 class SecretUnreadable(ValueError):
@@ -206,6 +212,16 @@ class WebSettings(BaseModel):
         return _secret(self.secret, self.secret_file)
 
 
+class MetricsSettings(BaseModel):
+    """Where `brug run` serves /healthz, /readyz and /metrics when there is no [web] (with [web] they are
+    on the web page's port)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="the address to listen on (0.0.0.0 in a container)")
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
 class ScheduleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -258,6 +274,7 @@ class Settings(BaseSettings):
     nextcloud: NextcloudSettings | None = None
     mail: MailSettings | None = None
     web: WebSettings | None = None
+    metrics: MetricsSettings | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -49,6 +49,7 @@ from nio import (
     UploadResponse,
 )
 
+from brug import metrics
 from brug.adapters.pacing import Pacer
 from brug.adapters.reachability import Reachability
 from brug.app.conversation import Incoming, Reply
@@ -194,7 +195,8 @@ class MatrixChat:
         self.reachability = Reachability(f"Matrix homeserver {account.homeserver}", self._waiting_posts)
         self._watch_connection()
         self.pacer = Pacer(
-            store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id)
+            store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id),
+            platform=PLATFORM,
         )
         self.pacer.on_wait = self._slowed_down
         self._versions: dict[str, Any] | None = None  # the homeserver's room versions (capabilities)
@@ -222,9 +224,12 @@ class MatrixChat:
             try:
                 response = await send(*args, **kwargs)
             except NETWORK_ERRORS as err:
+                metrics.platform_error(PLATFORM, "unreachable")
                 self.reachability.failed(err)
                 raise
             self.reachability.answered()
+            if getattr(response, "status", 200) >= 400:
+                metrics.platform_error(PLATFORM, response.status)
             return response
 
         self.client.send = watched  # type: ignore[method-assign]

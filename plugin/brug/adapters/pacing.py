@@ -28,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
 
+from brug import metrics
+
 MARGIN = 1.1  # wait a little longer than asked: clocks and rounding differ
 # Synapse's defaults: what a gate is assumed to allow at once once it has refused something
 DEFAULT_BURST = {"event": 10.0, "create": 10.0, "invitee": 5.0}
@@ -85,7 +87,9 @@ class Pacer:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        platform: str = "matrix",
     ) -> None:
+        self.platform = platform  # for the rate-limit metrics
         self.clock = clock
         self.sleep = sleep
         self._save = save
@@ -111,6 +115,7 @@ class Pacer:
         while not probe and (wait := self.wait_for(gates)) > 0:
             gate = max((g for g in gates if g in self.buckets), key=lambda g: self.buckets[g].wait(self.clock()))
             self.on_wait(gate, wait)
+            metrics.rate_limit_wait(self.platform, wait)
             await self.sleep(wait)
             waited += wait
         self.waited += waited

@@ -12,9 +12,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
+from brug import metrics
 from brug.adapters.local import LocalChat, LocalFiles
 from brug.app import agreements
 from brug.app.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
@@ -31,6 +35,7 @@ from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Member, Partnership
 from brug.domain.types import Language, strip_controls
+from brug.logs import fields
 from brug.settings import CONFIG_NAME, NextcloudSettings, SecretUnreadable, Settings
 from brug.store import Store
 
@@ -265,8 +270,11 @@ class Bot:
                     await asyncio.to_thread(self.leases.want_apply, pid)
                     log.info("%s: another instance holds it; asked it to apply the change", pid)
             items = [item for item in items if self.holds(item.partnership.id)]
+        started = time.monotonic()
         async with self._lock:
             plans, errors = await apply_partnerships(items, self.rt, report, stop=stop)
+        if only is None:  # a whole reconcile (at start and every so many minutes), not one partnership's
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         for line in [*report.chat, *report.failed_invites, *errors]:
             log.info("%s", line)
         return plans, errors, report
@@ -347,7 +355,9 @@ class Bot:
         try:
             return await self.conversation.handle(message)
         except Exception:  # noqa: BLE001 - one message must never stop brug from listening
-            log.exception("%s: handling %r failed", message.partnership, message.text[:80])
+            # the command word only: what people write never goes into a log
+            command = message.text.split(maxsplit=1)[0][:30] if message.text.startswith("!") else "a message"
+            log.exception("%s: handling %s failed", message.partnership, command, extra=fields(message.partnership))
             p = self.loaded.get(message.partnership)
             language = p.partnership.language if p else "nl"
             return [Reply(TEXTS[language]["failed"], message.event_id)]
@@ -357,9 +367,12 @@ class Bot:
         return [listener_name(platform) for platform, chat in self.rt.chats.items() if hasattr(chat, "listen")]
 
     async def listen(self, stop: asyncio.Event) -> None:
-        """Listen on every chat platform that can, until `stop` is set (with leases: while elected)."""
+        """Listen on every chat platform that can, until `stop` is set (with leases: while elected); each
+        listener outlives a store outage."""
         listeners = [
-            self._listen_while_elected(platform, chat, stop)
+            outliving_store_outages(
+                f"listening on {platform}", partial(self._listen_while_elected, platform, chat, stop), stop
+            )
             for platform, chat in self.rt.chats.items()
             if hasattr(chat, "listen")
         ]
@@ -393,3 +406,27 @@ class Bot:
                 await chat.listen(self.handle, ended)
             finally:
                 watcher.cancel()
+
+
+async def outliving_store_outages(what: str, loop: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run a service loop until `stop`; when the state database stops answering, say so once and start the
+    loop again when it answers (waits double up to a minute). /readyz says 503 meanwhile."""
+    pause = 1.0
+    down = False
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await loop()
+            return
+        except DBAPIError as err:
+            if time.monotonic() - started > 60:  # it ran a while: a new outage, said anew
+                pause, down = 1.0, False
+            reason = str(err.orig or err).strip().splitlines()[0][:200] if str(err.orig or err).strip() else type(err).__name__
+            if not down:
+                log.error("%s stopped: the state database does not answer (%s); brug tries again", what, reason)
+            else:
+                log.debug("%s: the state database still does not answer (%s)", what, reason)
+            down = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=pause)
+        pause = min(pause * 2, 60.0)

@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from brug import metrics
 from brug.app import barometer
 from brug.app.links import barometer_key
 from brug.app.meetings import agenda_for, render_agenda
@@ -22,8 +23,9 @@ from brug.domain.partnership import Partnership
 from brug.domain.questions import Audience, Question, Setting
 from brug.domain.reflection import choose_question, pulse_for
 from brug.domain.types import Bouwsteen
+from brug.logs import fields
 from brug.planner import DocumentRecord
-from brug.ports import PlatformError, WriteCondition, WriteConflict
+from brug.ports import PlatformError, Unreachable, WriteCondition, WriteConflict
 from brug.workspace.desired import is_web, sha256
 from brug.workspace.layout import Layout
 
@@ -43,6 +45,7 @@ async def deliver(
     """
     refs: dict[str, str] = {}
     failures: list[str] = []
+    unreachable = True  # every failure so far was a platform that did not answer (said once by its adapter)
     platforms, _ = chat_platforms(p, rt)
     for platform in platforms:
         if rt.store.enqueue(platform, key, p.id, room, kind, markdown) in ("sent", "parked"):
@@ -60,13 +63,19 @@ async def deliver(
                 ref = await chat.post(p.id, room, key, kind, markdown)
         except PlatformError as err:
             if not parked_after_failure(rt, p.id, platform, key, kind, err):
+                metrics.post(kind, "failed")
                 failures.append(f"{platform}: {err}")
+                unreachable = unreachable and isinstance(err, Unreachable)
             continue
         rt.store.mark_sent(platform, key, ref)
+        metrics.post(kind, "sent")
         refs[platform] = ref
-        log.info("%s: posted %s in %s on %s", p.id, kind, room, platform)
+        log.info(
+            "%s: posted %s in %s on %s", p.id, kind, room, platform,
+            extra=fields(p.id, platform, kind, key, "sent"),
+        )
     if failures:
-        raise PlatformError(f"{kind} {key} not posted yet on " + "; ".join(failures))
+        raise (Unreachable if unreachable else PlatformError)(f"{kind} {key} not posted yet on " + "; ".join(failures))
     return refs
 
 

@@ -10,6 +10,7 @@ take it exclusively: they wait for no lease and so run only when no instance doe
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -72,6 +73,7 @@ def _advisory_lock(url: str, *, shared: bool = False) -> Iterator[None]:
     """A session advisory lock per schema; the holder names itself in application_name ("brug <pid>")."""
     kind = "_shared" if shared else ""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(engine_url(url), poolclass=NullPool)
@@ -96,7 +98,8 @@ def _advisory_lock(url: str, *, shared: bool = False) -> Iterator[None]:
             try:
                 yield
             finally:
-                conn.execute(text(f"SELECT pg_advisory_unlock{kind}(:cls, hashtext(current_schema()))"), key)
-                conn.commit()
+                with contextlib.suppress(DBAPIError):  # a connection the server ended took the lock with it
+                    conn.execute(text(f"SELECT pg_advisory_unlock{kind}(:cls, hashtext(current_schema()))"), key)
+                    conn.commit()
     finally:
         engine.dispose()

@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from brug import metrics
 from brug.app.links import AnswerLink, LinkSigner
 from brug.app.service import Runtime, parked_after_failure
 from brug.content.render import format_date
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Question
+from brug.logs import fields
 from brug.ports import PlatformError, Unreachable
 from brug.settings import MailSettings
 from brug.web.pages import page_env
@@ -69,10 +71,13 @@ class Mailer:
                     smtp.login(s.user, self._password or "")
                 smtp.send_message(message)
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as err:
+            metrics.platform_error(PLATFORM, "unreachable")
             raise Unreachable(f"SMTP server {s.host}:{s.port}: {err}") from err
         except smtplib.SMTPException as err:  # a subclass of OSError: before it
+            metrics.platform_error(PLATFORM, getattr(err, "smtp_code", 0) or "other")
             raise PlatformError(f"SMTP server {s.host}:{s.port} refused the mail: {err}") from err
         except OSError as err:  # no connection, a TLS failure, a timeout: the server waits, the mail too
+            metrics.platform_error(PLATFORM, "unreachable")
             raise Unreachable(f"SMTP server {s.host}:{s.port}: {err}") from err
         return str(message["Message-ID"])
 
@@ -141,11 +146,15 @@ async def _mail_members(
             ref = await mailer.send(Mail(member.email or "", SUBJECT[kind][p.language].format(name=p.name), body))
         except PlatformError as err:
             if not parked_after_failure(rt, p.id, PLATFORM, mail_key, "mail", err):
+                metrics.post("mail", "failed")
                 failures.append(str(err))
             continue
         rt.store.mark_sent(PLATFORM, mail_key, ref)
+        metrics.post("mail", "sent")
         sent += 1
-        log.info("%s: mailed %s to a member of %s", p.id, key, org.id)
+        log.info(
+            "%s: mailed %s to a member of %s", p.id, key, org.id, extra=fields(p.id, PLATFORM, "mail", key, "sent")
+        )
     if failures:
         raise PlatformError(f"{key} not mailed to everyone yet: {failures[0]}")
     return sent

@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from brug import metrics
 from brug.app.leases import LeaseLost
 from brug.domain.holidays import SchoolCalendar
 from brug.domain.partnership import Partnership
+from brug.logs import fields
 from brug.ports import NETWORK_ERRORS, PlatformError, Unreachable
 
 log = logging.getLogger(__name__)
@@ -276,7 +278,10 @@ class Scheduler:
                 # an unreachable platform was announced once by its adapter: no line per slot and tick
                 quiet = isinstance(err, Unreachable) or not isinstance(err, PlatformError)
                 level = logging.DEBUG if quiet else logging.ERROR
-                log.log(level, "%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err)
+                log.log(
+                    level, "%s: %s of %s not posted yet: %s", p.id, slot.kind, slot.at.isoformat(), err,
+                    extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="failed"),
+                )
                 report.failed.append(slot)
                 first_failed = first_failed or slot  # later slots still go out: one bad post blocks nothing
         # the mark stops just before a failed slot, so the next tick tries it again (done ones are skipped)
@@ -302,6 +307,7 @@ class Scheduler:
             await self.jobs[slot.kind](p, slot, late)
             self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
             (report.late if late else report.done).append(slot)
+            metrics.slot(slot.kind, "late" if late else "on_time")
             sent = sum(1 for status in begun.values() if status == "sent")
             log.info(
                 "%s: %s of %s finished after a restart (%d of %d post(s) had gone out)",
@@ -310,30 +316,39 @@ class Scheduler:
                 slot.at.isoformat(),
                 sent,
                 len(begun),
+                extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="late" if late else "on_time"),
             )
             return
         if slot.kind == REFLECTION and self.store.is_paused(p.id):
             self.store.record_slot(p.id, slot.kind, slot.at, "paused")
             report.paused.append(slot)
-            log.info("%s: reflection prompt of %s not posted: paused", p.id, slot.at.isoformat())
+            metrics.slot(slot.kind, "paused")
+            log.info(
+                "%s: reflection prompt of %s not posted: paused", p.id, slot.at.isoformat(),
+                extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="paused"),
+            )
             return
         if age > self.grace[slot.kind] and not meeting_ahead(slot, now):
             self.store.record_slot(p.id, slot.kind, slot.at, "skipped")
             report.skipped.append(slot)
+            metrics.slot(slot.kind, "skipped")
             log.warning(
                 "%s: %s of %s skipped: brug was down for too long (%s late)",
                 p.id,
                 slot.kind,
                 slot.at.isoformat(),
                 _hours(age),
+                extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="skipped"),
             )
             return
         late = age > LATE_AFTER
         await self.jobs[slot.kind](p, slot, late)
         self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
         (report.late if late else report.done).append(slot)
+        metrics.slot(slot.kind, "late" if late else "on_time")
         log.info(
-            "%s: %s of %s posted%s", p.id, slot.kind, slot.at.isoformat(), f" late ({_hours(age)})" if late else ""
+            "%s: %s of %s posted%s", p.id, slot.kind, slot.at.isoformat(), f" late ({_hours(age)})" if late else "",
+            extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="late" if late else "on_time"),
         )
 
     def next_due(self, after: datetime, horizon: timedelta = timedelta(days=2)) -> datetime | None:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import brug
+from brug import metrics
 from brug.app import agreements
 from brug.app.signals import signals_log_context
 from brug.content.agreement import AgreementState
@@ -29,6 +30,7 @@ from brug.content.resources import data_dir
 from brug.domain.agreement import reminder_due
 from brug.domain.partnership import Partnership, today_in
 from brug.domain.types import Language
+from brug.logs import fields
 from brug.planner import Action, DocumentRecord, Operation, Reason, plan_workspace
 from brug.ports import (
     NETWORK_ERRORS,
@@ -492,7 +494,11 @@ def parked_after_failure(rt: Runtime, partnership: str, platform: str, key: str,
         return False
     if rt.store.record_post_failure(platform, key, str(err), park_after=PARK_AFTER) != "parked":
         return False
-    log.error("%s: %s on %s parked after %d failed attempts: %s", partnership, kind, platform, PARK_AFTER, err)
+    metrics.post(kind, "parked")
+    log.error(
+        "%s: %s on %s parked after %d failed attempts: %s", partnership, kind, platform, PARK_AFTER, err,
+        extra=fields(partnership, platform, kind, key, "parked"),
+    )
     return True
 
 
@@ -503,9 +509,14 @@ async def _post(op: Operation, rt: Runtime) -> None:
     except PlatformError as err:
         if parked_after_failure(rt, op.partnership, op.platform, op.key, op.kind, err):
             return
+        metrics.post(op.kind, "failed")
         raise
     rt.store.mark_sent(op.platform, op.key, ref)
-    log.info("%s: posted %s in %s on %s (%s)", op.partnership, op.kind, op.target, op.platform, op.key)
+    metrics.post(op.kind, "sent")
+    log.info(
+        "%s: posted %s in %s on %s (%s)", op.partnership, op.kind, op.target, op.platform, op.key,
+        extra=fields(op.partnership, op.platform, op.kind, op.key, "sent"),
+    )
 
 
 async def _write_document(

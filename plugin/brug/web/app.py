@@ -1,4 +1,5 @@
-"""The answer page: `GET /a/<token>` shows the prompt, `POST /a/<token>` keeps the answer; `/healthz`.
+"""The answer page: `GET /a/<token>` shows the prompt, `POST /a/<token>` keeps the answer; the
+coordinators' portfolio; and `/healthz`, `/readyz`, `/metrics` (brug.web.health).
 
 Server-rendered HTML (Starlette + Jinja2), no JavaScript. A link that is not ours, that names a
 member or partnership brug no longer knows, or whose round closed, gets a friendly page and no data.
@@ -24,7 +25,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from brug.app import barometer
@@ -37,6 +38,7 @@ from brug.domain.questions import Question
 from brug.domain.reflection import pulse_for
 from brug.domain.types import Bouwsteen, Language
 from brug.settings import NEXTCLOUD_VIEWER
+from brug.web.health import health_routes
 from brug.web.nextcloud_login import CALLBACK, STATE_MINUTES, LoginFailed, NextcloudLogin
 from brug.web.pages import page_env, stylesheet
 from brug.web.portfolio import (
@@ -509,13 +511,6 @@ def create_app(
         lang = f"&lang={language}" if language != p.language else ""
         return RedirectResponse(f"/a/{token}?saved=1{lang}", status_code=303, headers=HEADERS)
 
-    async def healthz(request: Request) -> Response:
-        try:
-            rt.store.version  # noqa: B018 - the store answers
-        except Exception:  # pragma: no cover - a broken database
-            return JSONResponse({"status": "store unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
-
     async def css(request: Request) -> Response:
         return Response(stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
@@ -524,7 +519,7 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/healthz", healthz),
+            *health_routes(rt),  # /healthz, /readyz, /metrics
             Route("/brug.css", css),
             Route("/a/{token}", answer_page, methods=["GET"]),
             Route("/a/{token}", answer_post, methods=["POST"]),
@@ -551,7 +546,9 @@ async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> No
     """Serve until `stop` is set (for `brug run` and `brug web`)."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    # log_config=None: uvicorn's lines go through brug's own logging (and its JSON format when asked)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     log.info("the web page listens on http://%s:%d", host, port)
     await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 
 import httpx
 
+from brug import metrics
 from brug.ports import PlatformError
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,13 @@ class _Http(httpx.AsyncClient):
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
         try:
-            return await super().send(request, **kwargs)
+            response = await super().send(request, **kwargs)
         except httpx.TransportError as err:
+            metrics.platform_error("nextcloud", "unreachable")
             raise NextcloudError(f"{request.method} {request.url.path}", 0, f"{type(err).__name__}: {err}") from err
+        if response.status_code >= 400:
+            metrics.platform_error("nextcloud", response.status_code)
+        return response
 
 
 class NextcloudClient:
