@@ -159,6 +159,7 @@ def add_nextcloud(
 
     store = rt.store
     client = NextcloudClient(NextcloudAccount(config.url, config.user, password), sleep=sleep)
+    client.reachability.waiting = lambda: len(store.pending("nextcloud"))
     files = NextcloudFiles(client, config.folder)
     sharing = NextcloudSharing(client, store, ShareQueue(client, store, clock))
     deck = calendar = None

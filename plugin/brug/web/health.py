@@ -45,12 +45,12 @@ def _adapters(rt: Runtime) -> Iterator[tuple[str, Any]]:
 
 def unreachable_platforms(rt: Runtime) -> list[str]:
     """'<platform>: <cause>' for every platform whose last request got no answer."""
-    found = []
+    found: dict[int, str] = {}  # by Reachability: Nextcloud's adapters share one client
     for name, adapter in _adapters(rt):
-        reach = getattr(adapter, "reachability", None)
+        reach = getattr(adapter, "reachability", None) or getattr(getattr(adapter, "client", None), "reachability", None)
         if reach is not None and reach.down:
-            found.append(f"{name}: unreachable ({reach.last_cause})")
-    return found
+            found.setdefault(id(reach), f"{name}: unreachable ({reach.last_cause})")
+    return list(found.values())
 
 
 async def store_problem(rt: Runtime) -> str | None:

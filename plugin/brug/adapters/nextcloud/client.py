@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 import httpx
 
 from brug import metrics
+from brug.adapters.reachability import Reachability
 from brug.ports import PlatformError
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,40 @@ class NextcloudAccount:
 
 
 class _Http(httpx.AsyncClient):
-    """httpx, with an unreachable server reported as a NextcloudError (a platform error) like any refusal."""
+    """httpx, with an unreachable server reported as a NextcloudError (a platform error) like any refusal;
+    every request tells `reachability` whether the server answered (for /readyz and one log line)."""
+
+    reachability: Reachability | None = None
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
         try:
             response = await super().send(request, **kwargs)
         except httpx.TransportError as err:
             metrics.platform_error("nextcloud", "unreachable")
+            if self.reachability is not None:
+                self.reachability.failed(_first_os_error(err))
             raise NextcloudError(f"{request.method} {request.url.path}", 0, f"{type(err).__name__}: {err}") from err
+        if self.reachability is not None:
+            self.reachability.answered()
         if response.status_code >= 400:
             metrics.platform_error("nextcloud", response.status_code)
         return response
+
+
+def _first_os_error(err: BaseException) -> BaseException:
+    """The OSError with an errno under httpx's and anyio's wrappers ("All connection attempts failed"), so
+    the log says "connection refused"; else the error itself."""
+    seen: BaseException | None = err
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return seen
+        if isinstance(seen, BaseExceptionGroup) and seen.exceptions:
+            seen = seen.exceptions[0]
+            continue
+        seen = seen.__cause__ or seen.__context__
+    return err
 
 
 class NextcloudClient:
@@ -77,6 +101,8 @@ class NextcloudClient:
             trust_env=False,
         )
 
+        self.reachability = Reachability(f"Nextcloud {account.url}", lambda: 0)  # add_nextcloud counts what waits
+        self.http.reachability = self.reachability
         self.uid: str | None = None  # the user id behind the login, once asked
         self._capabilities: dict[str, Any] | None = None
         self._kinds: dict[str, tuple[str, str]] = {}

@@ -424,8 +424,9 @@ class TalkChat:
             while not stop.is_set():
                 try:
                     await self.sync_once(handle)
-                except NextcloudError as err:
-                    log.warning("Talk: %s; trying again shortly", err)
+                except NextcloudError as err:  # an unreachable server was said once, with its cause
+                    log.log(logging.DEBUG if self.client.reachability.down else logging.WARNING,
+                            "Talk: %s; trying again shortly", err)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval)
         finally:
