@@ -66,6 +66,9 @@ try:
         "slot_status(p5)": "SELECT status FROM slots WHERE partnership_id = 'p5' AND kind = 'reflection' "
         "AND at = '2026-11-01T00:00:00+00:00'",
         "schedule_mark(p5)": "SELECT upto FROM schedule_marks WHERE partnership_id = 'p5' AND kind = 'agenda'",
+        # /metrics, at every scrape: the outbox's depth
+        "outbox_depth(pending)": "SELECT platform, count(*) FROM outbox WHERE status = 'pending' GROUP BY platform",
+        "outbox_depth(parked)": "SELECT platform, count(*) FROM outbox WHERE status = 'parked' GROUP BY platform",
     }
     with s.engine.connect() as c:
         for name, q in queries.items():

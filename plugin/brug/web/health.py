@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
@@ -53,16 +54,29 @@ def unreachable_platforms(rt: Runtime) -> list[str]:
     return list(found.values())
 
 
-async def store_problem(rt: Runtime) -> str | None:
-    """Why the store does not answer a query, or None when it does."""
-    try:
-        await asyncio.wait_for(asyncio.to_thread(lambda: rt.store.version), STORE_TIMEOUT)
-    except TimeoutError:
-        return f"store: no answer within {STORE_TIMEOUT:.0f} s"
-    except Exception as err:  # noqa: BLE001 - any failure of the database means: not ready
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return f"store: {type(err).__name__}: {first[:200]}"
-    return None
+class StoreProbe:
+    """Asks the store a real query, one probe at a time on a thread of its own: a database that hangs
+    (a dead host: the connection attempt may wait long) ties up one thread, not the pool the web page
+    uses, and probes asked meanwhile wait for the one in flight instead of piling up."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brug-readyz")
+        self.in_flight: asyncio.Future[int] | None = None
+
+    async def problem(self) -> str | None:
+        """Why the store does not answer a query, or None when it does."""
+        if self.in_flight is None or self.in_flight.done():
+            loop = asyncio.get_running_loop()
+            self.in_flight = loop.run_in_executor(self.thread, lambda: self.rt.store.version)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.in_flight), STORE_TIMEOUT)
+        except TimeoutError:
+            return f"store: no answer within {STORE_TIMEOUT:.0f} s"
+        except Exception as err:  # noqa: BLE001 - any failure of the database means: not ready
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return f"store: {type(err).__name__}: {first[:200]}"
+        return None
 
 
 def health_routes(rt: Runtime) -> list[Route]:
@@ -70,19 +84,21 @@ def health_routes(rt: Runtime) -> list[Route]:
         return sorted(set(rt.chats) | ({"email"} if rt.mailer is not None else set()))
 
     registry = metrics.registry(rt.store.outbox_depth, platforms)  # pending and parked posts, per platform
+    probe = StoreProbe(rt)
+    scrape = ThreadPoolExecutor(max_workers=1, thread_name_prefix="brug-metrics")  # off the web page's pool
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
     async def readyz(request: Request) -> Response:
-        reasons = [r for r in [await store_problem(rt), *unreachable_platforms(rt)] if r]
+        reasons = [r for r in [await probe.problem(), *unreachable_platforms(rt)] if r]
         if reasons:
             log.debug("not ready: %s", "; ".join(reasons))
             return JSONResponse({"status": "not ready", "reasons": reasons}, status_code=503, headers=NO_STORE)
         return JSONResponse({"status": "ready"}, headers=NO_STORE)
 
     async def metrics_page(request: Request) -> Response:
-        body = await asyncio.to_thread(metrics.exposition, registry)
+        body = await asyncio.get_running_loop().run_in_executor(scrape, metrics.exposition, registry)
         return Response(body, media_type=metrics.CONTENT_TYPE, headers=NO_STORE)
 
     return [
