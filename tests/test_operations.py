@@ -256,6 +256,8 @@ def _check_json_logs(lines: list[str], token: str) -> None:
     posted = [r for r in records if r.get("outcome") == "sent" and r.get("kind") == "reflection"]
     assert posted and all({"partnership", "platform", "kind", "key"} <= r.keys() for r in posted), posted
     assert {r["platform"] for r in posted} >= {"local", "matrix"}
+    down = [r for r in records if r.get("outcome") == "unreachable"]
+    assert down and all(r["platform"] == "matrix" for r in down)
     skipped = [r for r in records if r.get("outcome") == "skipped"]
     assert skipped and all(r["kind"] == "agenda" and r["partnership"] for r in skipped)
     text = "\n".join(lines)

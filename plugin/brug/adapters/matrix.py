@@ -192,7 +192,9 @@ class MatrixChat:
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
         self.progress = progress or ProgressRelay()
         self._left = 0  # events the reconcile in hand still expects to send (for the time left)
-        self.reachability = Reachability(f"Matrix homeserver {account.homeserver}", self._waiting_posts)
+        self.reachability = Reachability(
+            f"Matrix homeserver {account.homeserver}", self._waiting_posts, platform=PLATFORM
+        )
         self._watch_connection()
         self.pacer = Pacer(
             store.pacing(PLATFORM, account.user_id), partial(store.put_pacing, PLATFORM, account.user_id),

@@ -13,6 +13,8 @@ import os
 import time
 from collections.abc import Callable
 
+from brug.logs import fields
+
 log = logging.getLogger(__name__)
 
 def cause(err: BaseException) -> str:
@@ -28,8 +30,16 @@ def cause(err: BaseException) -> str:
 class Reachability:
     """Whether a platform answers; says so when that changes (and only then)."""
 
-    def __init__(self, what: str, waiting: Callable[[], int], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        what: str,
+        waiting: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        platform: str | None = None,
+    ) -> None:
         self.what = what
+        self.platform = platform  # for the log lines' `platform` field
         self.waiting = waiting  # how many posts wait for the platform
         self.clock = clock
         self.down_since: float | None = None
@@ -48,6 +58,7 @@ class Reachability:
                 self.what,
                 self.last_cause,
                 self.waiting(),
+                extra=fields(platform=self.platform, outcome="unreachable"),
             )
         else:
             log.debug("%s still unreachable: %s", self.what, self.last_cause, exc_info=err)
@@ -62,6 +73,7 @@ class Reachability:
             self.what,
             _duration(gone),
             self.waiting(),
+            extra=fields(platform=self.platform, outcome="reachable", seconds=round(gone, 1)),
         )
 
 

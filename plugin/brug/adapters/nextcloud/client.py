@@ -101,7 +101,8 @@ class NextcloudClient:
             trust_env=False,
         )
 
-        self.reachability = Reachability(f"Nextcloud {account.url}", lambda: 0)  # add_nextcloud counts what waits
+        # add_nextcloud tells it how many posts wait
+        self.reachability = Reachability(f"Nextcloud {account.url}", lambda: 0, platform="nextcloud")
         self.http.reachability = self.reachability
         self.uid: str | None = None  # the user id behind the login, once asked
         self._capabilities: dict[str, Any] | None = None
