@@ -176,7 +176,7 @@ def _scenario(tmp_path: Path, pg: PostgresServer, synapse: LocalSynapse) -> None
         )
         # lokaal-ops on the local chat; matrix-ops on Matrix and in its local transcript
         assert value(samples, "brug_posts_total", kind="reflection", outcome="sent") == 3
-        assert value(samples, "brug_leases") == 1
+        assert value(samples, "brug_leases") == 2  # on PostgreSQL: the two partnerships this instance leases
         assert value(samples, "brug_reconcile_duration_seconds_count") >= 1
         assert value(samples, "brug_outbox_posts", platform="matrix", status="pending") == 0
         assert value(samples, "process_resident_memory_bytes") > 0

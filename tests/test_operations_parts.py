@@ -165,3 +165,23 @@ def test_brug_run_without_web_serves_health_and_metrics_only(tmp_path: Path, how
         assert process.wait(timeout=120) == 0
     for line in (process.stderr.read() if process.stderr else "").splitlines():
         json.loads(line)
+
+
+def test_the_outbox_depth_counts_pending_and_parked_posts_per_platform_over_their_indexes(state_url: str) -> None:
+    from sqlalchemy import inspect
+
+    from brug.store import Store
+
+    store = Store(state_url)
+    try:
+        for n in range(3):
+            store.enqueue("matrix", f"p/reflection/{n}", "p", "reflectie", "reflection", "?")
+        store.enqueue("local", "p/agenda/1", "p", "overleg", "agenda", "Agenda")
+        store.mark_sent("local", "p/agenda/1", "ref")
+        for _ in range(5):
+            store.record_post_failure("matrix", "p/reflection/0", "refused", park_after=5)
+        assert store.outbox_depth() == {("matrix", "pending"): 2, ("matrix", "parked"): 1}
+        indexes = {i["name"] for i in inspect(store.engine).get_indexes("outbox")}
+        assert {"ix_outbox_pending", "ix_outbox_parked"} <= indexes
+    finally:
+        store.close()

@@ -12,7 +12,7 @@ import pytest
 
 from brug import metrics
 from brug.adapters.nextcloud.client import NextcloudError
-from brug.bot import add_nextcloud
+from brug.app.bot import add_nextcloud
 from brug.content.library import load_library
 from brug.settings import NextcloudSettings
 from brug.web.health import unreachable_platforms

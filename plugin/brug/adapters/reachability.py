@@ -45,6 +45,14 @@ class Reachability:
         self.down_since: float | None = None
         self.last_cause = ""
 
+    def _waiting(self) -> str:
+        """How many posts wait, or '?' when the store cannot say (it may be down too): the line is said anyway."""
+        try:
+            return str(self.waiting())
+        except Exception as err:  # noqa: BLE001 - never lose the line about the outage
+            log.debug("could not count the waiting posts: %s", err)
+            return "?"
+
     @property
     def down(self) -> bool:
         return self.down_since is not None
@@ -54,10 +62,10 @@ class Reachability:
         if self.down_since is None:
             self.down_since = self.clock()
             log.warning(
-                "%s is unreachable: %s. %d post(s) waiting; brug keeps trying and says when it is back.",
+                "%s is unreachable: %s. %s post(s) waiting; brug keeps trying and says when it is back.",
                 self.what,
                 self.last_cause,
-                self.waiting(),
+                self._waiting(),
                 extra=fields(platform=self.platform, outcome="unreachable"),
             )
         else:
@@ -69,10 +77,10 @@ class Reachability:
         gone = self.clock() - self.down_since
         self.down_since = None
         log.warning(
-            "%s is reachable again after %s; %d post(s) were waiting and go out now.",
+            "%s is reachable again after %s; %s post(s) were waiting and go out now.",
             self.what,
             _duration(gone),
-            self.waiting(),
+            self._waiting(),
             extra=fields(platform=self.platform, outcome="reachable", seconds=round(gone, 1)),
         )
 

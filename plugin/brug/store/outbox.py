@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from brug.store.database import Database, _chunks, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
@@ -93,6 +93,20 @@ class Outbox(Database):
         with self._read() as conn:
             row = conn.execute(select(outbox).where(outbox.c.platform == platform, outbox.c.key == key)).first()
         return dict(row._mapping) if row else None
+
+    def outbox_depth(self) -> dict[tuple[str, str], int]:
+        """How many posts wait (pending) or were given up on (parked), per platform: for /metrics.
+
+        Two counts, each over a partial index (ix_outbox_pending, ix_outbox_parked): the outbox keeps every
+        post ever sent, and a scrape every 15 s must not read them all."""
+        depth: dict[tuple[str, str], int] = {}
+        with self._read() as conn:
+            for status in ("pending", "parked"):
+                rows = conn.execute(
+                    select(outbox.c.platform, func.count()).where(outbox.c.status == status).group_by(outbox.c.platform)
+                ).all()
+                depth.update({(platform, status): n for platform, n in rows})
+        return depth
 
     def pending(self, platform: str) -> list[dict[str, str]]:
         with self._read() as conn:
