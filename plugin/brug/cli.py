@@ -858,16 +858,19 @@ def barometer_command(
         "dan 12 uur te laat is, komt alsnog; ouder wordt overgeslagen en in de volgende agenda vermeld), en "
         "beantwoord chatcommando's. Stopt netjes met Ctrl-C of SIGTERM (een bericht dat vertrekt, vertrekt nog). "
         "Met 'state' op PostgreSQL mogen meerdere 'brug run' naast elkaar draaien: ze verdelen de samenwerkingen "
-        "(huur per samenwerking, [instances] in brug.toml) en nemen het werk over van een instantie die stopt of "
-        "sterft; 'brug status --instances' toont wie wat doet. Met een SQLite-bestand draait er één.",
+        "(huur per samenwerking, sectie instances in brug.toml) en nemen het werk over van een instantie die stopt of "
+        "sterft; 'brug status --instances' toont wie wat doet. Met een SQLite-bestand draait er één. Met een sectie "
+        "web of metrics in brug.toml, of --port, serveert brug ook /healthz, /readyz en /metrics (Prometheus); "
+        "BRUG_LOG_FORMAT=json geeft logs als JSON-regels.",
         "Run brug as a service: update the workspaces at start and every so many minutes, post the agenda "
         "before each meeting and the reflection prompts on their rhythm (also after downtime: less than 12 "
         "hours late is still posted; older is skipped and named in the next agenda), and answer chat "
         "commands. Stops cleanly on Ctrl-C or SIGTERM (a message being sent is still sent). With 'state' on "
         "PostgreSQL several 'brug run' may run side by side: they divide the partnerships (a lease per "
-        "partnership, [instances] in brug.toml) and take over the work of an instance that stops or dies; "
-        "'brug status --instances' shows who does what. With a SQLite file one runs. With [web], [metrics] or "
-        "--port it also serves /healthz, /readyz and /metrics (Prometheus); BRUG_LOG_FORMAT=json logs JSON lines.",
+        "partnership, section instances in brug.toml) and take over the work of an instance that stops or dies; "
+        "'brug status --instances' shows who does what. With a SQLite file one runs. With a web or metrics "
+        "section in brug.toml, or --port, it also serves /healthz, /readyz and /metrics (Prometheus); "
+        "BRUG_LOG_FORMAT=json logs JSON lines.",
     )
 )
 def run(
@@ -887,10 +890,10 @@ def run(
         typer.Option(
             "--host",
             help=t(
-                "Luister op dit adres voor /healthz, /readyz en /metrics (en de webpagina met [web]); standaard "
-                "web.host of metrics.host, anders 127.0.0.1.",
-                "Listen on this address for /healthz, /readyz and /metrics (and the web page with [web]); default "
-                "web.host or metrics.host, else 127.0.0.1.",
+                "Luister op dit adres voor /healthz, /readyz en /metrics (en de webpagina met een sectie web); "
+                "standaard web.host of metrics.host, anders 127.0.0.1.",
+                "Listen on this address for /healthz, /readyz and /metrics (and the web page with a web section); "
+                "default web.host or metrics.host, else 127.0.0.1.",
             ),
         ),
     ] = None,
@@ -901,10 +904,10 @@ def run(
             min=1,
             max=65535,
             help=t(
-                "Serveer /healthz, /readyz en /metrics op deze poort (en de webpagina met [web]). Standaard web.port "
-                "met [web], metrics.port met [metrics]; zonder beide en zonder --port luistert brug run niet.",
-                "Serve /healthz, /readyz and /metrics on this port (and the web page with [web]). Default web.port "
-                "with [web], metrics.port with [metrics]; without either and without --port brug run does not listen.",
+                "Serveer /healthz, /readyz en /metrics op deze poort (en de webpagina met een sectie web). Standaard "
+                "web.port, anders metrics.port; zonder die secties en zonder --port luistert brug run niet.",
+                "Serve /healthz, /readyz and /metrics on this port (and the web page with a web section). Default "
+                "web.port, else metrics.port; without those sections and without --port brug run does not listen.",
             ),
         ),
     ] = None,
