@@ -265,7 +265,7 @@ def create_app(
         )
         return response
 
-    # --- coordinators: sign in by e-mail, then the portfolio ----------------------------------------------
+    # --- coordinators: sign in (a link by mail or Matrix, or Nextcloud), then the portfolio ------------------
 
     def with_csrf(request: Request, name: str, language: Language, status: int = 200, **context: Any) -> HTMLResponse:
         nonce = request.cookies.get(CSRF_COOKIE) or signer.new_nonce()
@@ -277,15 +277,15 @@ def create_app(
 
     def viewer_of(request: Request) -> Viewer | None:
         """The signed-in viewer, as long as brug.toml still names them."""
-        email = signer.read_session(request.cookies.get(SESSION_COOKIE))
-        return viewers().get(email) if email else None
+        identity = signer.read_session(request.cookies.get(SESSION_COOKIE))
+        return viewers().get(identity) if identity else None
 
     async def login_page(request: Request) -> Response:
         if limited(request, None):
             return problem("busy", language_of(request))
-        return with_csrf(
-            request, "login", language_of(request), nextcloud=nextcloud_login is not None, matrix=direct_messages() is not None
-        )
+        language = language_of(request)
+        matrix = direct_messages() is not None
+        return with_csrf(request, "login", language, nextcloud=nextcloud_login is not None, matrix=matrix)
 
     async def login_post(request: Request) -> Response:
         language = language_of(request)
@@ -304,7 +304,9 @@ def create_app(
         if viewer is not None and by_viewer.allow(viewer.identity):
             response.background = BackgroundTask(send_signin, viewer, language)
         elif viewer is not None:  # nobody can flood a coordinator's mailbox or chat with sign-in messages
-            log.warning("sign-in links to one viewer are limited to %d per %d minutes", SIGNIN_SENDS, SIGNIN_SENDS_WINDOW // 60)
+            log.warning(
+                "sign-in links to one viewer are limited to %d per %d minutes", SIGNIN_SENDS, SIGNIN_SENDS_WINDOW // 60
+            )
         return response
 
     def direct_messages() -> Any:
@@ -323,7 +325,8 @@ def create_app(
         matrix = direct_messages()
         try:
             if viewer.kind == "email" and rt.mailer is not None:
-                await rt.mailer.send(Mail(viewer.identity, {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language], text))
+                subject = {"nl": "Aanmelden bij brug", "en": "Sign in to brug"}[language]
+                await rt.mailer.send(Mail(viewer.identity, subject, text))
             elif viewer.kind == "matrix" and matrix is not None:
                 await matrix.send_direct(viewer.identity, text, f"web/sign-in/{secrets.token_hex(12)}")
             else:
@@ -336,8 +339,8 @@ def create_app(
         language = language_of(request)
         if limited(request, None):
             return problem("busy", language)
-        email = signer.read_signin(request.path_params["token"])
-        viewer = viewers().get(email) if email is not None else None
+        identity = signer.read_signin(request.path_params["token"])
+        viewer = viewers().get(identity) if identity is not None else None
         return session_of(viewer) if viewer is not None else problem("signin", language)
 
     def session_of(viewer: Viewer) -> Response:
