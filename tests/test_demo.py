@@ -6,8 +6,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,28 @@ from tests.test_web_cli import healthy
 pytestmark = pytest.mark.slow
 
 
+@contextmanager
+def preferred_port_taken() -> Iterator[None]:
+    """Keep the demo off its preferred port 8080, so a demo or another test run on the same machine
+    (which would answer /healthz, with another secret) is never the web page this test talks to."""
+    with socket.socket() as holder:
+        try:
+            holder.bind(("127.0.0.1", 8080))
+        except OSError:
+            pass  # taken already: the demo picks a free port all the same
+        yield
+
+
 def demo_once(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "brug.app.demo", "--folder", str(folder), "--once"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "plugin"), "COLUMNS": "200"},
-    )
+    with preferred_port_taken():
+        return subprocess.run(
+            [sys.executable, "-m", "brug.app.demo", "--folder", str(folder), "--once"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "plugin"), "COLUMNS": "200"},
+        )
 
 
 def test_demo_once_builds_workspaces_and_matrix_rooms(tmp_path: Path) -> None:
