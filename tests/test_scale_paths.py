@@ -237,3 +237,40 @@ def test_a_connection_cut_while_resting_is_replaced_without_a_failed_call(postgr
     store.record_applied("b", name="b", workflow="w", phase="p", phase_changes=0, inputs_hash="h", source="f")
     assert [p.id for p in store.all_applied()] == ["a", "b"]
     store.close()
+
+
+async def test_the_inputs_hash_is_the_one_earlier_versions_stored(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    """The partnership's part is encoded once per loaded file; the hash must not change (or every
+    workspace would be rendered again after an upgrade)."""
+    import hashlib
+    import json
+
+    from brug.app.service import _agreement_key, agreement_state, inputs_hash, reflection_rounds
+    from brug.workspace.desired import History
+
+    clock = Clock(START)
+    bot = bot_with(tmp_path, library, clock, {"jaar": PARTNERSHIP.replace("{skip}", "false")})
+    await bot.apply()
+    p, rt = bot.partnerships()["jaar"], bot.rt
+    history, rounds, agreement = History("leerkansen", 0), reflection_rounds(p, rt), agreement_state(p, rt, START)
+    before = json.dumps(
+        [
+            rt.content_digest,
+            p.model_dump(mode="json"),
+            [history.applied_phase, history.phase_changes],
+            [m.isoformat() for m in p.meeting_times(START, 3)],
+            [[r["key"], r["answers"]] for r in rounds],
+            [a.number for a in rt.store.actions(p.id, open_only=True)],
+            rt.store.signals_digest(p.id),
+            rt.files_for(p).platform,
+            sorted(rt.chats),
+            _agreement_key(agreement),
+        ],
+        sort_keys=True,
+    )
+    expected = hashlib.sha256(before.encode()).hexdigest()
+    assert inputs_hash(p, rt, history, START, rounds, agreement) == expected
+    assert inputs_hash(p, rt, history, START, rounds, agreement) == expected  # also from what was kept
+    assert rt.store.applied("jaar").inputs_hash == inputs_hash(
+        p, rt, History("leerkansen", 0), START, rounds, agreement
+    )

@@ -74,14 +74,15 @@ class LocalFiles:
     ) -> dict[PurePosixPath, FileState | None]:
         known = {r.path: r.fingerprint for r in records.values()}
         out: dict[PurePosixPath, FileState | None] = {}
+        folder = os.path.join(self.root, partnership)  # plain strings: a reconcile stats 100,000 files
         for path in paths:
-            real = self._path(partnership, path)
+            real = os.path.join(folder, *path.parts)
             try:
-                fingerprint = _fingerprint(real.stat())
+                fingerprint = _fingerprint(os.stat(real))
             except FileNotFoundError:
                 out[path] = None
                 continue
-            sha = None if known.get(str(path)) == fingerprint else hashlib.sha256(real.read_bytes()).hexdigest()
+            sha = None if known.get(str(path)) == fingerprint else hashlib.sha256(Path(real).read_bytes()).hexdigest()
             out[path] = FileState(fingerprint, sha)
         return out
 

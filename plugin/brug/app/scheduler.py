@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -250,7 +251,9 @@ class Scheduler:
             or not known.start <= start < known.until
             or (not known.slot and known.until < reach)
         ):
-            end = max(start, reach) + QUIET_HORIZON
+            # each partnership looks a little further than the next (up to a day), so their windows do
+            # not all run out at the same tick
+            end = max(start, reach) + QUIET_HORIZON + timedelta(seconds=zlib.crc32(p.id.encode()) % 86_400)
             nxt = slots_of(kind, p, start, end, self.calendar)
             known = _Quiet(p, start, nxt[0].at if nxt else end, bool(nxt))
             self._quiet[(p.id, kind)] = known

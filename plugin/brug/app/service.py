@@ -195,22 +195,37 @@ def inputs_hash(
     rounds = [[r["key"], r["answers"]] for r in reflection]
     actions = [a.number for a in reads.actions(p.id, open_only=True)]  # Deck shows the open actions
     signals = reads.signals_digest(p.id)  # signalen.md shows every signal
-    payload = json.dumps(
-        [
-            rt.content_digest,
-            p.model_dump(mode="json"),
-            [history.applied_phase, history.phase_changes],
-            meetings,
-            rounds,
-            actions,
-            signals,
-            rt.files_for(p).platform,
-            sorted(rt.chats),
-            _agreement_key(agreement),
-        ],
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    rest = [
+        [history.applied_phase, history.phase_changes],
+        meetings,
+        rounds,
+        actions,
+        signals,
+        rt.files_for(p).platform,
+        sorted(rt.chats),
+        _agreement_key(agreement),
+    ]
+    # the sha256 of json.dumps([rt.content_digest, p.model_dump(mode="json"), *rest], sort_keys=True),
+    # continued from a copy of the one that has read the first two (kept per loaded file)
+    digest = _partnership_digest(rt.content_digest, p).copy()
+    digest.update(("".join(", " + json.dumps(x, sort_keys=True) for x in rest) + "]").encode())
+    return digest.hexdigest()
+
+
+_digests: dict[str, tuple[Partnership, str, Any]] = {}
+
+
+def _partnership_digest(content: str, p: Partnership) -> Any:
+    """A sha256 that has read the start of `inputs_hash`'s payload: the content digest and the partnership.
+
+    Partnerships are frozen (a reloaded file is a new object), so a reconcile of 10,000 encodes each
+    file once, and keeps 10,000 small hash states rather than their JSON."""
+    kept = _digests.get(p.id)
+    if kept is None or kept[0] is not p or kept[1] != content:
+        start = "[" + json.dumps(content) + ", " + json.dumps(p.model_dump(mode="json"), sort_keys=True)
+        kept = (p, content, hashlib.sha256(start.encode()))
+        _digests[p.id] = kept
+    return kept[2]
 
 
 def _agreement_key(state: AgreementState | None) -> list[Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import difflib
 import errno
+import functools
+import os
 import types
 import typing
 from collections.abc import Iterable
@@ -67,10 +69,15 @@ def format_loc(loc: Loc) -> str:
 
 def display_path(path: Path) -> str:
     """A path as the user would recognise it: relative to the working folder when possible."""
+    return _display_path(str(path), os.getcwd())
+
+
+@functools.lru_cache(maxsize=100_000)
+def _display_path(path: str, cwd: str) -> str:  # a reconcile names each of 10,000 files: resolve each once
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
     except ValueError:
-        return str(path)
+        return path
 
 
 # --- messages ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from brug.store.database import Database, _chunks, _insert_new, _now, _upsert, _utc
+from brug.store.database import Database, _chunks, _insert, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
 from brug.store.schema import outbox, schedule_marks, slots
 
@@ -208,10 +208,17 @@ class Outbox(Database):
         return out
 
     def set_schedule_marks(self, keys: Sequence[tuple[str, str]], upto: datetime) -> None:
-        """Set the marks of these (partnership, kind) pairs to `upto`, in one transaction."""
+        """Set the marks of these (partnership, kind) pairs to `upto`, in one statement (a first tick sets
+        30,000 at 10,000 partnerships)."""
+        rows = [{"partnership_id": pid, "kind": kind, "upto": _utc(upto)} for pid, kind in keys]
+        if not rows:
+            return
         with self._tx() as conn:
-            for partnership_id, kind in keys:
-                _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
+            statement = _insert(conn, schedule_marks)
+            statement = statement.on_conflict_do_update(
+                index_elements=["partnership_id", "kind"], set_={"upto": statement.excluded.upto}
+            )
+            conn.execute(statement, rows)
 
     def advance_schedule_marks(self, marks: Mapping[tuple[str, str], datetime]) -> None:
         """Move stored marks forward to these moments, never back (another process may be further)."""
