@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from brug.app.bot import Bot
 from brug.content.small_radar import small_radar
+from brug.domain.partnership import Partnership
 from brug.domain.types import Bouwsteen
 from brug.app.links import LinkSigner
 from brug.app.service import Runtime
@@ -86,6 +88,7 @@ class Portfolio:
     rt: Runtime
     base: str
     session: str  # the session cookie's value, for a browser
+    partnerships: Callable[[], Iterable[Partnership]]  # as loaded now
 
 
 @pytest.fixture
@@ -104,6 +107,10 @@ def portfolio_world(tmp_path: Path, library):  # type: ignore[no-untyped-def]
     bot = Bot(rt, [folder])
     assert bot.load() == []
 
+    for pid, phase, since in (("noord", "ja-graag", datetime(2026, 5, 12, 9, tzinfo=UTC)),
+                              ("armoede", "draagvlak", datetime(2026, 9, 29, 9, tzinfo=UTC))):
+        rt.store.record_applied(pid, name=pid, workflow="samenwerken", phase=phase, phase_changes=0,
+                                inputs_hash=None, source=None, at=since)  # klein: never applied
     version(rt, "noord", 1, datetime(2026, 9, 10, tzinfo=UTC))
     sign(rt, "noord", 1, datetime(2026, 9, 15, tzinfo=UTC))
     version(rt, "noord", 2, datetime(2026, 10, 1, 12, tzinfo=UTC))
@@ -137,7 +144,7 @@ def portfolio_world(tmp_path: Path, library):  # type: ignore[no-untyped-def]
     app = create_app(rt, bot.partnerships, signer, viewers=lambda: viewers)
     session = signer.session(VIEWER)
     with web_server(app, port) as base, httpx.Client(base_url=base, timeout=30, cookies={"brug_session": session}) as web:
-        yield Portfolio(web, rt, base, session)
+        yield Portfolio(web, rt, base, session, lambda: bot.partnerships().values())
     rt.store.close()
 
 
@@ -169,7 +176,9 @@ def test_each_row_says_where_the_partnership_stands(portfolio_world) -> None:  #
     assert "3 van 3 samenwerkingen getoond; 3 vragen aandacht" in text_of(page.text)
 
     noord, armoede, klein = rows["Brede school Noord"], rows["Samen tegen armoede"], rows["Klein netwerk"]
-    assert text_of(cell(noord, "Fase")).startswith("Samenwerken? Ja, graag!")
+    assert text_of(cell(noord, "Fase")) == "Samenwerken? Ja, graag! · 5 maanden"
+    assert text_of(cell(armoede, "Fase")) == "Schep een draagvlak · 3 weken"
+    assert text_of(cell(klein, "Fase")) == "Vind elkaar!"  # not applied yet: no date
     assert text_of(cell(noord, "Laatste overleg")) == "06-10-2026" and text_of(cell(noord, "Volgend overleg")) == "20-10-2026"
     assert text_of(cell(armoede, "Laatste overleg")) == "20-08-2026" and text_of(cell(armoede, "Volgend overleg")) == "—"
     assert text_of(cell(armoede, "Acties open (over tijd)")) == "2 (1)" and text_of(cell(noord, "Acties open (over tijd)")) == "0"
@@ -232,7 +241,7 @@ def test_every_sort_orders_the_rows_and_its_heading_says_so(portfolio_world, sor
         "attention": ["Samen tegen armoede", "Brede school Noord", "Klein netwerk"],  # 4 reasons, then 1 and 1 by name
         "name": ["Brede school Noord", "Klein netwerk", "Samen tegen armoede"],
         "phase": ["Klein netwerk", "Brede school Noord", "Samen tegen armoede"],  # the phase model's order
-        "in_phase": ["Brede school Noord", "Klein netwerk", "Samen tegen armoede"],  # none applied: by name
+        "in_phase": ["Brede school Noord", "Samen tegen armoede", "Klein netwerk"],  # the longest first, none last
         "last": ["Samen tegen armoede", "Brede school Noord", "Klein netwerk"],  # the oldest meeting first
         "next": ["Brede school Noord", "Klein netwerk", "Samen tegen armoede"],  # none planned: last
         "actions": ["Samen tegen armoede", "Brede school Noord", "Klein netwerk"],
@@ -325,3 +334,20 @@ def test_the_figures_are_read_again_after_a_change_and_kept_otherwise(portfolio_
     assert figures_of(rt.store) is second  # not seen yet …
     monkeypatch.setattr(portfolio, "FRESH_SECONDS", 0.0)
     assert len(figures_of(rt.store).open_actions["noord"]) == 2  # … once the figures are FRESH_SECONDS old
+
+
+def test_after_a_change_only_its_table_is_read_again_and_only_its_row_made_again(portfolio_world) -> None:  # type: ignore[no-untyped-def]
+    web, rt = portfolio_world.web, portfolio_world.rt
+    before = rows_of(web.get("/portfolio", params={"sort": "name"}).text)
+    first = figures_of(rt.store)
+    rows = {r.id: r for r in portfolio.portfolio_rows(portfolio_world.partnerships(), rt, "gemeente", NOW, "nl")}
+    rt.store.add_action("klein", "Nieuw", "ann", "2026-10-01", "test:klein")
+    second = figures_of(rt.store)
+    assert second.open_actions is not first.open_actions  # read again …
+    assert second.round_totals is first.round_totals and second.signoffs is first.signoffs  # … the rest kept
+    again = {r.id: r for r in portfolio.portfolio_rows(portfolio_world.partnerships(), rt, "gemeente", NOW, "nl")}
+    assert again["noord"] is rows["noord"] and again["armoede"] is rows["armoede"]  # unchanged: the same rows
+    assert again["klein"] is not rows["klein"] and again["klein"].overdue_actions == 1
+    after = rows_of(web.get("/portfolio", params={"sort": "name"}).text)
+    assert after["Brede school Noord"] == before["Brede school Noord"]
+    assert "acties over tijd" in after["Klein netwerk"] and "acties over tijd" not in before["Klein netwerk"]

@@ -17,6 +17,7 @@ row's HTML (by the row's values).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -39,6 +40,7 @@ from brug.domain.partnership import Partnership, today_in
 from brug.domain.signals import OPEN
 from brug.domain.types import Bouwsteen, Language
 from brug.store import PortfolioFigures, Store
+from brug.store.portfolio import PORTFOLIO_TABLES
 from brug.web.pages import page_env
 
 QUIET = timedelta(weeks=8)
@@ -434,23 +436,69 @@ SORTS: dict[str, tuple[Callable[[Row], tuple[Any, ...]], str]] = {
 
 
 FRESH_SECONDS = 10.0
-READS = ("partnerships", "actions", "signals", "barometer_rounds", "barometer_counts", "agreement_versions",
-         "agreement_signoffs")  # the tables `Store.portfolio_figures` reads
-_READS: dict[int, tuple[Store, int, float, PortfolioFigures]] = {}
+_READS: dict[int, tuple[Store, dict[str, int], float, PortfolioFigures]] = {}
 
 
 def figures_of(store: Store) -> PortfolioFigures:
-    """Every partnership's figures, read once and kept until this process changes one of the tables
-    they come from, or at most FRESH_SECONDS (another process — `brug web` beside `brug run` — may
-    have written meanwhile)."""
+    """Every partnership's figures. Kept between pages: after this process changed some of the tables
+    they come from, only those are read again; all of them at least every FRESH_SECONDS (another
+    process — `brug web` beside `brug run` — may have written meanwhile)."""
     kept = _READS.get(id(store))
     now = time.monotonic()
-    writes = store.written(*READS)  # counted before reading: a write during the read makes the next page read
-    if kept is not None and kept[0] is store and kept[1] == writes and now - kept[2] < FRESH_SECONDS:
+    writes = {table: store.written(table) for table in PORTFOLIO_TABLES}  # before reading: see a write meanwhile
+    if kept is None or kept[0] is not store or now - kept[2] >= FRESH_SECONDS:
+        figures = store.portfolio_figures()
+        _READS[id(store)] = (store, writes, now, figures)
+        return figures
+    changed = [table for table in PORTFOLIO_TABLES if writes[table] != kept[1][table]]
+    if not changed:
         return kept[3]
-    figures = store.portfolio_figures()
-    _READS[id(store)] = (store, writes, now, figures)
+    fresh = store.portfolio_figures(tables=changed)
+    fields = [PORTFOLIO_TABLES[table][0] for table in changed]
+    figures = dataclasses.replace(kept[3], **{name: getattr(fresh, name) for name in fields})
+    _READS[id(store)] = (store, writes, kept[2], figures)  # as old as its oldest part
     return figures
+
+
+_ROW_OF: dict[tuple[str, Language], tuple[Partnership, tuple[Any, ...], Row]] = {}
+
+
+def row_of(
+    p: Partnership,
+    rt: Runtime,
+    now: datetime,
+    language: Language,
+    figures: PortfolioFigures,
+    places: dict[tuple[str, str], tuple[str, int]],
+) -> Row:
+    """The partnership's row as it was, when nothing it is made of changed (its file, its figures, the
+    day, its meetings, how many days in its phase); else made again."""
+    pid = p.id
+    last, next_ = meeting_around(p, now)
+    applied = figures.phases.get(pid)
+    rounds = figures.closed_rounds.get(pid, ())
+    inputs = (
+        today_in(p.zone, now),
+        last,
+        next_,
+        last is None or now - last > QUIET,
+        applied,
+        (now - applied[1]).days if applied is not None and applied[1] is not None else None,
+        figures.open_actions.get(pid),
+        figures.signal_counts.get(pid),
+        rounds,
+        [figures.round_totals.get((pid, r.round_id)) for r in rounds],
+        figures.agreement_versions.get(pid),
+        figures.signoffs.get(pid),
+    )
+    kept = _ROW_OF.get((pid, language))
+    if kept is not None and kept[0] is p and kept[1] == inputs:
+        return kept[2]
+    row = portfolio_row(p, rt, now, language, figures, places)
+    if len(_ROW_OF) > 50_000:
+        _ROW_OF.clear()
+    _ROW_OF[(pid, language)] = (p, inputs, row)
+    return row
 
 
 _ROWS: dict[tuple[Any, ...], tuple[list[Row], PortfolioFigures, list[Partnership]]] = {}
@@ -475,7 +523,7 @@ def portfolio_rows(
     kept = _ROWS.get(key)
     if kept is None:
         places: dict[tuple[str, str], tuple[str, int]] = {}
-        kept = ([portfolio_row(p, rt, now, language, figures, places) for p in mine], figures, mine)
+        kept = ([row_of(p, rt, now, language, figures, places) for p in mine], figures, mine)
         if len(_ROWS) >= 32:
             _ROWS.clear()
         _ROWS[key] = kept  # the figures and partnerships stay referenced: their ids in the key stay theirs
