@@ -324,6 +324,7 @@ class Renewer(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.wait(self.coordinator.renew):
+            began = time.monotonic()
             try:
                 result = self.coordinator.tick(self.names(), self.listeners)
             except Exception as err:  # noqa: BLE001 - the database is away: what is held stops counting on its own
@@ -331,6 +332,9 @@ class Renewer(threading.Thread):
                     "could not renew the leases: %s; trying again", str(err).splitlines()[0] if str(err) else err
                 )
                 continue
+            took = time.monotonic() - began
+            if took > self.coordinator.renew:  # the leases were renewed late: the database or this host is slow
+                log.warning("renewing the leases took %.1f s (they last %.0f s)", took, self.coordinator.ttl)
             self.on_tick(result)
 
     def stop(self) -> None:
