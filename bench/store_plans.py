@@ -44,6 +44,13 @@ FILL = [
        FROM generate_series(1, :n) g, unnest(ARRAY['algemeen', 'overleg', 'reflectie']) r""",
 ]
 
+
+def ids(n: int) -> str:
+    """n partnership ids spread over the table, as an SQL list."""
+    step = max(1, N // n)
+    return ", ".join(f"'p{g}'" for g in range(1, N + 1, step)[:n])
+
+
 server = PostgresServer().start()
 try:
     url = server.url()
@@ -66,6 +73,15 @@ try:
         "slot_status(p5)": "SELECT status FROM slots WHERE partnership_id = 'p5' AND kind = 'reflection' "
         "AND at = '2026-11-01T00:00:00+00:00'",
         "schedule_mark(p5)": "SELECT upto FROM schedule_marks WHERE partnership_id = 'p5' AND kind = 'agenda'",
+        # the scheduler's first tick reads the marks of a thousand partnerships at once, and `run` moves
+        # them on in bulk (every hour and at its end); a reconcile reads 500 partnerships' posts at once
+        "schedule_marks(1000)": f"SELECT * FROM schedule_marks WHERE partnership_id IN ({ids(1000)})",
+        "advance_schedule_marks(1000)": "UPDATE schedule_marks SET upto = '2026-12-09T09:00:00+00:00' "
+        f"WHERE kind = 'reflection' AND partnership_id IN ({ids(1000)}) AND upto < '2026-12-09T09:00:00+00:00'",
+        "prefetch outbox(500)": "SELECT partnership_id, kind, key, platform, status FROM outbox "
+        f"WHERE partnership_id IN ({ids(500)}) AND (kind = 'reflection' OR status = 'pending') "
+        "ORDER BY created_at, key",
+        "prefetch partnerships(500)": f"SELECT * FROM partnerships WHERE id IN ({ids(500)})",
         # /metrics, at every scrape: the outbox's depth
         "outbox_depth(pending)": "SELECT platform, count(*) FROM outbox WHERE status = 'pending' GROUP BY platform",
         "outbox_depth(parked)": "SELECT platform, count(*) FROM outbox WHERE status = 'parked' GROUP BY platform",

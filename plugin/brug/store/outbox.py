@@ -13,6 +13,10 @@ from brug.store.database import Database, _chunks, _insert, _insert_new, _now, _
 from brug.store.records import SlotRecord
 from brug.store.schema import outbox, schedule_marks, slots
 
+# marks read or moved on in one statement: PostgreSQL scans the table for a long list either way (20 ms
+# at 10,000 partnerships; bench/store_plans.py), so few long lists beat many short ones
+MARKS_AT_ONCE = 5000
+
 
 class Outbox(Database):
     """The outbox and the scheduler's slots and marks."""
@@ -199,10 +203,10 @@ class Outbox(Database):
             _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
 
     def schedule_marks(self, partnership_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
-        """The marks of these partnerships, (partnership, kind) -> upto, one read per thousand partnerships."""
+        """The marks of these partnerships, (partnership, kind) -> upto, one read per 5,000 partnerships."""
         out: dict[tuple[str, str], datetime] = {}
         with self._tx() as conn:
-            for chunk in _chunks(partnership_ids):
+            for chunk in _chunks(partnership_ids, MARKS_AT_ONCE):
                 rows = conn.execute(select(schedule_marks).where(schedule_marks.c.partnership_id.in_(chunk))).all()
                 out.update({(r.partnership_id, r.kind): datetime.fromisoformat(r.upto) for r in rows})
         return out
@@ -227,7 +231,7 @@ class Outbox(Database):
             by_moment.setdefault((kind, _utc(upto)), []).append(partnership_id)
         with self._tx() as conn:
             for (kind, upto), ids in by_moment.items():
-                for chunk in _chunks(ids):
+                for chunk in _chunks(ids, MARKS_AT_ONCE):
                     conn.execute(
                         update(schedule_marks)
                         .where(
