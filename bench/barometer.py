@@ -93,9 +93,9 @@ def with_brug(data: list[list[Round]]) -> tuple[int, int, int]:
             svg = radar_svg(
                 f"Barometer — samenwerking {n}",
                 "nl",
-                {b: result.mean(b) for b in BLOCKS},
+                result.means,
                 f"ronde {r + 1}",
-                {b: previous.mean(b) for b in BLOCKS} if previous is not None else None,
+                previous.means if previous is not None else None,
                 f"ronde {r}",
             )
             drawn += len(svg)

@@ -297,9 +297,9 @@ def radar_for(p: Partnership, result: RoundResult, previous: RoundResult | None)
     return radar_svg(
         title,
         language,
-        {b: result.mean(b) for b in Bouwsteen},
+        result.means,
         now_label,
-        {b: previous.mean(b) for b in Bouwsteen} if previous is not None else None,
+        previous.means if previous is not None else None,
         round_label(previous.round_id, language) if previous is not None else "",
     )
 

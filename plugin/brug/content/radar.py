@@ -35,6 +35,7 @@ _DIRECTIONS = [
 ]
 
 
+@functools.lru_cache(maxsize=4096)
 def number(value: float, language: Language) -> str:
     """One decimal, halves rounded up as people expect (3.25 -> 3,3), a decimal comma in Dutch."""
     text = f"{math.floor(value * 10 + 0.5 + 1e-9) / 10:.1f}"
@@ -47,26 +48,41 @@ def _point(i: int, value: float) -> tuple[float, float]:
     return CX + dx * r, CY + dy * r
 
 
-def _series(values: Mapping[Bouwsteen, float | None], colour: str, dashed: bool, square: bool) -> list[str]:
-    points = [(_point(i, v) if (v := values.get(b)) is not None else None) for i, b in enumerate(AXES)]
-    out: list[str] = []
+# A mean is a fraction of two small counts, so the same values come back round after round: each
+# axis' vertex for a value is placed and formatted once (the caches are bounded).
+@functools.lru_cache(maxsize=16384)
+def _vertex(i: int, value: float, colour: str, square: bool) -> tuple[str, str, str, str]:
+    """Axis i at a value: x and y as written (one decimal), "x,y", and the marker drawn there."""
+    x, y = _point(i, value)
+    if square:
+        marker = f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{colour}"/>'
+    else:
+        marker = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}" stroke="#fff" stroke-width="1.5"/>'
+    return f"{x:.1f}", f"{y:.1f}", f"{x:.1f},{y:.1f}", marker
+
+
+@functools.cache
+def _style(colour: str, dashed: bool) -> tuple[str, str]:
+    """A series' stroke, and its polygon's fill and stroke."""
     style = f'stroke="{colour}" stroke-width="3" stroke-linejoin="round"' + (' stroke-dasharray="9 6"' if dashed else "")
-    if all(p is not None for p in points):
-        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)  # type: ignore[misc]
-        fill = f'fill="{colour}" fill-opacity="0.18"' if not dashed else 'fill="none"'
-        out.append(f'<polygon points="{coords}" {fill} {style}/>')
+    fill = f'fill="{colour}" fill-opacity="0.18"' if not dashed else 'fill="none"'
+    return style, f"{fill} {style}"
+
+
+def _series(values: Mapping[Bouwsteen, float | None], colour: str, dashed: bool, square: bool) -> list[str]:
+    points = [
+        (_vertex(i, v, colour, square) if (v := values.get(b)) is not None else None) for i, b in enumerate(AXES)
+    ]
+    style, polygon = _style(colour, dashed)
+    out: list[str] = []
+    if None not in points:
+        out.append(f'<polygon points="{" ".join([p[2] for p in points])}" {polygon}/>')  # type: ignore[index]
     else:  # only the sides between two known values
         for i, p in enumerate(points):
             q = points[(i + 1) % len(points)]
             if p is not None and q is not None:
-                out.append(f'<line x1="{p[0]:.1f}" y1="{p[1]:.1f}" x2="{q[0]:.1f}" y2="{q[1]:.1f}" {style}/>')
-    for p in points:
-        if p is None:
-            continue
-        if square:
-            out.append(f'<rect x="{p[0] - 5:.1f}" y="{p[1] - 5:.1f}" width="10" height="10" fill="{colour}"/>')
-        else:
-            out.append(f'<circle cx="{p[0]:.1f}" cy="{p[1]:.1f}" r="6" fill="{colour}" stroke="#fff" stroke-width="1.5"/>')
+                out.append(f'<line x1="{p[0]}" y1="{p[1]}" x2="{q[0]}" y2="{q[1]}" {style}/>')
+    out.extend([p[3] for p in points if p is not None])
     return out
 
 
@@ -103,6 +119,34 @@ def _labels(language: Language) -> list[tuple[str, str]]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _axis(i: int, language: Language, value: str | None) -> str:
+    """Axis i's label with the value under it (or 'too few answers')."""
+    label, value_at = _labels(language)[i]
+    if value is not None:
+        return f'{label}\n{value_at} fill="{CURRENT}">{value}</text>'
+    return f'{label}\n{value_at} fill="#666">{TOO_FEW[language]}</text>'
+
+
+_OPEN = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+    f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" role="img">'
+)
+_BACKGROUND = f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
+_LEGEND_X, _LEGEND_Y = CX - 140, HEIGHT - 58
+_LEGEND_CURRENT = (
+    f'<line x1="{_LEGEND_X}" y1="{_LEGEND_Y}" x2="{_LEGEND_X + 40}" y2="{_LEGEND_Y}" stroke="{CURRENT}" '
+    f'stroke-width="3"/><circle cx="{_LEGEND_X + 20}" cy="{_LEGEND_Y}" r="6" fill="{CURRENT}"/>'
+    f'<text x="{_LEGEND_X + 50}" y="{_LEGEND_Y + 5}" font-size="14" fill="#222">'
+)
+_LEGEND_PREVIOUS = (
+    f'<line x1="{_LEGEND_X}" y1="{_LEGEND_Y + 26}" x2="{_LEGEND_X + 40}" y2="{_LEGEND_Y + 26}" stroke="{PREVIOUS}" '
+    f'stroke-width="3" stroke-dasharray="9 6"/>'
+    f'<rect x="{_LEGEND_X + 15}" y="{_LEGEND_Y + 26 - 5}" width="10" height="10" fill="{PREVIOUS}"/>'
+    f'<text x="{_LEGEND_X + 50}" y="{_LEGEND_Y + 26 + 5}" font-size="14" fill="#222">'
+)
+
+
 def radar_svg(
     title: str,
     language: Language,
@@ -111,44 +155,24 @@ def radar_svg(
     previous: Mapping[Bouwsteen, float | None] | None = None,
     previous_label: str = "",
 ) -> str:
-    """The radar as an SVG document (UTF-8 text)."""
+    """The radar as an SVG document (UTF-8 text). The frame (grid, axes, labels) is made once per language."""
     values = [number(v, language) if (v := current.get(b)) is not None else None for b in AXES]
+    short = [SHORT[b][language] for b in AXES]
+    title = escape(title)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif" role="img">',
-        f"<title>{escape(title)}</title>",
-        "<desc>"
-        + escape(
-            "; ".join(f"{SHORT[b][language]}: {value or '—'}" for b, value in zip(AXES, values, strict=True))
-        )
-        + "</desc>",
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-        f'<text x="{CX:.0f}" y="34" font-size="20" font-weight="bold" text-anchor="middle" fill="#222">'
-        f"{escape(title)}</text>",
+        _OPEN,
+        f"<title>{title}</title>",
+        "<desc>" + escape("; ".join([f"{name}: {value or '—'}" for name, value in zip(short, values)])) + "</desc>",
+        _BACKGROUND,
+        f'<text x="{CX:.0f}" y="34" font-size="20" font-weight="bold" text-anchor="middle" fill="#222">{title}</text>',
+        _grid(),
+        *[_axis(i, language, value) for i, value in enumerate(values)],
     ]
-    parts.append(_grid())
-    for value, (label, value_at) in zip(values, _labels(language), strict=True):
-        parts.append(label)
-        if value is not None:
-            parts.append(f'{value_at} fill="{CURRENT}">{value}</text>')
-        else:
-            parts.append(f'{value_at} fill="#666">{TOO_FEW[language]}</text>')
     if previous is not None:
         parts.extend(_series(previous, PREVIOUS, dashed=True, square=True))
     parts.extend(_series(current, CURRENT, dashed=False, square=False))
-    legend_x, legend_y = CX - 140, HEIGHT - 58
-    parts.append(
-        f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 40}" y2="{legend_y}" stroke="{CURRENT}" '
-        f'stroke-width="3"/><circle cx="{legend_x + 20}" cy="{legend_y}" r="6" fill="{CURRENT}"/>'
-        f'<text x="{legend_x + 50}" y="{legend_y + 5}" font-size="14" fill="#222">{escape(current_label)}</text>'
-    )
+    parts.append(f"{_LEGEND_CURRENT}{escape(current_label)}</text>")
     if previous is not None:
-        legend_y += 26
-        parts.append(
-            f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 40}" y2="{legend_y}" stroke="{PREVIOUS}" '
-            f'stroke-width="3" stroke-dasharray="9 6"/>'
-            f'<rect x="{legend_x + 15}" y="{legend_y - 5}" width="10" height="10" fill="{PREVIOUS}"/>'
-            f'<text x="{legend_x + 50}" y="{legend_y + 5}" font-size="14" fill="#222">{escape(previous_label)}</text>'
-        )
+        parts.append(f"{_LEGEND_PREVIOUS}{escape(previous_label)}</text>")
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

@@ -16,14 +16,16 @@ What a round keeps after closing is exactly what may be shown: counts per score,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from operator import itemgetter
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from brug.domain.holidays import first_school_day, kerstvakantie_start, paasvakantie_start
@@ -35,6 +37,7 @@ DROP = 0.75  # a fall of the mean since the previous round that needs attention
 GAP = 1.0  # a difference between groups that needs attention
 ALL = ""  # the cell of everyone
 BLOCKS = tuple(Bouwsteen)  # iterating an Enum class runs Python code; a tuple does not
+G = TypeVar("G", str, int)  # a group: its name, or its position among the round's groups
 
 
 class Split(StrEnum):
@@ -96,12 +99,16 @@ class RoundResult:
     def published(self) -> bool:
         return self.respondents >= self.min_respondents
 
+    @functools.cached_property
+    def means(self) -> dict[Bouwsteen, float | None]:
+        """Every bouwsteen's mean, None where it is not shown; worked out once (read it, never change it)."""
+        return {b: block.total.mean if (block := self.blocks.get(b)) and block.total else None for b in BLOCKS}
+
     def mean(self, b: Bouwsteen) -> float | None:
-        block = self.blocks.get(b)
-        return block.total.mean if block is not None and block.total is not None else None
+        return self.means[b]
 
 
-def shown_groups(sizes: Mapping[str, int], n: int, minimum: int) -> set[str]:
+def shown_groups(sizes: Mapping[G, int], n: int, minimum: int) -> set[G]:
     """The groups that may be shown: each >= minimum, its rest >= minimum, the hidden rest 0 or >= minimum."""
     shown = {g for g, size in sizes.items() if g != ALL and size >= minimum and n - size >= minimum}
     while shown:
@@ -113,44 +120,69 @@ def shown_groups(sizes: Mapping[str, int], n: int, minimum: int) -> set[str]:
 
 
 _VOTER = itemgetter(0)
+_GROUP = itemgetter(3)
 _CELL_AND_SCORE = itemgetter(1, 3, 2)  # (bouwsteen, group, score)
+_HIDDEN = {b: BlockResult(b, None) for b in BLOCKS}  # a bouwsteen too few rated (immutable, shared)
+
+# Aggregating is counting, then applying the rules to small integers. A round's cells hold a few
+# votes each, so the same counts and group sizes come back in round after round: the pure steps
+# below are remembered (bounded caches), and a Tally is shared, never changed.
+_tally = functools.lru_cache(maxsize=8192)(Tally)
+
+
+@functools.lru_cache(maxsize=256)
+def _cell_keys(groups: tuple[str, ...]) -> tuple[tuple[Bouwsteen, str, int], ...]:
+    """Every (bouwsteen, group, score), bouwsteen by bouwsteen, groups in order."""
+    return tuple((b, g, s) for b in BLOCKS for g in groups for s in SCORES)
+
+
+@functools.lru_cache(maxsize=8192)
+def _shown_cells(sizes: tuple[int, ...], minimum: int, everyone_first: bool) -> tuple[bool, ...] | None:
+    """For one bouwsteen, given each group's respondents (groups in name order): per group whether it
+    may be shown (() when none may), or None when the bouwsteen itself may not (too few rated it)."""
+    n = sum(sizes)
+    if n < minimum:
+        return None
+    first = 1 if everyone_first else 0  # ALL ("") sorts first and is never a group to show
+    shown = shown_groups(dict(enumerate(sizes[first:], first)), n, minimum)
+    return tuple(i in shown for i in range(len(sizes))) if shown else ()
+
+
+@functools.lru_cache(maxsize=8192)
+def _block(b: Bouwsteen, total: Tally) -> BlockResult:
+    """A bouwsteen shown without groups (shared: it never changes)."""
+    return BlockResult(b, total)
 
 
 def aggregate(round_id: str, votes: Iterable[Vote], min_respondents: int = FLOOR) -> RoundResult:
     """What a round may show. Expects at most one vote per voter and bouwsteen (the latest)."""
     votes = votes if isinstance(votes, list | tuple) else list(votes)
-    counted = Counter(map(_CELL_AND_SCORE, votes))  # counted in C: this is the hot loop
-    counts: dict[Bouwsteen, dict[str, list[int]]] = {}
-    for (b, group, score), times in counted.items():
-        cells = counts.setdefault(b, {})
-        cell = cells.get(group)
-        if cell is None:
-            cell = cells[group] = [0, 0, 0, 0, 0]
-        cell[score - 1] += times
-    return result_from_counts(round_id, len(set(map(_VOTER, votes))), counts, min_respondents)
-
-
-def result_from_counts(
-    round_id: str, respondents: int, counts: Mapping[Bouwsteen, Mapping[str, Sequence[int]]], minimum: int
-) -> RoundResult:
-    """Apply the anonymity rules to counts per bouwsteen and group."""
-    minimum = max(FLOOR, minimum)
-    if respondents < minimum:
+    minimum = max(FLOOR, min_respondents)
+    respondents = len(set(map(_VOTER, votes)))
+    if respondents < minimum:  # nothing may show: nothing to count
         return RoundResult(round_id, respondents, minimum)
+    # The only pass over the votes, in C: how often each (bouwsteen, group, score) occurs. Then, in C
+    # too: the counts flat (bouwsteen by bouwsteen, group by group, score 1..5), cut into one histogram
+    # per (bouwsteen, group); their sizes, bouwsteen by bouwsteen, decide what may show; and per
+    # bouwsteen the total histogram. Python only loops over the six bouwstenen.
+    groups = tuple(sorted(set(map(_GROUP, votes))))
+    counted = Counter(map(_CELL_AND_SCORE, votes))
+    flat = list(map(counted.get, _cell_keys(groups), repeat(0)))
+    scores = iter(flat)
+    cells = list(zip(scores, scores, scores, scores, scores))
+    width, everyone_first = len(groups), groups[0] == ALL
+    sizes = iter(map(sum, cells))
+    rules = map(_shown_cells, zip(*[sizes] * width), repeat(minimum), repeat(everyone_first))
+    totals = cells if width == 1 else zip(*[map(sum, zip(*[iter(flat[s::5])] * width)) for s in range(5)])
+    tallies = iter(map(_tally, cells))
     blocks: dict[Bouwsteen, BlockResult] = {}
-    for b in BLOCKS:
-        cells = counts.get(b)
-        sizes = {g: sum(c) for g, c in cells.items()} if cells else {}
-        n = sum(sizes.values())
-        if n < minimum:
-            blocks[b] = BlockResult(b, None)
-            continue
-        assert cells is not None
-        total = Tally([sum(column) for column in zip(*cells.values(), strict=True)])
-        if len(sizes) < 2:  # one group (or no split): no group to show apart from the total
-            blocks[b] = BlockResult(b, total)
-            continue
-        blocks[b] = BlockResult(b, total, {g: Tally(cells[g]) for g in sorted(shown_groups(sizes, n, minimum))})
+    for b, shown, total, own in zip(BLOCKS, rules, totals, zip(*[tallies] * width)):
+        if shown is None:
+            blocks[b] = _HIDDEN[b]
+        elif not shown:  # no group may show apart from the total (or there is no split)
+            blocks[b] = _block(b, _tally(total))
+        else:
+            blocks[b] = BlockResult(b, _tally(total), dict(zip(compress(groups, shown), compress(own, shown))))
     return RoundResult(round_id, respondents, minimum, blocks)
 
 
@@ -169,30 +201,32 @@ class Attention:
 
 
 def needs_attention(current: RoundResult, previous: RoundResult | None) -> Attention | None:
-    """A notable drop first, then a gap between groups, then the lowest mean."""
-    candidates: list[tuple[tuple[float, float, float], Attention]] = []
-    means = {b: m for b in BLOCKS if (m := current.mean(b)) is not None}
+    """A notable drop first, then a gap between groups, then the lowest mean (ties: the first bouwsteen)."""
+    means = {b: m for b, m in current.means.items() if m is not None}
     if not means:
         return None
     lowest = min(means.values())
+    before_means = previous.means if previous is not None else {}
+    best: tuple[tuple[float, float, float, int], Attention] | None = None
     for b, mean in means.items():
-        before = previous.mean(b) if previous is not None else None
+        before = before_means.get(b)
         drop = before - mean if before is not None and before - mean >= DROP - 1e-9 else None
         gap = None
         groups = current.blocks[b].groups
         if len(groups) >= 2:
-            hi = max(groups, key=lambda g: (groups[g].mean, g))
-            lo = min(groups, key=lambda g: (groups[g].mean, g))
+            ranked = sorted(groups, key=lambda g: (groups[g].mean, g))
+            lo, hi = ranked[0], ranked[-1]
             difference = groups[hi].mean - groups[lo].mean
             if difference >= GAP - 1e-9:
                 gap = (hi, lo, difference)
         is_lowest = mean == lowest
         if drop is None and gap is None and not is_lowest:
             continue
-        rank = (drop or 0.0, gap[2] if gap else 0.0, -mean)
-        candidates.append((rank, Attention(b, mean, drop, gap, is_lowest)))
-    candidates.sort(key=lambda c: (c[0], -BLOCKS.index(c[1].bouwsteen)), reverse=True)
-    return candidates[0][1]
+        rank = (drop or 0.0, gap[2] if gap else 0.0, -mean, -BLOCKS.index(b))
+        if best is None or rank > best[0]:
+            best = (rank, Attention(b, mean, drop, gap, is_lowest))
+    assert best is not None  # the lowest mean is always a candidate
+    return best[1]
 
 
 # --- rounds in time ---------------------------------------------------------------------------------
