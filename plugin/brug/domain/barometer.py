@@ -186,6 +186,28 @@ def aggregate(round_id: str, votes: Iterable[Vote], min_respondents: int = FLOOR
     return RoundResult(round_id, respondents, minimum, blocks)
 
 
+def result_from_counts(
+    round_id: str, respondents: int, counts: Mapping[Bouwsteen, Mapping[str, Sequence[int]]], minimum: int
+) -> RoundResult:
+    """The same rules as `aggregate`, applied to counts kept per bouwsteen and group (each: how many gave 1..5)."""
+    minimum = max(FLOOR, minimum)
+    if respondents < minimum:
+        return RoundResult(round_id, respondents, minimum)
+    blocks: dict[Bouwsteen, BlockResult] = {}
+    for b in BLOCKS:
+        cells = counts.get(b) or {}
+        groups = sorted(cells)
+        own = [tuple(cells[g]) for g in groups]
+        shown = _shown_cells(tuple(map(sum, own)), minimum, bool(groups) and groups[0] == ALL)
+        if shown is None:
+            blocks[b] = _HIDDEN[b]
+            continue
+        total = _tally(tuple(map(sum, zip(*own, strict=True))))
+        shown_groups_ = {g: _tally(c) for g, c, show in zip(groups, own, shown) if show}
+        blocks[b] = BlockResult(b, total, shown_groups_) if shown_groups_ else _block(b, total)
+    return RoundResult(round_id, respondents, minimum, blocks)
+
+
 # --- what needs attention --------------------------------------------------------------------------
 
 
