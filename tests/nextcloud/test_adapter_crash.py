@@ -89,3 +89,26 @@ async def test_a_crash_after_each_create_leaves_exactly_one(  # type: ignore[no-
         await again.rt.close()
     one_of_each(nc, "crash")
     assert {m.user_id for m in next(iter(nc.state.circles.values())).members} == {"alice", "bob", "carol"}
+
+
+async def test_a_post_another_instance_may_have_sent_is_looked_for_in_talk_first(  # type: ignore[no-untyped-def]
+    nc, tmp_path: Path, folder, library, clock
+) -> None:
+    """Two instances share the store. A has read the conversation's messages; B claims a prompt, sends it
+    and dies before marking it sent; A takes the partnership over and claims it again. A reads the
+    conversation again before sending (what it read earlier is stale), so Talk holds the prompt once."""
+    partnership(folder, "twee", ["bob"])
+    a = make_bot(nc, tmp_path, library, clock)
+    _, errors, _ = await a.apply()  # the welcome: A has read the conversation
+    assert errors == []
+    b = make_bot(nc, tmp_path, library, clock)
+    key, text = "twee/reflection/2026-11-02T09:00Z/q1", "Wat liep er goed deze maand?"
+    assert b.rt.store.enqueue("nextcloud", key, "twee", "reflectie", "reflection", text) is None
+    await b.rt.chats["nextcloud"].post("twee", "reflectie", key, "reflection", text)  # then B dies
+    assert a.rt.store.enqueue("nextcloud", key, "twee", "reflectie", "reflection", text) == "pending"
+    first = await a.rt.chats["nextcloud"].post("twee", "reflectie", key, "reflection", text)
+    room = next(iter(nc.state.rooms.values()))
+    sent = [m for m in room.messages if m.message == text]
+    assert len(sent) == 1 and str(sent[0].id) == first
+    for bot in (a, b):
+        await bot.rt.close()

@@ -192,8 +192,17 @@ class TalkChat:
             self._seen[token] = {m["referenceId"]: str(m["id"]) for m in messages if m.get("referenceId")}
         return self._seen[token]
 
+    def _claimed_before(self, key: str) -> bool:
+        """A pending post claimed before (its instance died, or an attempt failed half-way): another instance
+        may have sent it since this process read the conversation, so that reading is stale."""
+        post = key.split("#", 1)[0].removesuffix("/intro")  # a later part or a poll's caption: the post's entry
+        entry = self.store.outbox_entry(PLATFORM, post)
+        return entry is not None and entry["status"] == "pending" and (entry.get("claims") or 0) > 1
+
     async def _send(self, token: str, key: str, text: str, reply_to: str | None = None) -> str:
         ref = reference(key)
+        if self._claimed_before(key):
+            self._seen.pop(token, None)  # read the conversation again before looking for the referenceId
         seen = await self._recent_references(token)
         if ref in seen:
             return seen[ref]
@@ -228,6 +237,8 @@ class TalkChat:
     ) -> str:
         token = self.token(partnership)
         ref = reference(key)
+        if self._claimed_before(key):
+            self._seen.pop(token, None)
         seen = await self._recent_references(token)
         if ref in seen:
             return seen[ref]
