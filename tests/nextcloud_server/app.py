@@ -13,6 +13,7 @@ from .common import (
     INVALID_OCS_QUERY,
     NOT_LOGGED_IN,
     RESPOND_NOT_FOUND,
+    RESPOND_SERVER_ERROR,
     RESPOND_UNAUTHORISED,
     CsrfFailed,
     Ctx,
@@ -83,6 +84,23 @@ def not_found(request: Request) -> Response:
     return Response("Page not found", status_code=404, media_type="text/html; charset=UTF-8")
 
 
+def fault_response(request: Request, status: int) -> Response:
+    """An injected error as Nextcloud answers it: an OCS envelope on /ocs/ (a server error is OCS's 996,
+    HTTP 500), Sabre's error document on DAV, and otherwise the JSON error of the app framework."""
+    path = request.url.path
+    area = _area(path)
+    messages = {403: "Forbidden", 404: "Not found", 500: "Internal Server Error", 503: "Service Unavailable"}
+    message = messages.get(status, "")
+    if area == "ocs":
+        code = RESPOND_SERVER_ERROR if status == 500 else status
+        if ocs_version(path) == 1 and status == 404:
+            code = RESPOND_NOT_FOUND
+        return ocs_response(request, [], code, message)
+    if area == "dav":
+        return dav_error_response(DavError(status, "Sabre\\DAV\\Exception", message))
+    return JSONResponse({"message": message}, status_code=status)
+
+
 class NextcloudApp:
     """ASGI callable bound to one :class:`NextcloudTestServer`."""
 
@@ -117,6 +135,9 @@ class NextcloudApp:
         app = path.split("/apps/", 1)[1].split("/", 1)[0] if "/apps/" in path else None
         if app is not None and app in self.server.disabled_apps:  # a disabled app has no routes
             return not_found(request)
+        fault = self.server.take_fault(method, path)
+        if fault is not None:
+            return fault_response(request, fault.status)
         matched = [(route, m) for route in ROUTES if (m := route.regex.match(path))]
         if not matched:
             return not_found(request)

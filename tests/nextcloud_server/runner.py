@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from dataclasses import dataclass
 from typing import Any, Self
 
 import uvicorn
@@ -18,12 +19,22 @@ from .state import Bot, Clock, Node, ServerState, User
 from .versions import RELEASES, Release
 
 
-def _listening_socket(host: str) -> socket.socket:
+def _listening_socket(host: str, port: int = 0) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
-    sock.bind((host, 0))
+    sock.bind((host, port))
     return sock
+
+
+@dataclass
+class Fault:
+    """A request the server answers with an error instead of serving it (see :meth:`NextcloudTestServer.fail`)."""
+
+    method: str
+    path_contains: str
+    status: int  # 403, 404, 500, …: rendered as Nextcloud renders that error in the request's API area
+    times: int | None = None  # None: until cleared
 
 
 @contextlib.contextmanager
@@ -84,6 +95,7 @@ class NextcloudTestServer:
         self.most_long_polls = 0  # the most that ever waited at once (PHP-FPM has 5 workers by default)
         self.deliveries: set[asyncio.Task[None]] = set()  # bot webhooks being posted
         self.disabled_apps: set[str] = set()  # e.g. "circles": its API answers 404 as a disabled app's does
+        self.faults: list[Fault] = []  # errors to answer instead of serving (see fail())
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
@@ -95,11 +107,12 @@ class NextcloudTestServer:
         """``http://127.0.0.1:<port>`` (valid once started)."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Self:
-        """Bind a free port and serve in a background thread; returns when ready."""
+    def start(self, *, same_port: bool = False) -> Self:
+        """Bind a free port (or the one it had: a server back after an outage) and serve in a
+        background thread; returns when ready."""
         if self._thread is not None:
             return self
-        sock = _listening_socket(self.host)
+        sock = _listening_socket(self.host, self.port if same_port else 0)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             NextcloudApp(self),
@@ -147,8 +160,28 @@ class NextcloudTestServer:
         self.files_lock = files_lock
         self.long_polls = self.most_long_polls = 0
         self.disabled_apps = set()
+        self.faults = []
         with self._requests_lock:
             self.requests.clear()
+
+    def fail(self, method: str, path_contains: str, status: int, *, times: int | None = None) -> Fault:
+        """Answer requests whose path contains `path_contains` with `status`, the way Nextcloud answers
+        that error there (an OCS envelope on /ocs/: 404 "not found", 403 "forbidden", 500 for an
+        exception on the server), `times` times or until the fault is removed from :attr:`faults`."""
+        fault = Fault(method.upper(), path_contains, status, times)
+        self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The fault that answers this request, if any (counting it down)."""
+        for fault in list(self.faults):
+            if fault.method in (method, "*") and fault.path_contains in path:
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                return fault
+        return None
 
     @property
     def version(self) -> int:

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
@@ -44,6 +45,7 @@ MAX_NAME = 255
 GROUP_CONVERSATION = 2
 OWNER = 1
 ROOM_SHARE = 10  # files_sharing share type: into a Talk conversation
+MAX_MESSAGE_ATTEMPTS = 10  # a message whose answer failed this often (server errors) is given up and apologised for
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 Handler = Callable[[Incoming], Awaitable[list[Reply]]]
@@ -90,6 +92,8 @@ class TalkChat:
         self.webhook = webhook
         self._seen: dict[str, dict[str, str]] = {}  # conversation token -> referenceId -> message id
         self._handling = asyncio.Lock()  # one command at a time, whether it came by webhook or by reading
+        self._failing: dict[str, str] = {}  # conversation token -> why reading it fails (said once)
+        self._attempts: dict[str, int] = {}  # message -> failed attempts to answer it
 
     async def close(self) -> None:
         return None  # the shared client is closed by its owner
@@ -359,6 +363,9 @@ class TalkChat:
     async def sync_once(self, handle: Handler, *, timeout: int = 0) -> int:
         """One round: which conversations have news (one request for all), then read only those.
 
+        One conversation's failure (Talk refuses it, a message brug cannot handle) stops neither the
+        others nor the next round: it is logged once, and that conversation is read again next time.
+        Only an unreachable server ends the round (it is said once, by the client's reachability).
         Returns how many messages were handled. (`timeout` is accepted for older callers; nothing waits.)
         """
         known = {r.ref: r for r in self.store.resources(PLATFORM, "talk")}
@@ -366,14 +373,44 @@ class TalkChat:
             return 0
         await self.client.identity()
         rooms = await self.client.ocs("GET", f"{SPREED}/v4/room", params={"noStatusUpdate": 1})
-        latest = {str(r["token"]): int((r.get("lastMessage") or {}).get("id") or 0) for r in rooms or []}
+        latest = {}
+        for room in rooms if isinstance(rooms, list) else []:
+            if isinstance(room, dict) and room.get("token"):
+                last = room.get("lastMessage")
+                latest[str(room["token"])] = _message_id(last.get("id") if isinstance(last, dict) else 0)
         handled = 0
         for token, resource in known.items():
             if token not in latest:  # brug is no longer in it: the conversation was deleted
                 self._gone(resource)
                 continue
-            handled += await self._catch_up(resource.partnership_id, token, latest[token], handle)
+            try:
+                handled += await self._catch_up(resource.partnership_id, token, latest[token], handle)
+            except NextcloudError as err:
+                if self.client.reachability.down:  # the server, not this conversation: the round ends
+                    raise
+                self._failed(resource.partnership_id, token, err)
+            except Exception as err:  # noqa: BLE001 - one conversation must never stop the others
+                self._failed(resource.partnership_id, token, err)
+            else:
+                self._recovered(resource.partnership_id, token)
         return handled
+
+    def _failed(self, pid: str, token: str, err: Exception) -> None:
+        """A conversation could not be read or answered: said once, then at debug level until it works again."""
+        why = f"{type(err).__name__}: {err}"
+        if token not in self._failing:
+            log.warning(
+                "%s: Talk conversation %s could not be read (%s); the other conversations go on, "
+                "and brug tries this one again in the next round",
+                pid, token, why, exc_info=not isinstance(err, NextcloudError),
+            )
+        else:
+            log.debug("%s: Talk conversation %s still fails: %s", pid, token, why)
+        self._failing[token] = why
+
+    def _recovered(self, pid: str, token: str) -> None:
+        if self._failing.pop(token, None) is not None:
+            log.warning("%s: Talk conversation %s is read again", pid, token)
 
     async def _catch_up(self, pid: str, token: str, newest: int, handle: Handler) -> int:
         account = f"talk:{token}"
@@ -387,42 +424,64 @@ class TalkChat:
             if not messages:
                 break
             handled += await self._process(pid, token, messages, handle)
-            last = self.store.sync_token(PLATFORM, account) or last
+            now = self.store.sync_token(PLATFORM, account) or last
+            if now == last:  # nothing could be moved past: read again next round
+                break
+            last = now
         return handled
 
     async def _process(self, pid: str, token: str, messages: list[dict[str, Any]], handle: Handler) -> int:
         handled = 0
         for message in messages:
-            if message.get("messageType") == "comment" and not (
-                message.get("actorType") == "users" and message.get("actorId") == self._me()
-            ):
-                parent = (message.get("parent") or {}).get("id")
-                incoming = Incoming(
-                    PLATFORM,
-                    pid,
-                    "algemeen",
-                    str(message.get("actorId")),
-                    message.get("message", ""),
-                    str(message["id"]),
-                    str(parent) if parent else None,
-                )
+            number = _message_id(message.get("id")) if isinstance(message, dict) else 0
+            if number <= 0:  # nothing brug can answer to or move past; Talk never sends one like it
+                log.warning("%s: Talk sent a message without an id in %s; skipped", pid, token)
+                continue
+            incoming = _incoming(pid, message, self._me())
+            if incoming is not None:
                 handled += await self.answer(pid, token, incoming, handle)
-            self.store.put_sync_token(PLATFORM, f"talk:{token}", str(message["id"]))
+            self.store.put_sync_token(PLATFORM, f"talk:{token}", str(number))
         return handled
 
     async def answer(self, pid: str, token: str, incoming: Incoming, handle: Handler) -> int:
-        """Handle one message once, however it arrived (read, or pushed to the webhook)."""
+        """Handle one message once, however it arrived (read, or pushed to the webhook).
+
+        When answering fails because the server is away or busy, the message is read again later (at
+        most MAX_MESSAGE_ATTEMPTS times); any other failure is recorded, apologised for once in the
+        conversation, and the message counts as handled, so it never holds up the next one.
+        """
         event = f"{token}:{incoming.event_id}"
         async with self._handling:
             if self.store.is_processed(PLATFORM, event):
                 return 0
-            for n, reply in enumerate(await handle(incoming)):
-                if reply.markdown:
-                    await self._send_fitting(
-                        token, f"{pid}/reply/{event}/{n}", reply.markdown.strip(), incoming.event_id
-                    )
+            try:
+                await self._reply(pid, token, event, incoming, await handle(incoming))
+            except Exception as err:  # noqa: BLE001 - one message must never stop brug from listening
+                attempts = self._attempts[event] = self._attempts.get(event, 0) + 1
+                if _transient(err) and attempts < MAX_MESSAGE_ATTEMPTS:
+                    raise
+                await self._give_up(pid, token, event, incoming, err, handle)
+            self._attempts.pop(event, None)
             self.store.mark_processed(PLATFORM, event)
         return 1
+
+    async def _reply(self, pid: str, token: str, event: str, incoming: Incoming, replies: list[Reply], tag: str = "") -> None:
+        for n, reply in enumerate(replies):
+            if reply.markdown:
+                await self._send_fitting(token, f"{pid}/reply/{event}/{tag}{n}", reply.markdown.strip(), incoming.event_id)
+
+    async def _give_up(
+        self, pid: str, token: str, event: str, incoming: Incoming, err: Exception, handle: Handler
+    ) -> None:
+        """Record the failure and say so once in the conversation; the message then counts as handled."""
+        log.error("%s: answering Talk message %s failed for good: %s", pid, event, err, exc_info=not isinstance(err, NextcloudError))
+        if not self.store.record_event_failure(PLATFORM, event, pid, f"{type(err).__name__}: {err}"):
+            return  # reported before
+        try:
+            apology = await handle(replace(incoming, failure=f"{type(err).__name__}: {err}"))
+            await self._reply(pid, token, event, incoming, apology, tag="failed-")
+        except Exception as second:  # noqa: BLE001 - the failure is recorded; the conversation hears of it or not
+            log.error("%s: could not report the failure in the conversation either: %s", pid, second)
 
     async def listen(self, handle: Handler, stop: asyncio.Event) -> None:
         """Read new messages until `stop` is set: every few seconds, or pushed by the Talk bot."""
@@ -438,6 +497,8 @@ class TalkChat:
                 except NextcloudError as err:  # an unreachable server was said once, with its cause
                     log.log(logging.DEBUG if self.client.reachability.down else logging.WARNING,
                             "Talk: %s; trying again shortly", err)
+                except Exception:  # noqa: BLE001 - the listener must outlive any one surprise
+                    log.exception("Talk: reading the conversations failed; trying again shortly")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=interval)
         finally:
@@ -474,3 +535,35 @@ class TalkChat:
             raise NextcloudError(f"the Talk bot webhook on {host}:{port}", 0, "could not listen there")
         log.info("Talk bot webhook listening on %s:%d", host, port)
         return server
+
+
+def _message_id(value: Any) -> int:
+    """A Talk message id as a number; 0 when it is missing or not a number."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _incoming(pid: str, message: dict[str, Any], me: str) -> Incoming | None:
+    """A partner's chat message as brug's Incoming; None for system messages, brug's own, and the like."""
+    if message.get("messageType") != "comment" or (message.get("actorType") == "users" and message.get("actorId") == me):
+        return None
+    text = message.get("message")
+    parent = message.get("parent")
+    parent_id = parent.get("id") if isinstance(parent, dict) else None  # PHP sends [] for "none"
+    return Incoming(
+        PLATFORM,
+        pid,
+        "algemeen",
+        str(message.get("actorId")),
+        text if isinstance(text, str) else "",
+        str(message["id"]),
+        str(parent_id) if parent_id else None,
+    )
+
+
+def _transient(err: Exception) -> bool:
+    """A failure that may pass by itself: the server unreachable, or busy (5xx, 429)."""
+    status = getattr(err, "status", None)
+    return isinstance(err, NextcloudError) and (status == 0 or status == 429 or (status or 0) >= 500)
