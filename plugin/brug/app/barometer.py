@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
+from brug import metrics
 from brug.app.service import ApplyReport, Runtime, _write_document, chat_platforms
 from brug.content.context import common_context, with_extra
 from brug.content.library import Library
@@ -43,7 +44,9 @@ from brug.domain.barometer import (
 from brug.domain.partnership import Member, Partnership
 from brug.domain.questions import Audience, Question, QuestionKind
 from brug.domain.types import Bouwsteen, Language, Text
+from brug.logs import fields
 from brug.planner import Action, Operation, Reason, decide
+from brug.ports import PlatformError
 from brug.workspace.desired import sha256
 from brug.workspace.layout import Layout
 
@@ -402,12 +405,20 @@ async def give_back(p: Partnership, round_id: str, rt: Runtime) -> None:
             continue
         chat = rt.chats[platform]
         poster = getattr(chat, "post_picture", None)
-        if svg is not None and poster is not None:
-            ref = await poster(p.id, "reflectie", key, caption, picture.name, svg, share_path)
-        else:
-            ref = await chat.post(p.id, "reflectie", key, "barometer", caption)
+        try:
+            if svg is not None and poster is not None:
+                ref = await poster(p.id, "reflectie", key, caption, picture.name, svg, share_path)
+            else:
+                ref = await chat.post(p.id, "reflectie", key, "barometer", caption)
+        except PlatformError:
+            metrics.post("barometer", "failed")
+            raise
         rt.store.mark_sent(platform, key, ref)
-        log.info("%s: barometer of round %s posted on %s", p.id, round_id, platform)
+        metrics.post("barometer", "sent")
+        log.info(
+            "%s: barometer of round %s posted on %s", p.id, round_id, platform,
+            extra=fields(p.id, platform, "barometer", key, "sent"),
+        )
 
 
 async def _write_updating(rt: Runtime, p: Partnership, key: str, path: PurePosixPath, content: str) -> None:
