@@ -65,10 +65,6 @@ AGREEMENT = {
     "nl": {"none": "nog geen", "draft": "ontwerp", "signed": "ondertekend", "changed": "gewijzigd na ondertekening"},
     "en": {"none": "none yet", "draft": "draft", "signed": "signed", "changed": "changed since signing"},
 }
-ARROW_WORDS = {
-    "nl": {"↑": "gestegen", "↓": "gedaald", "→": "gelijk"},
-    "en": {"↑": "up", "↓": "down", "→": "the same"},
-}
 TOO_FEW = {"nl": "te weinig antwoorden", "en": "too few answers"}
 
 
@@ -80,6 +76,12 @@ class BlockView:
     mean: str | None  # None: too few rated it
     arrow: str  # ↑ ↓ → against the previous published round, "" when there is nothing to compare
     change: str  # "+0,4", "−0,7", "0,0" or ""
+
+    def text(self, language: Language) -> str:
+        """'Relatie 3,2 ↑ (+0,4)', 'Relatie 3,2' (no round before), 'Relatie: te weinig antwoorden'."""
+        if self.mean is None:
+            return f"{self.title}: {TOO_FEW[language]}"
+        return f"{self.title} {self.mean} {self.arrow} ({self.change})" if self.arrow else f"{self.title} {self.mean}"
 
 
 @dataclass(frozen=True)
@@ -310,13 +312,7 @@ def barometer_view(keys: tuple[RoundKey, ...], language: Language) -> BarometerV
     before_overall = barometer.overall(previous) if previous is not None else None
     label = barometer.round_label(last.round_id, language)
     worst = min(means, key=lambda b: means[b]) if means else None
-    parts = [
-        f"{block.title} {block.mean} {block.arrow} ({block.change})".replace(" ()", "").replace("  ", " ")
-        if block.mean is not None
-        else f"{block.title}: {TOO_FEW[language]}"
-        for block in blocks
-    ]
-    text = f"{'Barometer' if language == 'nl' else 'Barometer'} {label}: " + "; ".join(parts)
+    text = f"Barometer {label}: " + "; ".join(block.text(language) for block in blocks)
     radar = small_radar(
         language,
         tuple(last.mean(b) for b in AXES),
