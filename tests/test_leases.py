@@ -218,3 +218,12 @@ def test_status_instances_shows_who_holds_what(cli, project: Path, store: Store)
     assert "p00, p01, p02, p03, p04" in result.output
     assert "samenwerkingen: 10 in huur, 0 vrij of verlopen" in result.output
     assert "luisteraar matrix: aaaa (host-aaaa, proces 100)" in result.output
+
+
+def test_a_renewal_longer_than_half_the_lease_is_refused_with_the_file_and_field(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    (project / "brug.toml").write_text(
+        'workspace = "werkruimte"\n[instances]\nlease_seconds = 10\nrenew_seconds = 8\n', encoding="utf-8"
+    )
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "brug.toml: instances: renew_seconds mag hoogstens de helft van lease_seconds" in result.stderr, result.stderr

@@ -243,7 +243,7 @@ class InstancesSettings(BaseModel):
     @model_validator(mode="after")
     def _renew_well_within_the_lease(self) -> InstancesSettings:
         if self.renew_seconds * 2 > self.lease_seconds:
-            raise ValueError("renew_seconds must be at most half of lease_seconds")
+            raise PydanticCustomError("brug_renewal", "renew_seconds must be at most half of lease_seconds")
         return self
 
 

@@ -133,6 +133,11 @@ EXPECTED: dict[str, dict[Language, str]] = {
         "en": "expected a Nextcloud user id or federated cloud id (name@cloud.server.org)",
     },
     "brug_email": {"nl": "verwacht een e-mailadres", "en": "expected an e-mail address"},
+    "brug_renewal": {
+        "nl": "renew_seconds mag hoogstens de helft van lease_seconds zijn (een huur moet een gemiste vernieuwing "
+        "overleven)",
+        "en": "renew_seconds must be at most half of lease_seconds (a lease must survive one missed renewal)",
+    },
     "brug_viewer": {
         "nl": "verwacht een e-mailadres (ann@school.be), een Matrix-id (@ann:matrix.example) "
         "of een Nextcloud-gebruiker (nextcloud:ann)",
