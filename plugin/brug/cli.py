@@ -1213,6 +1213,99 @@ def forget(
     out.print(t(f"brug is '{partnership_id}' vergeten.", f"brug forgot '{partnership_id}'."))
 
 
+outbox_app = typer.Typer(
+    name="outbox",
+    help=t(
+        "Wat brug post en nog niet kon posten. Een bericht dat vijf keer mislukt, wordt geparkeerd: het "
+        "schema gaat verder en 'brug status' noemt het met zijn laatste fout.",
+        "What brug posts and could not post yet. A post that fails five times is parked: the schedule goes "
+        "on and 'brug status' names it with its last error.",
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app)
+
+
+@outbox_app.command(
+    "retry",
+    help=t(
+        "Zet de geparkeerde berichten van een samenwerking terug in de rij en post ze nu. Los eerst op wat "
+        "'brug status' als fout noemt (bv. brug uit de kamer gezet, een verkeerde kamer). Elk bericht gaat "
+        "hoogstens één keer uit: brug zoekt het eerst op het platform op aan zijn sleutel. Mislukt het "
+        "opnieuw, dan blijft het in de rij en wordt het na vijf nieuwe pogingen weer geparkeerd. Peilingen "
+        "horen bij hun reflectievraag en worden niet apart opnieuw gepost. Stop eerst 'brug run'.\n\n"
+        "Voorbeelden: brug outbox retry cbe-armoede   ·   brug outbox retry cbe-armoede --key cbe-armoede/agenda/2026-12-01",
+        "Put a partnership's parked posts back in line and post them now. First fix what 'brug status' names "
+        "as the error (e.g. brug was removed from the room, a wrong room). Each post goes out at most once: "
+        "brug first looks for it on the platform by its key. When it fails again it stays in line and is "
+        "parked again after five new attempts. Polls belong to their reflection prompt and are not posted "
+        "again on their own. Stop 'brug run' first.\n\n"
+        "Examples: brug outbox retry cbe-armoede   ·   brug outbox retry cbe-armoede --key cbe-armoede/agenda/2026-12-01",
+    ),
+)
+def outbox_retry(
+    partnership_id: Annotated[
+        str, typer.Argument(metavar="ID", help=t("De id van de samenwerking.", "The partnership's id."))
+    ],
+    keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            metavar="KEY",
+            help=t(
+                "Alleen het bericht met deze sleutel (zoals 'brug status' ze toont); mag meermaals.",
+                "Only the post with this key (as 'brug status' shows them); may be given more than once.",
+            ),
+        ),
+    ] = None,
+) -> None:
+    from brug.app.jobs import RetryReport, retry_parked
+
+    s = settings()
+    lib = library(s)
+    rt = runtime(s, lib)
+    parked = rt.store.parked_posts(partnership_id)
+    unknown = sorted(set(keys or ()) - {r["key"] for r in parked})
+    if unknown:
+        err.print(
+            "✗ "
+            + t(
+                f"geen geparkeerd bericht van '{partnership_id}' met sleutel: {', '.join(unknown)}. "
+                "'brug status' toont de geparkeerde berichten.",
+                f"no parked post of '{partnership_id}' with key: {', '.join(unknown)}. "
+                "'brug status' shows the parked posts.",
+            )
+        )
+        raise typer.Exit(1)
+    if not parked:
+        out.print(t(f"'{partnership_id}' heeft geen geparkeerde berichten.", f"'{partnership_id}' has no parked posts."))
+        return
+
+    async def go() -> RetryReport:
+        try:
+            return await retry_parked(rt, partnership_id, keys or None)
+        finally:
+            await rt.close()
+
+    with single_instance(s):
+        report = asyncio.run(go())
+    for line in report.sent:
+        out.print(styled("[green]✓[/] {}", line))
+    for line in report.kept:
+        out.print(styled(t("[yellow]![/] blijft geparkeerd: {}", "[yellow]![/] stays parked: {}"), line))
+    for line in report.failed:
+        err.print(styled(t("[red]✗[/] opnieuw mislukt: {}", "[red]✗[/] failed again: {}"), line))
+    out.print(
+        t(
+            f"{len(report.sent)} bericht(en) gepost, {len(report.failed)} opnieuw mislukt, "
+            f"{len(report.kept)} geparkeerd gebleven.",
+            f"{len(report.sent)} post(s) sent, {len(report.failed)} failed again, {len(report.kept)} left parked.",
+        )
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
 store_app = typer.Typer(
     name="store",
     help=t(

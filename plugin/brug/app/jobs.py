@@ -7,6 +7,8 @@ the partnership, the kind and the slot, and its documents are only ever created,
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 
@@ -77,6 +79,51 @@ async def deliver(
     if failures:
         raise (Unreachable if unreachable else PlatformError)(f"{kind} {key} not posted yet on " + "; ".join(failures))
     return refs
+
+
+@dataclass
+class RetryReport:
+    """What `brug outbox retry` did with a partnership's parked posts."""
+
+    sent: list[str] = field(default_factory=list)  # "platform key"
+    failed: list[str] = field(default_factory=list)  # "platform key: error" (back in line, or parked again)
+    kept: list[str] = field(default_factory=list)  # "platform key: why" (left parked)
+
+
+NOT_RETRIED = {"pulse"}  # a pulse poll belongs to its prompt and round: it is not sent again on its own
+
+
+async def retry_parked(rt: Runtime, partnership_id: str, keys: Sequence[str] | None = None) -> RetryReport:
+    """Put parked posts back in line and send them now, each exactly once: the adapter first looks for the
+    post on the platform by its key (it may have gone out after all), and only then sends it. A post that
+    fails again counts its failures from zero and is parked again after PARK_AFTER of them."""
+    report = RetryReport()
+    parked = [r for r in rt.store.parked_posts(partnership_id) if keys is None or r["key"] in keys]
+    chosen = []
+    for row in parked:
+        name = f"{row['platform']} {row['key']}"
+        if row["kind"] in NOT_RETRIED:
+            report.kept.append(f"{name}: a poll is posted with its prompt, not on its own")
+        elif row["platform"] not in rt.chats:
+            report.kept.append(f"{name}: {row['platform']} is not configured in brug.toml")
+        else:
+            chosen.append(row["key"])
+    for row in rt.store.unpark(partnership_id, chosen) if chosen else []:
+        platform, key, kind = row["platform"], row["key"], row["kind"]
+        try:
+            ref = await rt.chats[platform].post(partnership_id, row["room"], key, kind, row["content"])
+        except PlatformError as err:
+            parked_after_failure(rt, partnership_id, platform, key, kind, err)
+            report.failed.append(f"{platform} {key}: {err}")
+            continue
+        rt.store.mark_sent(platform, key, ref)
+        metrics.post(kind, "sent")
+        log.info(
+            "%s: parked %s posted on %s after a retry", partnership_id, kind, platform,
+            extra=fields(partnership_id, platform, kind, key, "sent"),
+        )
+        report.sent.append(f"{platform} {key}")
+    return report
 
 
 MISSED_WHAT = {

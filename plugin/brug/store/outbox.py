@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from brug.store.database import Database, _chunks, _insert, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
@@ -163,6 +163,23 @@ class Outbox(Database):
                 .where(outbox.c.partnership_id == partnership_id, outbox.c.status == "parked")
                 .order_by(outbox.c.created_at)
             ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def unpark(self, partnership_id: str, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Put a partnership's parked posts (all, or those with these keys) back in line: pending, their
+        failures counted from zero, and marked as claimed before, so the adapter looks for each one on
+        the platform before it sends it (a post that went out after all is not sent twice)."""
+        where = [outbox.c.partnership_id == partnership_id, outbox.c.status == "parked"]
+        if keys is not None:
+            where.append(outbox.c.key.in_(list(keys)))
+        with self._tx() as conn:
+            rows = conn.execute(select(outbox).where(*where).order_by(outbox.c.created_at).with_for_update()).all()
+            for row in rows:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.platform == row.platform, outbox.c.key == row.key, outbox.c.status == "parked")
+                    .values(status="pending", attempts=0, claims=case((outbox.c.claims < 1, 2), else_=outbox.c.claims + 1))
+                )
         return [dict(r._mapping) for r in rows]
 
     def slot_posts(self, partnership_id: str, prefixes: Sequence[str]) -> dict[tuple[str, str], str]:
