@@ -1,4 +1,4 @@
-"""Time in a phase: brug records when a partnership entered its applied phase (schema 10), keeps it
+"""Time in a phase: brug records when a partnership entered its applied phase (schema version 12), keeps it
 while the phase stays, starts again when it moves on, and gives older stores the best date they
 hold; the portfolio shows and sorts by it. On SQLite and on a real PostgreSQL."""
 
@@ -42,9 +42,9 @@ def test_the_phase_is_dated_when_it_changes_and_kept_while_it_stays(state_url: s
 
 
 def test_an_older_store_gets_the_date_of_the_announcement_or_of_the_first_post(state_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 9)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 11)
     old = Store(state_url)
-    with old.engine.begin() as conn:  # the partnerships as brug kept them before version 10
+    with old.engine.begin() as conn:  # the partnerships as brug kept them before version 12
         conn.exec_driver_sql("ALTER TABLE partnerships DROP COLUMN phase_since")
         rows = [  # (id, phase, phase_changes, applied_at)
             ("moved", "draagvlak", 2, T0 + timedelta(days=200)),

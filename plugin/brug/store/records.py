@@ -18,7 +18,7 @@ class AppliedPartnership:
     inputs_hash: str | None
     source: str | None
     applied_at: datetime | None
-    phase_since: datetime | None = None  # when it entered `phase` (schema 10)
+    phase_since: datetime | None = None  # when it entered `phase` (schema version 12)
 
 
 @dataclass(frozen=True)
