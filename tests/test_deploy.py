@@ -124,13 +124,13 @@ def _readable_python() -> list[str]:
         return []
     child = real.relative_to(closed).parts[0]
     inside = shlex.quote(str(closed / child))
-    return [
-        "mkdir -p /dev/shm/brug-python && mount -t tmpfs tmpfs /dev/shm/brug-python",
-        "mkdir /dev/shm/brug-python/keep",
-        f"mount --bind {inside} /dev/shm/brug-python/keep",
+    return [  # staged on a tmpfs over /var/lib, which only this namespace sees (another one comes later)
+        "mount -t tmpfs tmpfs /var/lib",
+        "mkdir /var/lib/keep",
+        f"mount --bind {inside} /var/lib/keep",
         f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(closed))}",
         f"mkdir {inside}",
-        f"mount --move /dev/shm/brug-python/keep {inside}",
+        f"mount --move /var/lib/keep {inside}",
     ]
 
 
