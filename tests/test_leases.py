@@ -226,4 +226,4 @@ def test_a_renewal_longer_than_half_the_lease_is_refused_with_the_file_and_field
     )
     result = cli("validate")
     assert result.exit_code == 1
-    assert "brug.toml: instances: renew_seconds mag hoogstens de helft van lease_seconds" in result.stderr, result.stderr
+    assert "brug.toml: instances: renew_seconds mag hoogstens de helft van lease_seconds" in result.stderr
