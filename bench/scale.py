@@ -484,9 +484,10 @@ def run(args: argparse.Namespace, runs: list[int], workdir: Path, server: Postgr
     )
 
     # fan-out with brug run processes
-    # a brug run reads the files, joins the leases, reconciles its share and ticks once before T; two
-    # at once share the two cores, so they get twice the time
-    startup = t_load.wall + best(reconciles) + t_first_tick.wall
+    # a brug run reads the files, joins the leases, reconciles its share and ticks once before T (its
+    # first tick reads the marks and looks ahead for every partnership: about 1 s per thousand); two at
+    # once share the two cores, so they get twice the time
+    startup = t_load.wall + best(reconciles) + count / 1000
     outcomes: list[FanOut] = []
     for k, instances in enumerate(runs):
         ids = due_ids(sources, due, k)
