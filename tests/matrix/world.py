@@ -26,10 +26,10 @@ from brug.adapters.matrix import MatrixAccount, MatrixChat
 from brug.app.bot import Bot
 from brug.app.service import Runtime, content_digest
 from brug.content.library import Library
-from brug.content.render import Renderer
 from brug.devservers.synapse import Account, LocalSynapse
 from brug.store import Store
 from brug.store.schema import outbox
+from tests.runtime import fresh_sqlite, shared_renderer
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 _names = itertools.count(1)
@@ -74,10 +74,10 @@ class World:
 
     def runtime(self) -> Runtime:
         """A fresh runtime (as after a restart) on the same store, device and workspace."""
-        store = Store.at(self.folder / "state.db")
+        store = Store.at(fresh_sqlite(self.folder / "state.db"))  # an existing store is opened as it is
         rt = Runtime(
             library=self.library,
-            renderer=Renderer(),
+            renderer=shared_renderer(),
             store=store,
             files=LocalFiles(self.folder / "werkruimte"),
             chats={"local": LocalChat(self.folder / "werkruimte", lambda: NOW)},
