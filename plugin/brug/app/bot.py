@@ -252,19 +252,19 @@ class Bot:
         if unless_applied_within is not None:
             since = datetime.now(UTC) - unless_applied_within
             applied = {a.id: a.applied_at for a in await asyncio.to_thread(self.rt.store.all_applied)}
-            fresh = [
+            fresh = {
                 item.partnership.id
                 for item in items
                 if (at := applied.get(item.partnership.id)) is not None
                 and (at if at.tzinfo else at.replace(tzinfo=UTC)) > since
-            ]
+            }
             if fresh:
                 log.info(
                     "%d partnership(s) were applied less than %d min ago; the next reconcile checks them",
                     len(fresh),
                     unless_applied_within.total_seconds() // 60,
                 )
-                items = [item for item in items if item.partnership.id not in set(fresh)]
+                items = [item for item in items if item.partnership.id not in fresh]
         if self.leases is not None:
             for pid in [item.partnership.id for item in items if not self.holds(item.partnership.id)]:
                 if chosen is not None:  # a chat command here changed it: its holder applies it at its next tick
