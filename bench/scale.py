@@ -25,6 +25,14 @@ Each fan-out run has its own due partnerships and its own T (30 minutes of clock
 Wednesday morning when none of the generated meetings or prompts fall), so no run sees another's posts.
 Every due post must go out exactly once (checked in the outbox and the slots); exit code 1 otherwise,
 2 when the set-up failed. Times are never asserted. The last line is one JSON object.
+
+The set-up (files and first apply) takes most of a run at 10,000. Make it once and measure it many times:
+
+    PYTHONPATH=plugin:. python bench/scale.py --setup-only --workdir /work/scale10k   # files, PostgreSQL, first apply
+    PYTHONPATH=plugin:. python bench/scale.py --from /work/scale10k                   # a copy of it, measured
+
+`--from` copies the set-up (PostgreSQL's data included) into the work folder and measures the copy, so the
+kept set-up stays as it was and can be measured again; copy it only while no run uses it.
 """
 
 from __future__ import annotations
@@ -75,7 +83,8 @@ RUN_SPACING = timedelta(minutes=30)
 MAX_RUNS = 6  # T stays before 12:00 local
 GOALS = {"reconcile_s": 60.0, "tick_s": 1.0, "ratio": 1.6, "rss_mb": 400.0}
 SHAPES = 12
-PAGE_TICKS = os.sysconf("SC_CLK_TCK")  # clock ticks per second in /proc/<pid>/stat
+PAGE_TICKS = os.sysconf("SC_CLK_TCK")
+SETUP_FILE = "setup.json"  # in a set-up kept with --setup-only: what it was made with  # clock ticks per second in /proc/<pid>/stat
 
 T = TypeVar("T")
 
@@ -362,28 +371,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup-workers", type=int, default=4, help="processes for the set-up's first apply")
     parser.add_argument("--workdir", type=Path, help="an empty folder to work in, kept afterwards")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the no-op reconcile and the tick here")
+    parser.add_argument(
+        "--setup-only", action="store_true", help="make the set-up in --workdir and keep it (measure it with --from)"
+    )
+    parser.add_argument(
+        "--from", dest="source", type=Path, help="measure a copy of a set-up made with --setup-only (no first apply)"
+    )
     args = parser.parse_args(argv)
+    if args.setup_only and (args.workdir is None or args.source):
+        parser.error("--setup-only needs --workdir (where the set-up is kept) and no --from")
+    if args.source:  # the set-up's own numbers; --runs may ask for fewer fan-out runs than it prepared
+        try:
+            made = json.loads((args.source / SETUP_FILE).read_text())
+        except (OSError, ValueError):
+            parser.error(f"{args.source} holds no set-up made with --setup-only ({SETUP_FILE} missing)")
+        args.partnerships, args.due, args.seed = made["partnerships"], made["due"], made["seed"]
     runs = [int(n) for n in args.runs.split(",") if n.strip()]
     if len(runs) > MAX_RUNS or len(runs) * args.due > args.partnerships or any(n < 1 for n in runs):
         parser.error(f"at most {MAX_RUNS} runs of at least one instance, and runs x due <= partnerships")
+    if args.source and len(runs) > made["runs"]:
+        parser.error(f"the set-up in {args.source} prepared {made['runs']} fan-out run(s), not {len(runs)}")
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="brug-scale-")) if temporary else args.workdir.resolve()
     if not temporary and workdir.exists() and any(workdir.iterdir()):
         print(f"{workdir} is not empty: give a new or empty folder", file=sys.stderr)
         return 2
     workdir.mkdir(parents=True, exist_ok=True)
-    server = PostgresServer().start()
+    workdir.chmod(0o755)  # PostgreSQL's own user reaches its data in it when the bench runs as root
+    copy_s = None
+    if args.source:
+        copy_s = time.perf_counter()
+        subprocess.run(["cp", "-a", f"{args.source.resolve()}/.", str(workdir)], check=True)
+        copy_s = time.perf_counter() - copy_s
+        print(f"set-up {args.source} copied in {copy_s:.1f} s", flush=True)
+    server = PostgresServer(workdir / "postgres").start()
     try:
-        return run(args, runs, workdir, server)
+        return run(args, runs, workdir, server, copy_s)
     finally:
         server.stop()
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, runs: list[int], workdir: Path, server: PostgresServer) -> int:
+def run(args: argparse.Namespace, runs: list[int], workdir: Path, server: PostgresServer, copy_s: float | None) -> int:
     count, due = args.partnerships, args.due
-    url = server.url()
+    url = server.url("bench")
     figures: dict[str, Any] = {
         "partnerships": count,
         "due": due,
@@ -391,32 +423,41 @@ def run(args: argparse.Namespace, runs: list[int], workdir: Path, server: Postgr
         "load_average": os.getloadavg()[0],
     }
     sources = workdir / "partnerschappen"
-    _, t_generate = measure(lambda: write_files(sources, count, due, len(runs), args.seed))
     config = workdir / "brug.toml"
     config.write_text(f'partnerships = ["partnerschappen"]\nworkspace = "werkruimte"\nstate = "{url}"\n')
     os.chdir(workdir)
-    print(f"{count} partnership files written in {t_generate.wall:.1f} s; PostgreSQL at {server.root}")
-
-    print(f"first apply in {args.setup_workers} processes (set-up, not a goal) ...", flush=True)
-    (written, posts, errors), t_first = measure(lambda: first_apply(config, sources, args.setup_workers))
-    if errors:
-        print("\n".join(errors[:10]), file=sys.stderr)
-        return 2
-    print(f"first apply: {t_first.wall:.1f} s, {written} documents, {posts} posts", flush=True)
+    if args.source:
+        figures["setup"] = {**json.loads((workdir / SETUP_FILE).read_text())["setup"], "copy_s": round(copy_s or 0, 1)}
+    else:
+        _, t_generate = measure(lambda: write_files(sources, count, due, len(runs), args.seed))
+        print(f"{count} partnership files written in {t_generate.wall:.1f} s; PostgreSQL at {server.root}")
+        print(f"first apply in {args.setup_workers} processes (set-up, not a goal) ...", flush=True)
+        (written, posts, errors), t_first = measure(lambda: first_apply(config, sources, args.setup_workers))
+        if errors:
+            print("\n".join(errors[:10]), file=sys.stderr)
+            return 2
+        print(f"first apply: {t_first.wall:.1f} s, {written} documents, {posts} posts", flush=True)
+        figures["setup"] = {
+            "generate_s": round(t_generate.wall, 2),
+            "first_apply_s": round(t_first.wall, 1),
+            "setup_workers": args.setup_workers,
+            "documents": written,
+        }
     clock = Clock(SETUP_AT)
     bot, t_load = measure(lambda: make_bot(config, clock))
     print(f"loaded in {t_load.wall:.1f} s", flush=True)
     scheduler = bot.scheduler(load_school_calendar())
     clock.now += timedelta(minutes=1)
     _, t_first_tick = measure(lambda: asyncio.run(scheduler.tick()))  # a new partnership starts "now": the marks
-    figures["setup"] = {
-        "generate_s": round(t_generate.wall, 2),
-        "load_s": round(t_load.wall, 2),
-        "first_apply_s": round(t_first.wall, 1),
-        "setup_workers": args.setup_workers,
-        "documents": written,
-        "first_tick_s": round(t_first_tick.wall, 2),
-    }
+    figures["setup"].update(load_s=round(t_load.wall, 2), first_tick_s=round(t_first_tick.wall, 2))
+    if args.setup_only:
+        scheduler.save_marks()
+        bot.rt.store.close()
+        made = {"partnerships": count, "due": due, "runs": len(runs), "seed": args.seed, "setup": figures["setup"]}
+        (workdir / SETUP_FILE).write_text(json.dumps(made, indent=1))
+        print(f"set-up kept in {workdir}: measure it with --from {workdir}")
+        print(json.dumps(figures, default=str))
+        return 0
 
     profiler = None
     if args.profile:

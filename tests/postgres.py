@@ -44,9 +44,13 @@ def postgresql_bin() -> Path:
 class PostgresServer:
     """One throwaway PostgreSQL cluster; `url()` hands out a fresh, empty schema each time."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        """A cluster in a new temporary folder, removed at `stop`; or in `root`, kept there (a benchmark's
+        set-up measured again later: `start` then reuses the cluster it finds in `root`)."""
         self.bin = postgresql_bin()
-        self.root = Path(tempfile.mkdtemp(prefix="brug-pg-"))  # short: a socket path has ~100 bytes
+        self.keep = root is not None
+        # short: a socket path has ~100 bytes
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="brug-pg-"))
         self.data = self.root / "data"
         self.socket = self.root / "run"
         self.log = self.root / "server.log"
@@ -60,14 +64,17 @@ class PostgresServer:
         return ["runuser", "-u", self.user, "--", *args] if os.geteuid() == 0 else args
 
     def start(self) -> PostgresServer:
-        self.socket.mkdir()
+        existing = (self.data / "PG_VERSION").exists()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket.mkdir(exist_ok=existing)
         if os.geteuid() == 0:
             shutil.chown(self.root, self.user)
             shutil.chown(self.socket, self.user)
-        initdb = self._as_server_user(
-            self.bin / "initdb", "-D", self.data, "-U", "brug", "--auth=trust", "--encoding=UTF8", "--no-sync"
-        )
-        subprocess.run(initdb, check=True, capture_output=True, cwd=self.root)
+        if not existing:
+            initdb = self._as_server_user(
+                self.bin / "initdb", "-D", self.data, "-U", "brug", "--auth=trust", "--encoding=UTF8", "--no-sync"
+            )
+            subprocess.run(initdb, check=True, capture_output=True, cwd=self.root)
         options = (
             f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=100 -c shared_buffers=16MB"
@@ -82,7 +89,8 @@ class PostgresServer:
             print(self.log.read_text(errors="replace") if self.log.exists() else "(no server log)")
             raise
         self._watch_over(os.getpid())
-        self._sql(f"CREATE DATABASE {self.database}", database="postgres")
+        if not existing:
+            self._sql(f"CREATE DATABASE {self.database}", database="postgres")
         return self
 
     def _watch_over(self, pid: int) -> None:
@@ -90,8 +98,8 @@ class PostgresServer:
         stop = " ".join(shlex.quote(a) for a in self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data))
         script = (
             f"while kill -0 {pid} 2>/dev/null && [ -d {shlex.quote(str(self.data))} ]; do sleep 3; done; "
-            f"[ -d {shlex.quote(str(self.data))} ] && {stop} -m immediate -w >/dev/null 2>&1; "
-            f"rm -rf {shlex.quote(str(self.root))}"
+            f"[ -d {shlex.quote(str(self.data))} ] && {stop} -m immediate -w >/dev/null 2>&1"
+            + ("" if self.keep else f"; rm -rf {shlex.quote(str(self.root))}")
         )
         quiet = subprocess.DEVNULL
         subprocess.Popen(["sh", "-c", script], start_new_session=True, stdout=quiet, stderr=quiet)
@@ -99,9 +107,11 @@ class PostgresServer:
     def stop(self) -> None:
         if self._admin is not None:
             self._admin.close()
-        stop = self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data, "-m", "immediate", "-w")
+        mode = "fast" if self.keep else "immediate"  # a kept cluster shuts down cleanly, for its next start
+        stop = self._as_server_user(self.bin / "pg_ctl", "stop", "-D", self.data, "-m", mode, "-w")
         subprocess.run(stop, capture_output=True, cwd=self.root)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def halt(self) -> None:
         """Stop the server but keep its data: a database outage, until `resume`."""
@@ -133,8 +143,11 @@ class PostgresServer:
         """The database's URL, as a user writes it in brug.toml (unix socket in `host`)."""
         return f"postgresql://brug@/{self.database}?host={quote(str(self.socket), safe='/')}"
 
-    def url(self) -> str:
-        """A URL whose tables live in a new, empty schema of their own."""
-        schema = f"t{next(self._schemas)}"
-        self._sql(f"CREATE SCHEMA {schema}")
+    def url(self, schema: str | None = None) -> str:
+        """A URL whose tables live in a new, empty schema of their own (or in `schema`, made if missing)."""
+        if schema is None:
+            schema = f"t{next(self._schemas)}"
+            self._sql(f"CREATE SCHEMA {schema}")
+        else:
+            self._sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         return self.base_url() + "&options=" + quote(f"-csearch_path={schema}", safe="")
