@@ -193,3 +193,31 @@ async def test_a_refused_mail_is_tried_again_on_the_next_run_not_lost_and_not_do
     await post_reflection(p, SLOT, rt)
     await post_reflection(p, SLOT, rt)
     assert sorted(r.to[0] for r in inbox.received) == ["ann@example.org", "bart@example.org"]
+
+
+async def test_a_mail_sent_again_after_a_crash_carries_the_same_message_id(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """brug dies after the SMTP server took the mail but before marking it sent: the next run sends it
+    again (SMTP cannot be asked), as the same message: one Message-ID, which mail systems show once."""
+    bot, clock, inbox, port = world
+    rt = bot.rt
+    p = bot.partnerships()[PID]
+    mark_sent = rt.store.mark_sent
+
+    def crash(platform: str, key: str, ref: str) -> None:
+        if platform == "email":
+            raise KeyboardInterrupt("killed between the server's 250 and the outbox")
+        mark_sent(platform, key, ref)
+
+    monkeypatch.setattr(rt.store, "mark_sent", crash)
+    with pytest.raises(KeyboardInterrupt):
+        await post_reflection(p, SLOT, rt)
+    monkeypatch.setattr(rt.store, "mark_sent", mark_sent)
+    await post_reflection(p, SLOT, rt)
+    await post_reflection(p, SLOT, rt)
+    to_ann = inbox.to("ann@example.org")
+    assert len(to_ann) == 2  # at least once: the one in flight went again
+    ids = {mail.message["Message-ID"] for mail in to_ann}
+    assert len(ids) == 1 and next(iter(ids)).startswith("<brug.")
+    assert len(inbox.to("bart@example.org")) == 1  # the next member's mail was never sent twice
+    other = inbox.to("bart@example.org")[0].message["Message-ID"]
+    assert other not in ids

@@ -4,7 +4,10 @@ Who gets a mail: a member with an `email` and no id on any of the partnership's 
 (local chat is a transcript, not an account), or one who asked for it with `by_email: true`.
 Every mail goes through the outbox under the key `<prompt key>/mail/<member>`, so a member gets
 each prompt exactly once, however often the job runs; a server that refuses a mail is tried again
-on the next run and parked after a few failures (like a chat post).
+on the next run and parked after a few failures (like a chat post). SMTP cannot be asked whether it
+already took a mail: when brug dies between the server's "250 OK" and marking the mail sent, the
+next run sends it again. The Message-ID is made from the outbox key, so that second copy is the same
+message to mail systems (which show one of two mails with one Message-ID) and to anyone comparing.
 
 SMTP is the standard library's `smtplib` (STARTTLS, then login), run in a worker thread.
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from hashlib import sha256
 
 from brug import metrics
 from brug.app.links import AnswerLink, LinkSigner
@@ -42,6 +46,12 @@ class Mail:
     to: str
     subject: str
     body: str
+    key: str = ""  # the outbox key: the same key, the same Message-ID (a sign-in mail has none)
+
+
+def message_id(key: str, domain: str) -> str:
+    """The Message-ID of the mail sent under outbox key `key`: always the same, and no key in clear."""
+    return f"<brug.{sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
 class Mailer:
@@ -57,7 +67,8 @@ class Mailer:
         message["From"] = s.sender
         message["To"] = mail.to
         message["Subject"] = mail.subject
-        message["Message-ID"] = make_msgid(domain=s.sender.rsplit("@", 1)[-1])
+        domain = s.sender.rsplit("@", 1)[-1]
+        message["Message-ID"] = message_id(mail.key, domain) if mail.key else make_msgid(domain=domain)
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(mail.body)
         try:
@@ -143,7 +154,8 @@ async def _mail_members(
         if rt.store.enqueue(PLATFORM, mail_key, p.id, member.key, "mail", body) in ("sent", "parked"):
             continue
         try:
-            ref = await mailer.send(Mail(member.email or "", SUBJECT[kind][p.language].format(name=p.name), body))
+            subject = SUBJECT[kind][p.language].format(name=p.name)
+            ref = await mailer.send(Mail(member.email or "", subject, body, key=mail_key))
         except PlatformError as err:
             if not parked_after_failure(rt, p.id, PLATFORM, mail_key, "mail", err):
                 metrics.post("mail", "failed")
