@@ -137,6 +137,41 @@ def test_a_lease_about_to_expire_claims_no_post(store: Store) -> None:
         store.enqueue("local", "p00/x", "p00", "algemeen", "welcome", "x")
 
 
+def test_a_chat_event_is_claimed_and_the_sync_token_stored_only_by_the_elected_listener(store: Store) -> None:
+    """The lease check shares the transaction that finds an event unhandled or stores where reading goes
+    on: a listener that stalled past its lease neither handles a command nor sets the holder's token back
+    (the race itself, with Synapse and Talk: tests/matrix/test_listener_race.py, tests/nextcloud/…)."""
+    a = coordinator(store, "a")
+    b = coordinator(store, "b")
+    assert a.tick([], [MATRIX]).listeners_gained == [MATRIX]
+    b.tick([], [MATRIX])
+    store.listener_guard = a.guard_listener
+    assert store.claim_event("matrix", "$one")  # a listens: unhandled, a handles it
+    store.still_listening("matrix")
+    store.put_sync_token("matrix", "@brug:x", "s1", listening=True)
+    store.mark_processed("matrix", "$one")
+    assert not store.claim_event("matrix", "$one")  # handled: never again
+    with store.engine.begin() as conn:  # a stalls past its lease; b is elected
+        conn.execute(text("UPDATE leases SET expires_at = now() - interval '1 second' WHERE owner = 'a'"))
+    assert b.tick([], [MATRIX]).listeners_gained == [MATRIX]
+    for attempt in (
+        lambda: store.claim_event("matrix", "$two"),
+        lambda: store.still_listening("matrix"),
+        lambda: store.put_sync_token("matrix", "@brug:x", "s0", listening=True),
+    ):
+        with pytest.raises(LeaseLost):
+            attempt()
+    assert store.sync_token("matrix", "@brug:x") == "s1"
+    with pytest.raises(LeaseLost):  # Talk has a listener lease of its own, held by nobody here
+        store.claim_event("nextcloud", "tok:1")
+    store.listener_guard = b.guard_listener
+    assert store.claim_event("matrix", "$two")
+    store.listener_guard = None  # one instance (SQLite, or no leases): every event is its own
+    assert store.claim_event("nextcloud", "tok:1")
+    store.put_sync_token("matrix", "@brug:x", "s2", listening=True)
+    assert store.sync_token("matrix", "@brug:x") == "s2"
+
+
 def test_instances_ticking_at_once_never_hold_the_same_partnership(store: Store) -> None:
     names = [f"q{n:03d}" for n in range(60)]
     coordinators = [coordinator(store, f"i{n}") for n in range(3)]

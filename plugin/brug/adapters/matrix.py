@@ -9,7 +9,10 @@ Facts this adapter is built on (measured on Synapse 1.163, see shared/platforms/
   homeserver returns the first event for a retried post instead of sending it twice;
 - in room version 12 the creator has unlimited power and must not appear in the power levels;
 - the sync token and the ids of handled events are kept in brug's store, so a restart neither
-  replays old commands nor misses new ones (a `limited` timeline is backfilled);
+  replays old commands nor misses new ones (a `limited` timeline is backfilled); with several
+  instances, an event is claimed, and the token stored, only while this instance holds the listener's
+  lease (checked in the same transaction), and once more before the answer goes out, so a listener
+  that stalled past its lease answers nothing the new holder answers (tests/matrix/test_listener_race.py);
 - Synapse refuses an event whose JSON exceeds 64 KiB (`M_TOO_LARGE`): every message is measured
   before it is sent and split into parts that fit (`brug.content.fit`);
 - a chat message whose handling fails for good is recorded, answered once with an apology and marked
@@ -53,6 +56,7 @@ from brug import metrics
 from brug.adapters.pacing import Pacer
 from brug.adapters.reachability import Reachability
 from brug.app.conversation import Incoming, Reply
+from brug.app.leases import LeaseLost
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_html, markdown_to_plain
 from brug.ports import NETWORK_ERRORS, PlatformError, ProgressRelay, ReconcileReport, Unreachable
@@ -766,7 +770,7 @@ class MatrixChat:
                         )
                     elif getattr(event, "type", None) in POLL_RESPONSES and event.sender != self.account.user_id:
                         handled += await self._handle_vote(resource.partnership_id, resource.key, room_id, event, handle)
-        self.store.put_sync_token(PLATFORM, self.account.user_id, response.next_batch)
+        self.store.put_sync_token(PLATFORM, self.account.user_id, response.next_batch, listening=True)
         return handled
 
     def _arrived(self, pid: str, key: str, user: str) -> None:
@@ -811,13 +815,17 @@ class MatrixChat:
         event: RoomMessageText,
         handle: Callable[[Incoming], Awaitable[list[Reply]]],
     ) -> int:
-        if self.store.is_processed(PLATFORM, event.event_id):
+        if not self.store.claim_event(PLATFORM, event.event_id):  # with several instances: while elected
             return 0
         relates = event.source.get("content", {}).get("m.relates_to", {}) or {}
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         incoming = Incoming(PLATFORM, pid, room_key, event.sender, event.body, event.event_id, thread_root)
         try:
-            await self._answer(room_id, pid, event.event_id, thread_root, await handle(incoming))
+            replies = await handle(incoming)
+            self.store.still_listening(PLATFORM)  # stalled while handling and the listener moved: its holder answers
+            await self._answer(room_id, pid, event.event_id, thread_root, replies)
+        except LeaseLost:
+            raise
         except Exception as err:  # noqa: BLE001 - one message must never stop brug from listening
             attempts = self._attempts[event.event_id] = self._attempts.get(event.event_id, 0) + 1
             if _transient(err) and attempts < MAX_EVENT_ATTEMPTS:
@@ -864,7 +872,7 @@ class MatrixChat:
         self, pid: str, room_key: str, room_id: str, event: Any, handle: Callable[[Incoming], Awaitable[list[Reply]]]
     ) -> int:
         """A poll response (MSC3381 unstable or stable): handed on as a vote, answered only when refused."""
-        if self.store.is_processed(PLATFORM, event.event_id):
+        if not self.store.claim_event(PLATFORM, event.event_id):
             return 0
         poll, answers = poll_response(event.source.get("content", {}))
         if poll is not None:
@@ -872,7 +880,9 @@ class MatrixChat:
             incoming = Incoming(
                 PLATFORM, pid, room_key, event.sender, "", event.event_id, poll=poll, answers=answers, at=at
             )
-            await self._answer(room_id, pid, event.event_id, None, await handle(incoming))
+            replies = await handle(incoming)
+            self.store.still_listening(PLATFORM)
+            await self._answer(room_id, pid, event.event_id, None, replies)
         self.store.mark_processed(PLATFORM, event.event_id)
         return 1
 

@@ -23,7 +23,7 @@ from brug.adapters.local import LocalChat, LocalFiles
 from brug.app import agreements
 from brug.app.conversation import TEXTS, Conversation, Incoming, PhaseMove, Reply
 from brug.app.jobs import post_agenda, post_reflection, run_barometer
-from brug.app.leases import Coordinator, listener_name
+from brug.app.leases import Coordinator, LeaseLost, listener_name
 from brug.app.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
 from brug.app.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.content.edit import set_phase
@@ -207,6 +207,7 @@ class Bot:
         """Share the work with other instances: apply, schedule and post only for the partnerships held."""
         self.leases = leases
         self.rt.store.outbox_guard = (leases.id, leases.guard)
+        self.rt.store.listener_guard = leases.guard_listener  # a chat event is handled only while elected
 
     def holds(self, partnership_id: str) -> bool:
         return self.leases is None or self.leases.holds(partnership_id)
@@ -403,10 +404,15 @@ class Bot:
                 ended.set()  # noqa: B023
 
             watcher = asyncio.create_task(watch())
+            log.info("listening on %s", platform.capitalize())
             try:
                 await chat.listen(self.handle, ended)
+            except LeaseLost:  # the database says another instance listens now: leave its batch to it
+                leases.drop(name)
             finally:
                 watcher.cancel()
+            if not stop.is_set():
+                log.info("stopped listening on %s: this instance no longer holds its listener", platform.capitalize())
 
 
 async def outliving_store_outages(what: str, loop: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:

@@ -133,6 +133,15 @@ class Coordinator:
         if row is None:
             raise LeaseLost(partnership)
 
+    def guard_listener(self, conn: Connection, platform: str) -> None:
+        """Inside a listener's transaction (claiming a chat event, storing its sync token): raise LeaseLost
+        unless this instance holds the platform's listener lease for `margin` more seconds."""
+        self.guard(conn, listener_name(platform))
+
+    def drop(self, name: str) -> None:
+        """Forget a listener lease the database says is gone, before the next tick says so."""
+        self.listeners = self.listeners - {name}
+
     # --- the tick --------------------------------------------------------------------------------------------
 
     def register(self) -> None:

@@ -88,6 +88,9 @@ class Database:
         # several instances (app/leases.py): (instance id, check) — the outbox claims a post only while the
         # check passes, inside the claiming transaction; None: one instance, which holds everything
         self.outbox_guard: tuple[str, Callable[[Connection, str], None]] | None = None
+        # several instances: (connection, chat platform) -> raises LeaseLost unless this instance holds the
+        # platform's listener lease; checked where a listener claims an event and stores its sync token
+        self.listener_guard: Callable[[Connection, str], None] | None = None
         self.migrate()
 
     def _count_write(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:

@@ -123,8 +123,13 @@ class PlatformState(Database):
                 select(sync_tokens.c.token).where(sync_tokens.c.platform == platform, sync_tokens.c.account == account)
             ).scalar()
 
-    def put_sync_token(self, platform: str, account: str, token: str) -> None:
+    def put_sync_token(self, platform: str, account: str, token: str, *, listening: bool = False) -> None:
+        """Store where reading a platform's news goes on. `listening`: the listener stores it after a batch,
+        so with several instances only while it holds the platform's listener (a listener that stalled past
+        its lease must not set the holder's token back); raises LeaseLost otherwise."""
         with self._tx() as conn:
+            if listening and self.listener_guard is not None:
+                self.listener_guard(conn, platform)
             _upsert(conn, sync_tokens, {"platform": platform, "account": account}, dict(token=token, updated_at=_now()))
 
     def pacing(self, platform: str, account: str) -> str | None:
@@ -148,6 +153,28 @@ class PlatformState(Database):
                 )
             ).first()
         return found is not None
+
+    def claim_event(self, platform: str, event_id: str) -> bool:
+        """Whether a listener should handle this chat event now: True when it was not handled yet. With
+        several instances, in the same transaction, only while this instance holds the platform's listener
+        lease (for a margin more); raises LeaseLost otherwise — the holder handles the event. Two listeners
+        therefore never both find an event unhandled: only one of them holds the lease at a time."""
+        with self._tx() as conn:
+            if self.listener_guard is not None:
+                self.listener_guard(conn, platform)
+            found = conn.execute(
+                select(processed_events.c.event_id).where(
+                    processed_events.c.platform == platform, processed_events.c.event_id == event_id
+                )
+            ).first()
+        return found is None
+
+    def still_listening(self, platform: str) -> None:
+        """Just before a listener answers: raises LeaseLost when another instance took the listener over
+        meanwhile (this one stalled while handling); the holder answers instead. No-op on one instance."""
+        if self.listener_guard is not None:
+            with self._tx() as conn:
+                self.listener_guard(conn, platform)
 
     def _once_per_event(self, table: Table, platform: str, event_id: str, **values: Any) -> bool:
         """Insert a row for this platform event unless there is one; False when there already was."""

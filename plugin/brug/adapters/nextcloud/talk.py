@@ -30,6 +30,7 @@ from typing import Any
 
 from brug.adapters.nextcloud.client import NextcloudClient, NextcloudError
 from brug.app.conversation import Incoming, Reply
+from brug.app.leases import LeaseLost
 from brug.content.fit import split_to_fit
 from brug.content.render import markdown_to_plain
 from brug.ports import ReconcileReport
@@ -385,6 +386,8 @@ class TalkChat:
                 continue
             try:
                 handled += await self._catch_up(resource.partnership_id, token, latest[token], handle)
+            except LeaseLost:  # another instance reads Talk now: the round ends, its holder reads on
+                raise
             except NextcloudError as err:
                 if self.client.reachability.down:  # the server, not this conversation: the round ends
                     raise
@@ -416,7 +419,7 @@ class TalkChat:
         account = f"talk:{token}"
         last = self.store.sync_token(PLATFORM, account)
         if last is None:  # the first time: brug starts from now
-            self.store.put_sync_token(PLATFORM, account, str(newest))
+            self.store.put_sync_token(PLATFORM, account, str(newest), listening=True)
             return 0
         handled = 0
         while newest > int(last):
@@ -440,7 +443,7 @@ class TalkChat:
             incoming = _incoming(pid, message, self._me())
             if incoming is not None:
                 handled += await self.answer(pid, token, incoming, handle)
-            self.store.put_sync_token(PLATFORM, f"talk:{token}", str(number))
+            self.store.put_sync_token(PLATFORM, f"talk:{token}", str(number), listening=True)
         return handled
 
     async def answer(self, pid: str, token: str, incoming: Incoming, handle: Handler) -> int:
@@ -452,10 +455,14 @@ class TalkChat:
         """
         event = f"{token}:{incoming.event_id}"
         async with self._handling:
-            if self.store.is_processed(PLATFORM, event):
+            if not self.store.claim_event(PLATFORM, event):  # with several instances: only while elected
                 return 0
             try:
-                await self._reply(pid, token, event, incoming, await handle(incoming))
+                replies = await handle(incoming)
+                self.store.still_listening(PLATFORM)  # stalled while handling and the poller moved: its holder answers
+                await self._reply(pid, token, event, incoming, replies)
+            except LeaseLost:
+                raise
             except Exception as err:  # noqa: BLE001 - one message must never stop brug from listening
                 attempts = self._attempts[event] = self._attempts.get(event, 0) + 1
                 if _transient(err) and attempts < MAX_MESSAGE_ATTEMPTS:
@@ -494,6 +501,8 @@ class TalkChat:
             while not stop.is_set():
                 try:
                     await self.sync_once(handle)
+                except LeaseLost:  # another instance reads Talk now (this one stalled past its lease)
+                    raise
                 except NextcloudError as err:  # an unreachable server was said once, with its cause
                     log.log(logging.DEBUG if self.client.reachability.down else logging.WARNING,
                             "Talk: %s; trying again shortly", err)
@@ -516,11 +525,14 @@ class TalkChat:
         host, port, secret = self.webhook
 
         async def work(pid: str, token: str, incoming: Incoming) -> None:
-            await self.answer(pid, token, incoming, handle)
-            if incoming.event_id.isdigit():
-                last = self.store.sync_token(PLATFORM, f"talk:{token}")
-                if last is None or int(incoming.event_id) > int(last):
-                    self.store.put_sync_token(PLATFORM, f"talk:{token}", incoming.event_id)
+            try:
+                await self.answer(pid, token, incoming, handle)
+                if incoming.event_id.isdigit():
+                    last = self.store.sync_token(PLATFORM, f"talk:{token}")
+                    if last is None or int(incoming.event_id) > int(last):
+                        self.store.put_sync_token(PLATFORM, f"talk:{token}", incoming.event_id, listening=True)
+            except LeaseLost:  # pushed to an instance that no longer listens: the holder reads it
+                log.info("%s: a Talk message pushed here is left to the instance that reads Talk now", pid)
 
         app = TalkBotReceiver(secret, self.store, work)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
