@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -994,10 +995,10 @@ def run(
                         "the schedule", partial(scheduler.run, stop, speed=state.speed, wake=wake), stop
                     ),
                 ]
-                if listening:
+                if bound:
                     from brug.web.app import serve
 
-                    tasks += [serve(*where, stop) for where in listening]
+                    tasks += [serve(app, at, number, stop, sockets) for app, at, number, sockets in bound]
                 await asyncio.gather(*tasks)
         finally:
             stop.set()
@@ -1013,12 +1014,41 @@ def run(
         out.print(t("brug is gestopt.", "brug stopped."))
 
     with single_instance(s, running=True):
+        # the ports first: a port another program holds is refused before anything starts; brug's own
+        # instances on this host share theirs (SO_REUSEPORT)
+        bound = [(app, at, number, _bind(s, at, number)) for app, at, number in listening]
         if leases is None:  # SQLite: this process holds the store (with leases, /metrics counts them)
             metrics.LEASES.set(1)
         try:
             asyncio.run(main())
         finally:
             metrics.LEASES.set(0)
+
+
+def _bind(s: Settings, host: str, port: int) -> list[socket.socket]:
+    """The listening sockets for host:port, shared with brug's other instances on this host
+    (SO_REUSEPORT); a port another program holds is a clear problem naming the setting."""
+    from brug.web.sockets import shared_sockets
+
+    try:
+        return shared_sockets(host, port)
+    except OSError as err:
+        section = "web" if s.web is not None and port == s.web.port else "metrics"
+        reason = os_reason(err, LANG)
+        fail(
+            [
+                Problem(
+                    CONFIG_NAME,
+                    (section, "port"),
+                    t(
+                        f"kan niet luisteren op {host}:{port}: {reason} (een ander programma gebruikt die poort; "
+                        "instanties van brug onder dezelfde gebruiker delen ze wel)",
+                        f"cannot listen on {host}:{port}: {reason} (another program uses that port; instances of "
+                        "brug under the same user do share it)",
+                    ),
+                )
+            ]
+        )
 
 
 def _listening(s: Settings, bot: Bot, host: str | None, port: int | None):  # type: ignore[no-untyped-def]
@@ -1181,10 +1211,11 @@ def web(
             )
         )
         try:
-            await asyncio.gather(serve(page, where_host, where_port, stop), reload())
+            await asyncio.gather(serve(page, where_host, where_port, stop, sockets), reload())
         finally:
             await bot.rt.close()
 
+    sockets = _bind(s, where_host, where_port)
     asyncio.run(main())
 
 

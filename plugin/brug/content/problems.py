@@ -324,6 +324,8 @@ OS_REASONS: dict[int, dict[Language, str]] = {
     errno.ENOSPC: {"nl": "de schijf is vol", "en": "the disk is full"},
     errno.EROFS: {"nl": "alleen te lezen", "en": "read-only"},
     errno.ENAMETOOLONG: {"nl": "naam te lang", "en": "name too long"},
+    errno.EADDRINUSE: {"nl": "het adres is al in gebruik", "en": "the address is already in use"},
+    errno.EADDRNOTAVAIL: {"nl": "dit adres hoort niet bij deze machine", "en": "this address is not one of this machine's"},
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from brug.domain.questions import Question
 from brug.domain.reflection import pulse_for
 from brug.domain.types import Bouwsteen, Language
 from brug.settings import NEXTCLOUD_VIEWER
+from brug.web.sockets import shared_sockets
 from brug.web.health import health_routes
 from brug.web.nextcloud_login import CALLBACK, STATE_MINUTES, LoginFailed, NextcloudLogin
 from brug.web.pages import page_env, stylesheet
@@ -545,14 +547,25 @@ def _field(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def serve(app: Starlette, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve until `stop` is set (for `brug run` and `brug web`)."""
+async def serve(
+    app: Starlette, host: str, port: int, stop: asyncio.Event, sockets: list[socket.socket] | None = None
+) -> None:
+    """Serve until `stop` is set (for `brug run`, `brug web` and the demo), on `sockets` when the caller
+    bound them already (`brug run` does, to refuse a taken port before it starts). The port is bound
+    with SO_REUSEPORT (brug.web.sockets): several instances on one host share it, and the kernel
+    spreads the connections over them."""
     import uvicorn
 
+    if sockets is None:
+        try:
+            sockets = shared_sockets(host, port)
+        except OSError as err:  # as uvicorn did: the reason, and the process ends
+            log.error("cannot listen on %s:%d: %s", host, port, err.strerror or err)
+            raise SystemExit(1) from None
     # log_config=None: uvicorn's lines go through brug's own logging (and its JSON format when asked)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", log_config=None)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=sockets))
     log.info("the web page listens on http://%s:%d", host, port)
     await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

@@ -520,6 +520,7 @@ class TalkChat:
         import uvicorn
 
         from brug.adapters.nextcloud.talk_bot import TalkBotReceiver
+        from brug.web.sockets import shared_sockets
 
         assert self.webhook is not None
         host, port, secret = self.webhook
@@ -540,8 +541,10 @@ class TalkChat:
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)
         try:  # uvicorn's own loop is not needed: its listening socket lives in this event loop
-            await server.startup()
-        except SystemExit:  # uvicorn exits when it cannot bind
+            # shared (SO_REUSEPORT): when the listener moves to another instance on this host, the new
+            # holder binds while the old one is still closing its webhook
+            await server.startup(sockets=shared_sockets(host, port))
+        except (SystemExit, OSError):  # the port is another program's
             server.started = False
         if not server.started:
             raise NextcloudError(f"the Talk bot webhook on {host}:{port}", 0, "could not listen there")
