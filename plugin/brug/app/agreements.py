@@ -83,7 +83,7 @@ async def observe(p: Partnership, rt: Runtime, reads: Any = None) -> Version | N
     latest = store.latest_agreement_version(p.id, content=False)
     if record is None:  # brug has not written the agreement on this platform yet
         return _version(latest) if latest else None
-    path = PurePosixPath(record.path)
+    path = record.where
     known = {KEY: DocumentRecord(KEY, record.path, "", latest.fingerprint)} if latest else {}
     state = (await files.snapshot(p.id, [path], known))[path]
     if state is None:  # the document is gone; its history stays

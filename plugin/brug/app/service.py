@@ -144,7 +144,7 @@ def reflection_rounds(p: Partnership, rt: Runtime, reads: Any = None) -> list[di
 
     `reads` answers the store's questions (a `Prefetched` during a reconcile); the store by default."""
     reads = reads or rt.store
-    questions = {q.id: q for q in rt.library.questions}
+    questions = rt.library.question_by_id
     show_names = p.reflection is None or p.reflection.show_names
     answers: dict[str, list[dict[str, str | None]]] = {}
     for answer in reads.answers(p.id):
@@ -267,7 +267,7 @@ async def plan_partnership(p: Partnership, source: str, rt: Runtime, reads: Any 
 
     if applied is not None and applied.inputs_hash == fingerprint and not store.has_pending(p.id, platforms):
         # Nothing the documents depend on changed: only check that brug's documents are still there.
-        main = [PurePosixPath(r.path) for k, r in records.items() if not k.endswith("~new")]
+        main = [r.where for k, r in records.items() if not k.endswith("~new")]
         snapshot = await files.snapshot(p.id, main, records)
         if all(state is not None for state in snapshot.values()):
             return PartnershipPlan(p, source, provisioning, fingerprint, after, missing, unchanged=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,6 +97,11 @@ class Library:
 
     def questions_for(self, bouwsteen: Bouwsteen) -> list[Question]:
         return [q for q in self.questions if q.bouwsteen == bouwsteen]
+
+    @cached_property
+    def question_by_id(self) -> dict[str, Question]:
+        """The question bank by id (a reconcile looks questions up for every partnership)."""
+        return {q.id: q for q in self.questions}
 
 
 def load_library(
