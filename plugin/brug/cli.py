@@ -940,16 +940,18 @@ def run(
             if stop.is_set():
                 return
             bot.load()  # files may have changed; a broken file keeps its last good version
-            _, errors, _ = await bot.apply(stop=stop)
+            _, errors, _ = await bot.apply(stop=stop, keep_plans=False)
             for line in errors:
                 log.error("%s", line)
 
     async def apply_taken(gained: set[str], wanted: set[str], stop: asyncio.Event) -> None:
         """What another instance asked for is applied now; what was taken over only when it is not fresh."""
         if wanted:
-            await bot.apply(only=wanted, stop=stop)
+            await bot.apply(only=wanted, stop=stop, keep_plans=False)
         if gained - wanted:
-            await bot.apply(only=gained - wanted, stop=stop, unless_applied_within=timedelta(minutes=every))
+            await bot.apply(
+                only=gained - wanted, stop=stop, unless_applied_within=timedelta(minutes=every), keep_plans=False
+            )
 
     def taken(result: TickResult, stop: asyncio.Event, background: set[asyncio.Task[None]]) -> None:
         """On the loop, after each renewal: wake the scheduler for what was taken over, and apply it (in
@@ -984,7 +986,7 @@ def run(
             # SIGTERM here ends it after the operation in hand; with several instances, what one of them applied
             # within the reconcile interval waits for this one's next reconcile (a restart redoes nothing)
             fresh = timedelta(minutes=every) if leases is not None else None
-            _, errors, _ = await bot.apply(stop=stop, unless_applied_within=fresh)
+            _, errors, _ = await bot.apply(stop=stop, unless_applied_within=fresh, keep_plans=False)
             for line in errors:
                 log.error("%s", line)
             if not stop.is_set():

@@ -41,7 +41,7 @@ from brug.domain.barometer import (
     rule_round,
     term_round,
 )
-from brug.domain.partnership import Member, Partnership
+from brug.domain.partnership import Member, Partnership, Rhythms
 from brug.domain.questions import Audience, Question, QuestionKind
 from brug.domain.types import Bouwsteen, Language, Text
 from brug.logs import fields
@@ -65,7 +65,7 @@ DOCUMENT_KEY = "barometer"
 # --- rounds -------------------------------------------------------------------------------------------
 
 
-def round_at(p: Partnership, moment: datetime) -> Round:
+def round_at(p: Rhythms, moment: datetime) -> Round:
     """The time-based round `moment` falls in (term or rule); prompt rounds are kept in the store."""
     settings = p.barometer
     if settings.rrule is not None:
@@ -107,7 +107,7 @@ def round_for_prompt(p: Partnership, rt: Runtime, slot: datetime, index: int) ->
     return open_rounds[-1].round_id, closing
 
 
-def boundaries(p: Partnership, start: datetime, end: datetime) -> list[datetime]:
+def boundaries(p: Rhythms, start: datetime, end: datetime) -> list[datetime]:
     """Moments in (start, end] where a time-based round ends and the next begins."""
     if p.barometer.every_prompts is not None:
         return []

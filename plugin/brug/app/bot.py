@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from pathlib import Path
@@ -28,12 +28,12 @@ from brug.app.scheduler import AGENDA, BAROMETER, REFLECTION, Scheduler, Slot
 from brug.app.service import ApplyReport, PartnershipPlan, Runtime, apply_partnerships, content_digest
 from brug.content.edit import set_phase
 from brug.content.library import Library
-from brug.content.partnerships import LoadedPartnership, load_partnerships
+from brug.content.partnerships import LoadedMapping, LoadedPartnership, load_partnerships
 from brug.content.problems import Problem, ProblemsFound, os_reason
 from brug.content.render import Renderer
 from brug.domain.agreement import AgreementStatus, SignDecision, SignRequest
 from brug.domain.holidays import SchoolCalendar
-from brug.domain.partnership import Member, Partnership
+from brug.domain.partnership import Member, Partnership, Rhythms
 from brug.domain.types import Language, strip_controls
 from brug.logs import fields
 from brug.settings import CONFIG_NAME, NextcloudSettings, SecretUnreadable, Settings
@@ -212,28 +212,34 @@ class Bot:
     def holds(self, partnership_id: str) -> bool:
         return self.leases is None or self.leases.holds(partnership_id)
 
-    def held_partnerships(self) -> dict[str, Partnership]:
-        """The partnerships this instance works on: all of them, or those whose lease it holds."""
-        return {pid: item.partnership for pid, item in self.loaded.items() if self.holds(pid)}
+    def held(self) -> list[LoadedPartnership]:
+        """The partnerships this instance works on, as loaded (compact): all of them, or those whose lease it holds."""
+        return [item for pid, item in self.loaded.items() if self.holds(pid)]
+
+    def held_partnerships(self) -> Mapping[str, Partnership]:
+        """The partnerships this instance works on, each validated when looked up."""
+        return LoadedMapping({item.id: item for item in self.held()})
 
     def load(self, read: tuple[list[LoadedPartnership], list[Problem]] | None = None) -> list[Problem]:
         """Read the partnership files; on problems keep the last good version of each partnership.
 
         `read`: what `load_partnerships` gave for these sources just now (`brug run` reads them once at
-        start: at 10,000 files a reading takes a minute)."""
-        loaded, problems = read or load_partnerships(self.sources, self.rt.library, self.language)
+        start: at 10,000 files a reading takes a minute). A file whose bytes did not change is not read again:
+        its partnership stays as it was."""
+        loaded, problems = read or load_partnerships(self.sources, self.rt.library, self.language, self.loaded)
         for pid in [pid for pid, item in self.loaded.items() if not item.path.exists()]:
             log.info("%s: its file is gone; brug no longer serves it", pid)
             del self.loaded[pid]
         for item in loaded:
-            self.loaded[item.partnership.id] = item
-            self.rt.zones[item.partnership.id] = item.partnership.zone
+            self.loaded[item.id] = item
+            self.rt.zones[item.id] = item.zone
         for problem in problems:
             log.error("%s", problem)
         return problems
 
-    def partnerships(self) -> dict[str, Partnership]:
-        return {pid: item.partnership for pid, item in self.loaded.items()}
+    def partnerships(self) -> Mapping[str, Partnership]:
+        """The loaded partnerships by id (as loaded now); each is validated when it is looked up."""
+        return LoadedMapping(dict(self.loaded))
 
     async def apply(
         self,
@@ -241,12 +247,14 @@ class Bot:
         stop: asyncio.Event | None = None,
         *,
         unless_applied_within: timedelta | None = None,
+        keep_plans: bool = True,
     ) -> tuple[list[PartnershipPlan], list[str], ApplyReport]:
         """Apply the loaded partnerships (or one, or some) this instance holds; with `stop` set, end after
         the operation in hand. A partnership another instance holds is left to it, asked to apply it soon.
 
         `unless_applied_within` leaves out what any instance applied that recently (an instance that starts
-        or takes partnerships over does not redo the others' fresh work; its next reconcile covers them)."""
+        or takes partnerships over does not redo the others' fresh work; its next reconcile covers them).
+        `keep_plans=False`: return no plans (`brug run` keeps none of the thousands a reconcile makes)."""
         report = ApplyReport()
         chosen = None if only is None else {only} if isinstance(only, str) else set(only)
         items = [item for pid, item in self.loaded.items() if chosen is None or pid in chosen]
@@ -254,9 +262,9 @@ class Bot:
             since = datetime.now(UTC) - unless_applied_within
             applied = {a.id: a.applied_at for a in await asyncio.to_thread(self.rt.store.all_applied)}
             fresh = {
-                item.partnership.id
+                item.id
                 for item in items
-                if (at := applied.get(item.partnership.id)) is not None
+                if (at := applied.get(item.id)) is not None
                 and (at if at.tzinfo else at.replace(tzinfo=UTC)) > since
             }
             if fresh:
@@ -265,16 +273,16 @@ class Bot:
                     len(fresh),
                     unless_applied_within.total_seconds() // 60,
                 )
-                items = [item for item in items if item.partnership.id not in fresh]
+                items = [item for item in items if item.id not in fresh]
         if self.leases is not None:
-            for pid in [item.partnership.id for item in items if not self.holds(item.partnership.id)]:
+            for pid in [item.id for item in items if not self.holds(item.id)]:
                 if chosen is not None:  # a chat command here changed it: its holder applies it at its next tick
                     await asyncio.to_thread(self.leases.want_apply, pid)
                     log.info("%s: another instance holds it; asked it to apply the change", pid)
-            items = [item for item in items if self.holds(item.partnership.id)]
+            items = [item for item in items if self.holds(item.id)]
         started = time.monotonic()
         async with self._lock:
-            plans, errors = await apply_partnerships(items, self.rt, report, stop=stop)
+            plans, errors = await apply_partnerships(items, self.rt, report, stop=stop, keep_plans=keep_plans)
         if only is None:  # a whole reconcile (at start and every so many minutes), not one partnership's
             metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         for line in [*report.chat, *report.failed_invites, *errors]:
@@ -332,19 +340,19 @@ class Bot:
     def scheduler(self, calendar: SchoolCalendar | None = None, grace: dict[str, timedelta] | None = None) -> Scheduler:
         """Agendas and reflection prompts for the loaded partnerships, on their own rhythms."""
 
-        async def agenda(p: Partnership, slot: Slot, late: bool) -> None:
+        async def agenda(p: Rhythms, slot: Slot, late: bool) -> None:
             assert slot.meeting is not None
-            await post_agenda(p, slot.meeting, self.rt, late=late)
+            await post_agenda(whole(p), slot.meeting, self.rt, late=late)
 
-        async def reflection(p: Partnership, slot: Slot, late: bool) -> None:
-            await post_reflection(p, slot.at, self.rt, late=late)
+        async def reflection(p: Rhythms, slot: Slot, late: bool) -> None:
+            await post_reflection(whole(p), slot.at, self.rt, late=late)
 
-        async def barometer(p: Partnership, slot: Slot, late: bool) -> None:
-            await run_barometer(p, slot.at, self.rt)
+        async def barometer(p: Rhythms, slot: Slot, late: bool) -> None:
+            await run_barometer(whole(p), slot.at, self.rt)
 
-        return Scheduler(
+        return Scheduler(  # it looks at every partnership at each tick: in the compact form, validated only when due
             self.rt.store,
-            lambda: self.held_partnerships().values(),
+            self.held,
             {AGENDA: agenda, REFLECTION: reflection, BAROMETER: barometer},
             self.rt.clock,
             calendar,
@@ -413,6 +421,11 @@ class Bot:
                 watcher.cancel()
             if not stop.is_set():
                 log.info("stopped listening on %s: this instance no longer holds its listener", platform.capitalize())
+
+
+def whole(p: Rhythms) -> Partnership:
+    """The validated partnership behind what the scheduler was given (a loaded one, or a partnership)."""
+    return p.partnership if isinstance(p, LoadedPartnership) else p  # type: ignore[return-value]
 
 
 async def outliving_store_outages(what: str, loop: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from brug import metrics
 from brug.app.leases import LeaseLost
 from brug.domain.holidays import SchoolCalendar
-from brug.domain.partnership import Partnership
+from brug.domain.partnership import Rhythms
 from brug.logs import fields
 from brug.ports import NETWORK_ERRORS, PlatformError, Unreachable
 
@@ -49,7 +49,7 @@ class Slot:
     meeting: datetime | None = None  # for an agenda: the meeting it prepares
 
 
-def agenda_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
+def agenda_slots(p: Rhythms, start: datetime, end: datetime) -> list[Slot]:
     """Agendas due in (start, end]: `agenda_lead_days` before each meeting, at the meeting's hour."""
     if p.meetings is None:
         return []
@@ -65,7 +65,7 @@ def agenda_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
     return out
 
 
-def overdue_agendas(p: Partnership, now: datetime) -> list[Slot]:
+def overdue_agendas(p: Rhythms, now: datetime) -> list[Slot]:
     """Agendas whose moment has passed while their meeting has not begun yet (at most the lead time ago)."""
     if p.meetings is None:
         return []
@@ -95,7 +95,7 @@ def meeting_ahead(slot: Slot, now: datetime) -> bool:
     return slot.kind == AGENDA and slot.meeting is not None and slot.meeting > now
 
 
-def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
+def reflection_slots(p: Rhythms, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
     """Reflection prompts due in (start, end], without school holidays when the partnership asks so."""
     if p.reflection is None:
         return []
@@ -111,14 +111,14 @@ def reflection_slots(p: Partnership, start: datetime, end: datetime, calendar: S
     return out
 
 
-def barometer_slots(p: Partnership, start: datetime, end: datetime) -> list[Slot]:
+def barometer_slots(p: Rhythms, start: datetime, end: datetime) -> list[Slot]:
     """Ends of time-based barometer rounds in (start, end]."""
     from brug.app.barometer import boundaries
 
     return [Slot(at, p.id, BAROMETER) for at in boundaries(p, start, end)]
 
 
-def slots_of(kind: str, p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
+def slots_of(kind: str, p: Rhythms, start: datetime, end: datetime, calendar: SchoolCalendar | None) -> list[Slot]:
     if kind == AGENDA:
         return agenda_slots(p, start, end)
     if kind == REFLECTION:
@@ -127,21 +127,21 @@ def slots_of(kind: str, p: Partnership, start: datetime, end: datetime, calendar
 
 
 def due_slots(
-    p: Partnership, start: datetime, end: datetime, calendar: SchoolCalendar | None, kinds: Iterable[str] = KINDS
+    p: Rhythms, start: datetime, end: datetime, calendar: SchoolCalendar | None, kinds: Iterable[str] = KINDS
 ) -> list[Slot]:
     return sorted(slot for kind in kinds for slot in slots_of(kind, p, start, end, calendar))
 
 
-Job = Callable[[Partnership, Slot, bool], Awaitable[None]]  # (partnership, slot, late)
+Job = Callable[[Rhythms, Slot, bool], Awaitable[None]]  # (what `partnerships` gave, slot, late)
 SAVE_MARKS_EVERY = timedelta(hours=1)  # `run` writes the marks it moved on in memory this often, and at its end
 QUIET_HORIZON = timedelta(days=2)  # how much further than asked a partnership's next slot is looked for
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Quiet:
     """`partnership` has no slot of a kind in (start, until); `slot`: there is one at `until`, else none at it."""
 
-    partnership: Partnership
+    partnership: Rhythms
     start: datetime
     until: datetime
     slot: bool
@@ -160,7 +160,7 @@ class Scheduler:
     def __init__(
         self,
         store,  # brug.store.Store
-        partnerships: Callable[[], Iterable[Partnership]],
+        partnerships: Callable[[], Iterable[Rhythms]],
         jobs: dict[str, Job],
         clock: Callable[[], datetime],
         calendar: SchoolCalendar | None = None,
@@ -203,7 +203,7 @@ class Scheduler:
                     if (pid, kind) in stored:
                         self._marks.setdefault((pid, kind), stored[(pid, kind)])
         new: list[tuple[str, str]] = []
-        work: list[tuple[Partnership, list[str]]] = []
+        work: list[tuple[Rhythms, list[str]]] = []
         for p in partnerships:
             due = []
             for kind in kinds:
@@ -224,7 +224,7 @@ class Scheduler:
             for key in new:
                 self._marks[key] = now
 
-        async def serve(p: Partnership, due: list[str]) -> None:
+        async def serve(p: Rhythms, due: list[str]) -> None:
             async with gate:
                 for kind in due:
                     try:
@@ -238,7 +238,7 @@ class Scheduler:
         await asyncio.gather(*(serve(p, due) for p, due in work))
         return report
 
-    def _window(self, p: Partnership, kind: str, start: datetime, reach: datetime) -> _Quiet:
+    def _window(self, p: Rhythms, kind: str, start: datetime, reach: datetime) -> _Quiet:
         """From `start` on, where `p`'s next `kind` slot is: up to `reach` at least, unless a slot comes first.
 
         Expanding the rules of 10,000 partnerships at every tick costs seconds; the answer is kept per
@@ -260,7 +260,7 @@ class Scheduler:
         return known
 
     async def _serve_kind(
-        self, p: Partnership, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
+        self, p: Rhythms, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
     ) -> None:
         mark = self._marks.get((p.id, kind))
         if mark is None:  # a new partnership starts now: its past is not posted ...
@@ -297,7 +297,7 @@ class Scheduler:
         if self._marks:
             self.store.advance_schedule_marks(self._marks)
 
-    async def _handle(self, p: Partnership, slot: Slot, now: datetime, report: TickReport) -> None:
+    async def _handle(self, p: Rhythms, slot: Slot, now: datetime, report: TickReport) -> None:
         if self.store.slot_status(p.id, slot.kind, slot.at) is not None:
             return  # handled before a crash or restart
         age = now - slot.at

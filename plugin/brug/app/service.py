@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
@@ -23,7 +24,7 @@ from brug.app.signals import signals_log_context
 from brug.content.agreement import AgreementState
 from brug.content.context import Link
 from brug.content.library import Library
-from brug.content.partnerships import LoadedPartnership
+from brug.content.partnerships import LoadedPartnership, canonical_json, kept_text
 from brug.content.problems import display_path
 from brug.content.render import Renderer
 from brug.content.resources import data_dir
@@ -206,24 +207,27 @@ def inputs_hash(
         _agreement_key(agreement),
     ]
     # the sha256 of json.dumps([rt.content_digest, p.model_dump(mode="json"), *rest], sort_keys=True),
-    # continued from a copy of the one that has read the first two (kept per loaded file)
+    # continued from a copy of the one that has read the first two (kept per loaded file's text)
     digest = _partnership_digest(rt.content_digest, p).copy()
     digest.update(("".join(", " + json.dumps(x, sort_keys=True) for x in rest) + "]").encode())
     return digest.hexdigest()
 
 
-_digests: dict[str, tuple[Partnership, str, Any]] = {}
+_digests: dict[str, tuple[object, str, Any]] = {}
 
 
 def _partnership_digest(content: str, p: Partnership) -> Any:
     """A sha256 that has read the start of `inputs_hash`'s payload: the content digest and the partnership.
 
-    Partnerships are frozen (a reloaded file is a new object), so a reconcile of 10,000 encodes each
-    file once, and keeps 10,000 small hash states rather than their JSON."""
+    A loaded partnership is kept as its canonical JSON (brug.content.partnerships), and every object made
+    from it carries the same bytes: a reconcile of 10,000 encodes each file once, and keeps 10,000 small
+    hash states (and no partnership). Another partnership (frozen) is known by the object itself."""
+    text = kept_text(p)
+    token: object = p if text is None else text
     kept = _digests.get(p.id)
-    if kept is None or kept[0] is not p or kept[1] != content:
-        start = "[" + json.dumps(content) + ", " + json.dumps(p.model_dump(mode="json"), sort_keys=True)
-        kept = (p, content, hashlib.sha256(start.encode()))
+    if kept is None or kept[0] is not token or kept[1] != content:
+        body = canonical_json(p) if text is None else zlib.decompress(text).decode()
+        kept = (token, content, hashlib.sha256(("[" + json.dumps(content) + ", " + body).encode()))
         _digests[p.id] = kept
     return kept[2]
 
@@ -452,10 +456,13 @@ async def apply_partnerships(
     report: ApplyReport,
     on_done: Callable[[], object] = lambda: None,
     stop: asyncio.Event | None = None,
+    keep_plans: bool = True,
 ) -> tuple[list[PartnershipPlan], list[str]]:
     """Plan and apply each partnership in turn; a platform failure for one does not stop the others.
 
     A stop request (SIGTERM, Ctrl-C) is honoured between operations: the one in hand finishes.
+    Each partnership is validated from its loaded form when its turn comes, and let go after it; with
+    `keep_plans=False` no plan is kept either (a plan holds the partnership and what was rendered for it).
     """
     plans: list[PartnershipPlan] = []
     errors: list[str] = []
@@ -465,7 +472,7 @@ async def apply_partnerships(
         if stop is not None and stop.is_set():
             break
         if n % PREFETCH == 0 and len(loaded) > 1:  # the next group's store reads at once, not 20 per partnership
-            reads = rt.store.prefetch([i.partnership.id for i in loaded[n : n + PREFETCH]])
+            reads = rt.store.prefetch([i.id for i in loaded[n : n + PREFETCH]])
         rt.zones[p.id] = p.zone
         try:
             await agreements.observe(p, rt, reads)  # a partner's edit of the agreement is a version: see it first
@@ -474,7 +481,8 @@ async def apply_partnerships(
                 break
             if any(op.key == agreements.KEY for op in plan.changes):
                 await agreements.observe(p, rt)  # what brug just wrote (its first draft is version 1)
-            plans.append(plan)
+            if keep_plans:
+                plans.append(plan)
         except Unreachable as err:  # the adapter said so once already
             log.debug("%s: %s", p.id, err)
             errors.append(f"{p.id}: {err}")

@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, model_validator
@@ -256,13 +256,14 @@ class Partnership(Strict):
                 )
             seen_orgs.add(org.id)
             for j, member in enumerate(org.members):
-                if member.key in seen_members:
+                key = member.key  # a slug of the name unless it has an id: made once
+                if key in seen_members:
                     raise PydanticCustomError(
                         "brug_duplicate_id",
                         "unique member ids ('{value}' is used twice; give one an id)",
-                        {"value": member.key, "loc": ("organisations", i, "members", j, "id" if member.id else "name")},
+                        {"value": key, "loc": ("organisations", i, "members", j, "id" if member.id else "name")},
                     )
-                seen_members[member.key] = org.id
+                seen_members[key] = org.id
         for i, pair in enumerate(self.tandems):
             for j, key in enumerate(pair):
                 if key not in seen_members:
@@ -301,6 +302,26 @@ class Partnership(Strict):
         if self.meetings is None:
             return []
         return self.meetings.recurrence().after(after, self.zone, limit)
+
+
+class Rhythms(Protocol):
+    """What a partnership's schedule is worked out from: a `Partnership`, or the compact form `brug run` keeps
+    of each loaded one (brug.content.partnerships.LoadedPartnership)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def zone(self) -> ZoneInfo: ...
+
+    @property
+    def meetings(self) -> Meetings | None: ...
+
+    @property
+    def reflection(self) -> Reflection | None: ...
+
+    @property
+    def barometer(self) -> BarometerSettings: ...
 
 
 def today_in(zone: ZoneInfo, now: datetime) -> date:

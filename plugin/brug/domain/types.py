@@ -68,13 +68,18 @@ def strip_controls(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
 def slugify(text: str) -> str:
     """Lower-case ASCII slug: 'Ré Vandenbroucke' -> 're-vandenbroucke'."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+    return _NOT_SLUG.sub("-", ascii_text.lower()).strip("-") or "x"
 
 
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+# those formats with two-digit fields (ISO 8601), which datetime.fromisoformat reads the same, in C
+_ISO_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?")
 
 
 YEARS = range(2000, 2200)  # a rhythm's start or a date outside these is a typo, and costly to expand
@@ -86,6 +91,11 @@ def _parse_local_datetime(value: object) -> object:
             raise PydanticCustomError("brug_local_datetime", "local time without a UTC offset", {"value": str(value)})
         return _in_years(value)
     if isinstance(value, str):
+        if _ISO_LOCAL.fullmatch(text := value.strip()):  # the usual form
+            try:
+                return _in_years(datetime.fromisoformat(text))
+            except ValueError:
+                pass  # not a real moment: the formats below say so
         for fmt in _DATETIME_FORMATS:
             try:
                 parsed = datetime.strptime(value.strip(), fmt)

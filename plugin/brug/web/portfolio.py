@@ -32,6 +32,7 @@ from brug.app import agreements, barometer
 from brug.app.service import Runtime
 from brug.content.agreement import review_of
 from brug.content.library import Library
+from brug.content.partnerships import revision
 from brug.content.radar import AXES, SHORT, number
 from brug.content.small_radar import grid_defs, small_radar
 from brug.domain.agreement import Overall, reminder_due
@@ -155,13 +156,13 @@ _ORGANISATIONS: dict[str, tuple[Partnership, frozenset[str]]] = {}
 
 def organisations_of(p: Partnership) -> frozenset[str]:
     """The ids of the organisations that take part (kept per partnership as loaded)."""
-    cached = _ORGANISATIONS.get(p.id)
-    if cached is not None and cached[0] is p:
+    cached, version = _ORGANISATIONS.get(p.id), revision(p)
+    if cached is not None and cached[0] is version:
         return cached[1]
     ids = frozenset(org.id for org in p.organisations)
     if len(_ORGANISATIONS) > 50_000:
         _ORGANISATIONS.clear()
-    _ORGANISATIONS[p.id] = (p, ids)
+    _ORGANISATIONS[p.id] = (version, ids)
     return ids
 
 
@@ -206,8 +207,8 @@ def meeting_around(p: Partnership, now: datetime) -> tuple[datetime | None, date
     kept until the next meeting has passed (or the partnership file changed)."""
     if p.meetings is None:
         return None, None
-    cached = _MEETINGS.get(p.id)
-    if cached is not None and cached[0] is p.meetings and cached[1] <= now and (cached[3] is None or now < cached[3]):
+    cached, version = _MEETINGS.get(p.id), revision(p)
+    if cached is not None and cached[0] is version and cached[1] <= now and (cached[3] is None or now < cached[3]):
         return cached[2], cached[3]
     rule = p.meetings.recurrence()
     # the recent past first (cheap); a year back only for a partnership that has not met lately
@@ -217,7 +218,7 @@ def meeting_around(p: Partnership, now: datetime) -> tuple[datetime | None, date
     found = (before[-1] if before else None, ahead[0] if ahead else None)
     if len(_MEETINGS) > 50_000:
         _MEETINGS.clear()
-    _MEETINGS[p.id] = (p.meetings, now, *found)
+    _MEETINGS[p.id] = (version, now, *found)
     return found
 
 
@@ -230,8 +231,8 @@ def agreement_of(p: Partnership, library: Library, figures: PortfolioFigures) ->
     stored = figures.agreement_versions.get(p.id, [])
     signed = figures.signoffs.get(p.id, [])
     key = (tuple((v.number, v.sha256) for v in stored), tuple(s["id"] for s in signed))
-    cached = _AGREEMENTS.get(p.id)
-    if cached is not None and cached[0] is p and cached[1] == key:
+    cached, version = _AGREEMENTS.get(p.id), revision(p)
+    if cached is not None and cached[0] is version and cached[1] == key:
         return cached[2]  # type: ignore[no-any-return]
     versions, signoffs = agreements.from_rows(stored, signed)
     status = agreements.agreement_status(p, versions, signoffs)
@@ -242,7 +243,7 @@ def agreement_of(p: Partnership, library: Library, figures: PortfolioFigures) ->
     found = (status, review_of(p, library, status), changed)
     if len(_AGREEMENTS) > 50_000:
         _AGREEMENTS.clear()
-    _AGREEMENTS[p.id] = (p, key, found)
+    _AGREEMENTS[p.id] = (version, key, found)
     return found
 
 
@@ -487,17 +488,17 @@ def row_of(
         figures.agreement_versions.get(pid),
         figures.signoffs.get(pid),
     )
-    kept = _ROW_OF.get((pid, language))
-    if kept is not None and kept[0] is p and kept[1] == inputs:
+    kept, version = _ROW_OF.get((pid, language)), revision(p)
+    if kept is not None and kept[0] is version and kept[1] == inputs:
         return kept[2]
     row = portfolio_row(p, rt, now, language, figures, places)
     if len(_ROW_OF) > 50_000:
         _ROW_OF.clear()
-    _ROW_OF[(pid, language)] = (p, inputs, row)
+    _ROW_OF[(pid, language)] = (version, inputs, row)
     return row
 
 
-_ROWS: dict[tuple[Any, ...], tuple[list[Row], PortfolioFigures, list[Partnership]]] = {}
+_ROWS: dict[tuple[Any, ...], tuple[list[Row], PortfolioFigures, list[object]]] = {}
 
 
 def portfolio_rows(
@@ -515,14 +516,15 @@ def portfolio_rows(
     rows are made again when the store's figures, a partnership file or the minute changed."""
     mine = visible(partnerships, organisation)
     figures = figures_of(rt.store)
-    key = (id(figures), now.replace(second=0, microsecond=0), language, *map(id, mine))
+    versions = [revision(p) for p in mine]
+    key = (id(figures), now.replace(second=0, microsecond=0), language, *map(id, versions))
     kept = _ROWS.get(key)
     if kept is None:
         places: dict[tuple[str, str], tuple[str, int]] = {}
-        kept = ([row_of(p, rt, now, language, figures, places) for p in mine], figures, mine)
+        kept = ([row_of(p, rt, now, language, figures, places) for p in mine], figures, versions)
         if len(_ROWS) >= 32:
             _ROWS.clear()
-        _ROWS[key] = kept  # the figures and partnerships stay referenced: their ids in the key stay theirs
+        _ROWS[key] = kept  # the figures and versions stay referenced: their ids in the key stay theirs
     rows = kept[0]
     if phase:
         rows = [r for r in rows if r.phase == phase]
