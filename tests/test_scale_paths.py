@@ -274,3 +274,48 @@ async def test_the_inputs_hash_is_the_one_earlier_versions_stored(tmp_path: Path
     assert rt.store.applied("jaar").inputs_hash == inputs_hash(
         p, rt, History("leerkansen", 0), START, rounds, agreement
     )
+
+
+def test_a_change_to_the_web_page_alone_does_not_make_every_workspace_plan_again(tmp_path: Path) -> None:
+    """Every partnership's inputs hash starts with the content digest: a changed template re-plans every
+    workspace (16 ms each). The web page's stylesheet and templates make no workspace, so they are not in it."""
+    from brug.app.service import content_digest
+
+    own = tmp_path / "sjablonen"
+    (own / "nl" / "web").mkdir(parents=True)
+    (own / "nl" / "agenda.md.j2").write_text("# Agenda\n", encoding="utf-8")
+    (own / "nl" / "web" / "answer.html.j2").write_text("<p>antwoord</p>\n", encoding="utf-8")
+    (own / "web.css").write_text("body { color: black; }\n", encoding="utf-8")
+    before = content_digest([own])
+
+    (own / "web.css").write_text("body { color: navy; }\n", encoding="utf-8")
+    (own / "nl" / "web" / "answer.html.j2").write_text("<p>uw antwoord</p>\n", encoding="utf-8")
+    (own / "nl" / "web" / "portfolio.html.j2").write_text("<table></table>\n", encoding="utf-8")
+    assert content_digest([own]) == before
+
+    (own / "nl" / "agenda.md.j2").write_text("# Agenda van het overleg\n", encoding="utf-8")
+    assert content_digest([own]) != before
+    (own / "nl" / "agenda.md.j2").write_text("# Agenda\n", encoding="utf-8")
+    (own / "nl" / "reflectie.md.j2").write_text("Hoe loopt het?\n", encoding="utf-8")  # a new template counts too
+    assert content_digest([own]) != before
+
+
+async def test_a_reconcile_after_a_content_change_plans_every_workspace_once_and_writes_no_document(
+    tmp_path: Path, library  # type: ignore[no-untyped-def]
+) -> None:
+    """What bench/scale.py saw as a 171 s 'no-op' at 10,000: a template changed between the set-up and the
+    measurement. Every partnership is planned in full and its new inputs recorded (no document written);
+    the reconcile after that is a no-op again."""
+    clock = Clock(START)
+    files = {f"p{i}": PARTNERSHIP.replace("{skip}", "false").replace("id: jaar", f"id: p{i}") for i in range(3)}
+    bot = bot_with(tmp_path, library, clock, files)
+    await bot.apply()
+    bot.rt.content_digest = "a new stylesheet or template"
+    statements = Statements(bot.rt.store)
+    plans, errors, report = await bot.apply()
+    assert errors == [] and report.written == 0 and not any(plan.changes for plan in plans)
+    assert [plan.unchanged for plan in plans] == [False, False, False]
+    assert any("partnerships" in write for write in statements.writes())
+    statements.seen.clear()
+    plans, errors, report = await bot.apply()
+    assert all(plan.unchanged for plan in plans) and statements.writes() == []
