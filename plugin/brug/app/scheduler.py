@@ -148,6 +148,38 @@ class _Quiet:
 
 
 @dataclass
+class _Batch:
+    """What a tick knows of a batch of due partnerships before serving them, and what it writes after.
+
+    Read in a few statements for the whole batch (statuses of their slots, posts already begun, pauses)
+    instead of three round trips per slot; the slots handled and the marks moved are written together
+    at the end of the batch, in one transaction. Safe across a crash in between: a slot whose posts went
+    out but whose record was not written is found again from its mark, sees its posts begun, and is
+    finished without posting anything twice (the outbox claim decides, under the lease)."""
+
+    statuses: dict[tuple[str, str, datetime], str] = field(default_factory=dict)
+    begun: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
+    paused: set[str] = field(default_factory=set)
+    handled: list[tuple[str, str, datetime, str, bool]] = field(default_factory=list)
+    marks: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def status(self, slot: Slot) -> str | None:
+        return self.statuses.get((slot.partnership, slot.kind, slot.at))
+
+    def posts(self, slot: Slot) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        for prefix in slot_post_keys(slot):
+            found.update(self.begun.get((slot.partnership, prefix), {}))
+        return found
+
+    def record(self, slot: Slot, status: str, late: bool = False) -> None:
+        self.handled.append((slot.partnership, slot.kind, slot.at, status, late))
+
+
+BATCH = 200  # due partnerships read and written together by a tick (see _Batch)
+
+
+@dataclass
 class TickReport:
     done: list[Slot] = field(default_factory=list)
     late: list[Slot] = field(default_factory=list)
@@ -224,19 +256,43 @@ class Scheduler:
             for key in new:
                 self._marks[key] = now
 
-        async def serve(p: Rhythms, due: list[str]) -> None:
+        async def serve(p: Rhythms, due: list[tuple[str, datetime, list[Slot]]], batch: _Batch) -> None:
             async with gate:
-                for kind in due:
+                for kind, mark, slots in due:
                     try:
-                        await self._serve_kind(p, kind, now, report, stop)
+                        await self._serve_kind(p, kind, mark, slots, now, report, stop, batch)
                     except LeaseLost:  # another instance took the partnership over: its slots are its now
                         log.debug("%s: no longer held by this instance; its schedule is left to the holder", p.id)
                         return
                     except Exception:  # noqa: BLE001 - one partnership's trouble must not stop the others
                         log.exception("%s: the %s schedule failed; its slots stay due", p.id, kind)
 
-        await asyncio.gather(*(serve(p, due) for p, due in work))
+        for start in range(0, len(work), BATCH):
+            if stop is not None and stop.is_set():
+                break  # the marks stay: the rest is handled at the next start
+            planned = [(p, [self._due(p, kind, now) for kind in kinds]) for p, kinds in work[start : start + BATCH]]
+            batch = self._batch(planned)
+            try:
+                await asyncio.gather(*(serve(p, due, batch) for p, due in planned))
+            finally:  # what was handled is written, also when the tick is cut short
+                self.store.finish_slots(batch.handled, batch.marks)
+            self._marks.update(batch.marks)
         return report
+
+    def _due(self, p: Rhythms, kind: str, now: datetime) -> tuple[str, datetime, list[Slot]]:
+        """The slots of a kind in (mark, now], and the mark they follow."""
+        mark = self._marks.get((p.id, kind))
+        if mark is None:  # a partnership seen for the first time has an agenda due (see `tick`)
+            overdue = overdue_agendas(p, now) if kind == AGENDA else []
+            mark = overdue[0].at - timedelta(microseconds=1) if overdue else now
+        return kind, mark, slots_of(kind, p, mark, now, self.calendar)
+
+    def _batch(self, planned: list[tuple[Rhythms, list[tuple[str, datetime, list[Slot]]]]]) -> _Batch:
+        """Read what the store knows of these slots: a few statements for the whole batch."""
+        slots = [slot for _, due in planned for _, _, kind_slots in due for slot in kind_slots]
+        statuses, begun = self.store.slot_states([(s.partnership, s.kind, s.at, slot_post_keys(s)) for s in slots])
+        reflecting = sorted({s.partnership for s in slots if s.kind == REFLECTION})
+        return _Batch(statuses, begun, self.store.paused_among(reflecting) if reflecting else set())
 
     def _window(self, p: Rhythms, kind: str, start: datetime, reach: datetime) -> _Quiet:
         """From `start` on, where `p`'s next `kind` slot is: up to `reach` at least, unless a slot comes first.
@@ -260,23 +316,22 @@ class Scheduler:
         return known
 
     async def _serve_kind(
-        self, p: Rhythms, kind: str, now: datetime, report: TickReport, stop: asyncio.Event | None
+        self,
+        p: Rhythms,
+        kind: str,
+        mark: datetime,
+        slots: list[Slot],
+        now: datetime,
+        report: TickReport,
+        stop: asyncio.Event | None,
+        batch: _Batch,
     ) -> None:
-        mark = self._marks.get((p.id, kind))
-        if mark is None:  # a new partnership starts now: its past is not posted ...
-            overdue = overdue_agendas(p, now) if kind == AGENDA else []
-            if not overdue:
-                self.store.set_schedule_mark(p.id, kind, now)
-                self._marks[(p.id, kind)] = now
-                return
-            mark = overdue[0].at - timedelta(microseconds=1)  # ... but an agenda for a meeting ahead is, late
-        slots = slots_of(kind, p, mark, now, self.calendar)
         first_failed: Slot | None = None
         for slot in slots:
             if stop is not None and stop.is_set():
                 return  # the mark stays: the rest is handled at the next start
             try:
-                await self._handle(p, slot, now, report)
+                await self._handle(p, slot, now, report, batch)
             except (PlatformError, *NETWORK_ERRORS) as err:  # not lost: the slot stays due for the next tick
                 # an unreachable platform was announced once by its adapter: no line per slot and tick
                 quiet = isinstance(err, Unreachable) or not isinstance(err, PlatformError)
@@ -288,27 +343,25 @@ class Scheduler:
                 report.failed.append(slot)
                 first_failed = first_failed or slot  # later slots still go out: one bad post blocks nothing
         # the mark stops just before a failed slot, so the next tick tries it again (done ones are skipped)
-        upto = max(mark, first_failed.at - timedelta(microseconds=1) if first_failed else now)
-        self.store.set_schedule_mark(p.id, kind, upto)
-        self._marks[(p.id, kind)] = upto
+        batch.marks[(p.id, kind)] = max(mark, first_failed.at - timedelta(microseconds=1) if first_failed else now)
 
     def save_marks(self) -> None:
         """Write the marks this process moved on in memory (when it stops; a later start reads them)."""
         if self._marks:
             self.store.advance_schedule_marks(self._marks)
 
-    async def _handle(self, p: Rhythms, slot: Slot, now: datetime, report: TickReport) -> None:
-        if self.store.slot_status(p.id, slot.kind, slot.at) is not None:
+    async def _handle(self, p: Rhythms, slot: Slot, now: datetime, report: TickReport, batch: _Batch) -> None:
+        if batch.status(slot) is not None:
             return  # handled before a crash or restart
         age = now - slot.at
-        begun = self.store.slot_posts(p.id, slot_post_keys(slot))
+        begun = batch.posts(slot)
         if begun:
             # A crash came between the posts and the record: some went out (or were on their way). Finish
             # the slot whatever its age — the platforms know a post by its key, so none goes twice — and
             # record it done: a delivered post is never called skipped, and no outbox row stays pending.
             late = age > LATE_AFTER
             await self.jobs[slot.kind](p, slot, late)
-            self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
+            batch.record(slot, "done", late)
             (report.late if late else report.done).append(slot)
             metrics.slot(slot.kind, "late" if late else "on_time")
             sent = sum(1 for status in begun.values() if status == "sent")
@@ -322,8 +375,8 @@ class Scheduler:
                 extra=fields(p.id, kind=slot.kind, key=slot_id(slot.at), outcome="late" if late else "on_time"),
             )
             return
-        if slot.kind == REFLECTION and self.store.is_paused(p.id):
-            self.store.record_slot(p.id, slot.kind, slot.at, "paused")
+        if slot.kind == REFLECTION and p.id in batch.paused:
+            batch.record(slot, "paused")
             report.paused.append(slot)
             metrics.slot(slot.kind, "paused")
             log.info(
@@ -332,7 +385,7 @@ class Scheduler:
             )
             return
         if age > self.grace[slot.kind] and not meeting_ahead(slot, now):
-            self.store.record_slot(p.id, slot.kind, slot.at, "skipped")
+            batch.record(slot, "skipped")
             report.skipped.append(slot)
             metrics.slot(slot.kind, "skipped")
             log.warning(
@@ -346,7 +399,7 @@ class Scheduler:
             return
         late = age > LATE_AFTER
         await self.jobs[slot.kind](p, slot, late)
-        self.store.record_slot(p.id, slot.kind, slot.at, "done", late=late)
+        batch.record(slot, "done", late)
         (report.late if late else report.done).append(slot)
         metrics.slot(slot.kind, "late" if late else "on_time")
         log.info(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from brug.store.database import Database, _insert_new, _now, _upsert, _utc
+from brug.store.database import Database, _insert, _insert_new, _now, _upsert, _utc
 from brug.store.records import BarometerRoundRecord, _round_record
 from brug.store.schema import barometer_counts, barometer_polls, barometer_rounds, barometer_votes
 
@@ -22,18 +22,22 @@ class Barometer(Database):
     ) -> BarometerRoundRecord:
         """The round, created open when it is not known yet."""
         ident = {"partnership_id": partnership_id, "round_id": round_id}
-        with self._tx() as conn:
-            _insert_new(
-                conn,
-                barometer_rounds,
-                list(ident),
+        insert_once = (
+            _insert(self.engine, barometer_rounds)
+            .values(
                 **ident,
                 starts=_utc(starts),
                 ends=_utc(ends) if ends else None,
                 status="open",
                 min_respondents=min_respondents,
             )
-            row = conn.execute(select(barometer_rounds).filter_by(**ident)).one()
+            .on_conflict_do_nothing(index_elements=list(ident))
+            .returning(*barometer_rounds.c)
+        )
+        with self._single() as conn:  # one statement when new (each prompt of a fan-out opens a round)
+            row = conn.execute(insert_once).first()
+            if row is None:
+                row = conn.execute(select(barometer_rounds).filter_by(**ident)).one()
         return _round_record(row)
 
     def barometer_round(self, partnership_id: str, round_id: str) -> BarometerRoundRecord | None:
@@ -48,7 +52,7 @@ class Barometer(Database):
         query = select(barometer_rounds).where(barometer_rounds.c.partnership_id == partnership_id)
         if status is not None:
             query = query.where(barometer_rounds.c.status == status)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query.order_by(barometer_rounds.c.starts, barometer_rounds.c.round_id)).all()
         return [_round_record(r) for r in rows]
 

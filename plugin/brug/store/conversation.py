@@ -4,12 +4,13 @@ prompts, the prompts' pause, and signals to policy with their history. Each is k
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from brug.domain.signals import Level, SignalEvent, SignalRecord, Status
-from brug.store.database import Database, _insert_new, _now, _number_for, _one_at_a_time, _upsert, _utc
+from brug.store.database import Database, _chunks, _insert_new, _now, _number_for, _one_at_a_time, _upsert, _utc
 from brug.store.records import ActionRecord, AgendaItemRecord, AnswerRecord
 from brug.store.schema import actions, agenda_items, answers, pauses, signal_events, signals
 
@@ -148,6 +149,14 @@ class ConversationRecords(Database):
             return (
                 conn.execute(select(pauses.c.by).where(pauses.c.partnership_id == partnership_id)).first() is not None
             )
+
+    def paused_among(self, partnership_ids: Sequence[str]) -> set[str]:
+        """Which of these partnerships are paused (one read for a tick's due prompts)."""
+        found: set[str] = set()
+        with self._read() as conn:
+            for chunk in _chunks(partnership_ids, 5000):
+                found.update(conn.execute(select(pauses.c.partnership_id).where(pauses.c.partnership_id.in_(chunk))).scalars())
+        return found
 
     # --- signals ---------------------------------------------------------------------------------------
 

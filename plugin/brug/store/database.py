@@ -77,7 +77,8 @@ class Database:
             create_engine(self.url, isolation_level="AUTOCOMMIT") if self.is_postgresql else self.engine
         )
         self.writes: dict[str, int] = {}  # per table: statements that changed it, made by this process
-        event.listen(self.engine, "after_cursor_execute", self._count_write)
+        for engine in {id(e): e for e in (self.engine, self._reader)}.values():
+            event.listen(engine, "after_cursor_execute", self._count_write)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.is_postgresql:
@@ -153,6 +154,20 @@ class Database:
         """A connection for one reading statement (on PostgreSQL in autocommit: no transaction around it)."""
         with self._reader.connect() as conn:
             yield conn
+
+    @contextmanager
+    def _single(self) -> Iterator[Connection]:
+        """A connection for one writing statement, which is its own transaction: on PostgreSQL in autocommit
+        (one round trip instead of three with BEGIN and COMMIT), on SQLite in a transaction as `_tx`.
+
+        Only for a write that is whole in one statement (an upsert, an `INSERT … ON CONFLICT`, one UPDATE);
+        a read after it on the same connection sees it committed."""
+        if self.is_postgresql:
+            with self._reader.connect() as conn:
+                yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
 
     def _retrying(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in a transaction, and again when a concurrent one took a unique key meanwhile

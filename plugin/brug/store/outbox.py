@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from brug.store.database import Database, _chunks, _insert, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
@@ -16,6 +16,7 @@ from brug.store.schema import outbox, schedule_marks, slots
 # marks read or moved on in one statement: PostgreSQL scans the table for a long list either way (20 ms
 # at 10,000 partnerships; bench/store_plans.py), so few long lists beat many short ones
 MARKS_AT_ONCE = 5000
+PREFIXES_AT_ONCE = 200  # key prefixes looked for in one statement (`slot_states`)
 
 
 class Outbox(Database):
@@ -60,7 +61,7 @@ class Outbox(Database):
         return status
 
     def mark_sent(self, platform: str, key: str, ref: str) -> None:
-        with self._tx() as conn:
+        with self._single() as conn:
             conn.execute(
                 update(outbox)
                 .where(outbox.c.platform == platform, outbox.c.key == key)
@@ -216,7 +217,7 @@ class Outbox(Database):
         return datetime.fromisoformat(upto) if upto else None
 
     def set_schedule_mark(self, partnership_id: str, kind: str, upto: datetime) -> None:
-        with self._tx() as conn:
+        with self._single() as conn:
             _upsert(conn, schedule_marks, {"partnership_id": partnership_id, "kind": kind}, {"upto": _utc(upto)})
 
     def schedule_marks(self, partnership_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
@@ -269,8 +270,90 @@ class Outbox(Database):
 
     def record_slot(self, partnership_id: str, kind: str, at: datetime, status: str, *, late: bool = False) -> None:
         key = {"partnership_id": partnership_id, "kind": kind, "at": _utc(at)}
-        with self._tx() as conn:
+        with self._single() as conn:
             _upsert(conn, slots, key, dict(status=status, late=int(late), handled_at=_now()))
+
+    def slot_states(
+        self, wanted: Sequence[tuple[str, str, datetime, Sequence[str]]]
+    ) -> tuple[dict[tuple[str, str, datetime], str], dict[tuple[str, str], dict[tuple[str, str], str]]]:
+        """For many slots at once, each (partnership, kind, moment, key prefixes of its posts): the status of
+        those handled before, by (partnership, kind, moment), and the outbox rows (platform, key) -> status
+        by (partnership, prefix), for the prefixes that have any.
+
+        What `slot_status` and `slot_posts` answer for one slot, in a few statements for a tick's due slots
+        (a fan-out of 1,000 prompts made 2,000 round trips for it)."""
+        statuses: dict[tuple[str, str, datetime], str] = {}
+        begun: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+        if not wanted:
+            return statuses, begun
+        ids = sorted({pid for pid, _, _, _ in wanted})
+        kinds = sorted({kind for _, kind, _, _ in wanted})
+        since = min(_utc(at) for _, _, at, _ in wanted)
+        moments = {(pid, kind, _utc(at)): (pid, kind, at) for pid, kind, at, _ in wanted}
+        prefixes = sorted({(pid, prefix) for pid, _, _, keys in wanted for prefix in keys})
+        with self._read() as conn:
+            for chunk in _chunks(ids, MARKS_AT_ONCE):
+                rows = conn.execute(
+                    select(slots.c.partnership_id, slots.c.kind, slots.c.at, slots.c.status).where(
+                        slots.c.partnership_id.in_(chunk), slots.c.kind.in_(kinds), slots.c.at >= since
+                    )
+                ).all()
+                for r in rows:
+                    slot = moments.get((r.partnership_id, r.kind, r.at))
+                    if slot is not None:
+                        statuses[slot] = r.status
+            for start in range(0, len(prefixes), PREFIXES_AT_ONCE):  # SQLite nests an OR of N terms N deep
+                part = prefixes[start : start + PREFIXES_AT_ONCE]
+                wanted_here = or_(
+                    *(
+                        and_(outbox.c.partnership_id == pid, outbox.c.key.startswith(prefix, autoescape=True))
+                        for pid, prefix in part
+                    )
+                )
+                rows = conn.execute(
+                    select(outbox.c.partnership_id, outbox.c.platform, outbox.c.key, outbox.c.status).where(
+                        outbox.c.partnership_id.in_(sorted({pid for pid, _ in part})), wanted_here
+                    )
+                ).all()
+                for r in rows:
+                    for pid, prefix in part:
+                        if r.partnership_id == pid and r.key.startswith(prefix):
+                            begun.setdefault((pid, prefix), {})[(r.platform, r.key)] = r.status
+        return statuses, begun
+
+    def finish_slots(
+        self, handled: Sequence[tuple[str, str, datetime, str, bool]], marks: Mapping[tuple[str, str], datetime]
+    ) -> None:
+        """Record many handled slots (partnership, kind, moment, status, late) and set the schedule marks of
+        their partnerships, in one transaction: a slot is never behind its mark without its record."""
+        if not handled and not marks:
+            return
+        now = _now()
+        with self._tx() as conn:
+            if handled:
+                statement = _insert(conn, slots)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["partnership_id", "kind", "at"],
+                    set_={
+                        "status": statement.excluded.status,
+                        "late": statement.excluded.late,
+                        "handled_at": statement.excluded.handled_at,
+                    },
+                )
+                rows = [
+                    dict(partnership_id=pid, kind=kind, at=_utc(at), status=status, late=int(late), handled_at=now)
+                    for pid, kind, at, status, late in handled
+                ]
+                conn.execute(statement, rows)
+            if marks:
+                statement = _insert(conn, schedule_marks)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["partnership_id", "kind"], set_={"upto": statement.excluded.upto}
+                )
+                conn.execute(
+                    statement,
+                    [{"partnership_id": pid, "kind": kind, "upto": _utc(upto)} for (pid, kind), upto in marks.items()],
+                )
 
     def slots(self, partnership_id: str, kind: str | None = None) -> list[SlotRecord]:
         query = select(slots).where(slots.c.partnership_id == partnership_id)
