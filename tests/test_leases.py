@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from brug.app.leases import Coordinator, LeaseLost, listener_name
+from brug.app.leases import Coordinator, LeaseLost, listener_name, spread
 from brug.app.lock import instance_lock
 from brug.store import Store
 from tests.conftest import EXAMPLES
@@ -54,9 +54,11 @@ def test_two_instances_split_the_partnerships_fairly_and_a_third_gets_its_share(
     assert first.listeners_gained == [MATRIX] and a.holds(MATRIX)
     b = coordinator(store, "b")
     assert b.tick(NAMES, [MATRIX]).gained == []  # all held by a, and not expired
-    assert a.tick(NAMES, [MATRIX]).released == NAMES[5:]  # two alive: a keeps ceil(10/2) = 5
-    assert b.tick(NAMES, [MATRIX]).gained == NAMES[5:]
-    assert a.held == set(NAMES[:5]) and b.held == set(NAMES[5:])
+    # two alive: a keeps ceil(10/2) = 5 and hands back the rest in `spread` order (a hash, not the names')
+    handed_back = sorted(sorted(NAMES, key=spread)[5:])
+    assert a.tick(NAMES, [MATRIX]).released == handed_back
+    assert b.tick(NAMES, [MATRIX]).gained == handed_back
+    assert b.held == set(handed_back) and a.held == set(NAMES) - set(handed_back)
     assert not b.holds(MATRIX)  # one listener, on a
     c = coordinator(store, "c")
     for instance in (a, b, c, a, b, c):
@@ -99,12 +101,24 @@ def test_a_dead_instances_leases_expire_and_are_taken_over_with_a_log_line(
     assert a.tick(NAMES, [MATRIX]).lost == sorted(held_by_a)  # a comes back: it learns it lost them
 
 
+def test_partnerships_due_together_are_split_evenly_between_two_instances(store: Store) -> None:
+    """Ids given out in sequence come due together (a region's prompts at the same hour): each instance's
+    share must be a sample across all partnerships, not a range of names, or one instance does all of it."""
+    names = [f"school-{i:05d}" for i in range(400)]
+    a, b = coordinator(store, "a"), coordinator(store, "b")
+    for instance in (a, b, a, b):
+        instance.tick(names)
+    assert len(a.held) == len(b.held) == 200 and a.held | b.held == set(names)
+    for due in (names[:100], names[100:200], names[::4]):  # by name the first two would all be a's
+        assert 35 <= len(a.held.intersection(due)) <= 65, len(a.held.intersection(due))
+
+
 def test_the_outbox_claims_a_post_only_while_the_lease_is_held(store: Store) -> None:
     a = coordinator(store, "a")
     b = coordinator(store, "b")
     a.tick(NAMES)
     b.tick(NAMES)
-    mine, theirs = sorted(a.held)[0], NAMES[-1]
+    mine, theirs = sorted(a.held)[0], sorted(b.held)[-1]
     store.outbox_guard = (a.id, a.guard)
     assert store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom") is None
     entry = store.outbox_entry("matrix", f"{mine}/welcome")
@@ -211,8 +225,9 @@ def test_a_command_elsewhere_asks_the_holder_to_apply(store: Store) -> None:
     a = coordinator(store, "a")
     b = coordinator(store, "b")
     a.tick(NAMES)
-    b.want_apply("p03")
-    assert a.tick(NAMES).wanted == ["p03"]
+    held = sorted(a.held)[0]
+    b.want_apply(held)
+    assert a.tick(NAMES).wanted == [held]
     assert a.tick(NAMES).wanted == []  # once
 
 
@@ -250,7 +265,7 @@ def test_status_instances_shows_who_holds_what(cli, project: Path, store: Store)
     a_line = next(line for line in lines if line.strip().startswith("aaaa"))
     assert "host-aaaa" in a_line and "proces 100" in a_line and "5 samenwerking(en)" in a_line
     assert "luistert: matrix" in a_line
-    assert "p00, p01, p02, p03, p04" in result.output
+    assert ", ".join(sorted(a.held)) in result.output
     assert "samenwerkingen: 10 in huur, 0 vrij of verlopen" in result.output
     assert "luisteraar matrix: aaaa (host-aaaa, proces 100)" in result.output
 

@@ -8,7 +8,9 @@ expiry. A `Coordinator` ticks every `renew` seconds, in one transaction:
 - it counts the live instances (a heartbeat younger than `ttl`) and claims free or expired
   partnerships up to its fair share, ceil(partnerships / live instances), with
   `SELECT … FOR UPDATE SKIP LOCKED`, so two instances never wait for, nor take, the same row;
-- it hands back what it holds beyond its share, so a new instance gets work at once;
+- it hands back what it holds beyond its share, so a new instance gets work at once (claims and hand-backs
+  go in `spread` order, a hash of the name: each share is a sample across all partnerships, so what
+  falls due at one moment is split evenly);
 - it claims a free or expired listener lease: one elected instance listens per platform.
 
 A killed instance stops renewing; its leases expire after `ttl` and the others take them over at
@@ -24,6 +26,7 @@ platform by its key before it is sent again (the adapters do that).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -43,6 +46,13 @@ LISTENER = "listener:"  # prefix of the listeners' lease names
 PLATFORM_LISTENERS = {"matrix": "matrix", "nextcloud": "talk"}  # chat platform -> its listener's name
 DEFAULT_TTL = 30.0
 DEFAULT_RENEW = 10.0
+
+
+def spread(name: str) -> str:
+    """The order in which leases are claimed and handed back: by a hash of the name (PostgreSQL's md5), so an
+    instance's share is a sample across all partnerships, not a range of names. Whatever subset comes due
+    at once (prompts at the same hour, ids given out in sequence) is then split evenly between instances."""
+    return hashlib.md5(name.encode()).hexdigest()
 
 
 class LeaseLost(RuntimeError):
@@ -189,7 +199,7 @@ class Coordinator:
                 held |= set(got)
                 result.gained = sorted(got)
             elif len(held) > result.share:
-                extra = sorted(held)[result.share :]
+                extra = sorted(sorted(held, key=spread)[result.share :])
                 conn.execute(
                     text(
                         "UPDATE leases SET owner = NULL, expires_at = NULL WHERE owner = :me AND name IN :names"
@@ -243,7 +253,7 @@ class Coordinator:
                 "SELECT name, owner, extract(epoch FROM now() - expires_at) AS expired FROM leases "
                 "WHERE name = ANY(CAST(:names AS text[])) "
                 "AND (owner IS NULL OR expires_at IS NULL OR expires_at <= now()) "
-                "ORDER BY name LIMIT :count FOR UPDATE SKIP LOCKED"
+                "ORDER BY md5(name), name LIMIT :count FOR UPDATE SKIP LOCKED"  # in `spread` order
             ),
             {"names": list(names), "count": count},
         ).all()
