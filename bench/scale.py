@@ -253,6 +253,7 @@ def fan_out(
     ids: list[str],
     warmup: float,
     timeout: float,
+    profile: Path | None = None,
 ) -> FanOut:
     """Start `instances` brug run processes whose clock shows T after `warmup` s; wait for the due posts."""
     t_fake = due_time(run)
@@ -267,6 +268,9 @@ def fan_out(
         logs.append(log)
         with log.open("w") as out:
             command = [sys.executable, "-m", "brug", "--config", str(config), "-v", "run"]
+            if profile is not None:  # the whole life of the instance; written when it stops (SIGTERM)
+                profile.mkdir(parents=True, exist_ok=True)
+                command[1:1] = ["-m", "cProfile", "-o", str(profile / f"run{run}-instance{n + 1}.prof")]
             processes.append(subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT))
     sampler_peak = [0.0] * instances
     query = text(
@@ -371,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup-workers", type=int, default=4, help="processes for the set-up's first apply")
     parser.add_argument("--workdir", type=Path, help="an empty folder to work in, kept afterwards")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the no-op reconcile and the tick here")
+    parser.add_argument(
+        "--profile-instances", type=Path, help="run each brug run under cProfile; its profile goes in this folder"
+    )
     parser.add_argument(
         "--setup-only", action="store_true", help="make the set-up in --workdir and keep it (measure it with --from)"
     )
@@ -537,7 +544,7 @@ def run(args: argparse.Namespace, runs: list[int], workdir: Path, server: Postgr
             f"fan-out run {k + 1}: {instances} instance(s), {len(ids)} prompts due {warmup:.0f} s after start",
             flush=True,
         )
-        outcome = fan_out(k, instances, config, workdir, server, url, ids, warmup, args.timeout)
+        outcome = fan_out(k, instances, config, workdir, server, url, ids, warmup, args.timeout, args.profile_instances)
         outcomes.append(outcome)
         print(
             f"  {outcome.posts} posts in {outcome.seconds} s (first after {outcome.start_delay} s), "

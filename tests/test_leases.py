@@ -113,13 +113,21 @@ def test_partnerships_due_together_are_split_evenly_between_two_instances(store:
         assert 35 <= len(a.held.intersection(due)) <= 65, len(a.held.intersection(due))
 
 
-def test_the_outbox_claims_a_post_only_while_the_lease_is_held(store: Store) -> None:
+def guarded(store: Store, c: Coordinator, in_one_statement: bool) -> None:
+    """The outbox claims posts for `c`: a new post in one statement (as `brug run` does), or in the guard's
+    transaction (the path for a post claimed before, and for a lost lease)."""
+    store.outbox_guard = (c.id, c.guard)
+    store.outbox_lease = c.held_query if in_one_statement else None
+
+
+@pytest.mark.parametrize("in_one_statement", [True, False], ids=["one-statement", "transaction"])
+def test_the_outbox_claims_a_post_only_while_the_lease_is_held(store: Store, in_one_statement: bool) -> None:
     a = coordinator(store, "a")
     b = coordinator(store, "b")
     a.tick(NAMES)
     b.tick(NAMES)
     mine, theirs = sorted(a.held)[0], sorted(b.held)[-1]
-    store.outbox_guard = (a.id, a.guard)
+    guarded(store, a, in_one_statement)
     assert store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom") is None
     entry = store.outbox_entry("matrix", f"{mine}/welcome")
     assert entry is not None and entry["claims"] == 1 and entry["claimed_by"] == "a"
@@ -132,19 +140,20 @@ def test_the_outbox_claims_a_post_only_while_the_lease_is_held(store: Store) -> 
         conn.execute(text("UPDATE instances SET heartbeat = now() - interval '1 hour' WHERE id = 'a'"))
     b.tick(NAMES)
     assert mine in b.held
-    store.outbox_guard = (b.id, b.guard)
+    guarded(store, b, in_one_statement)
     assert store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom") == "pending"
     entry = store.outbox_entry("matrix", f"{mine}/welcome")
     assert entry is not None and entry["claims"] == 2 and entry["claimed_by"] == "b"
-    store.outbox_guard = (a.id, a.guard)
+    guarded(store, a, in_one_statement)
     with pytest.raises(LeaseLost):  # a lost it: even a post it had claimed is not its to send now
         store.enqueue("matrix", f"{mine}/welcome", mine, "algemeen", "welcome", "Welkom")
 
 
-def test_a_lease_about_to_expire_claims_no_post(store: Store) -> None:
+@pytest.mark.parametrize("in_one_statement", [True, False], ids=["one-statement", "transaction"])
+def test_a_lease_about_to_expire_claims_no_post(store: Store, in_one_statement: bool) -> None:
     a = coordinator(store, "a", ttl=30, renew=10)
     a.tick(NAMES)
-    store.outbox_guard = (a.id, a.guard)
+    guarded(store, a, in_one_statement)
     with store.engine.begin() as conn:  # 5 s left: less than the margin a send may take
         conn.execute(text("UPDATE leases SET expires_at = now() + interval '5 seconds'"))
     with pytest.raises(LeaseLost):

@@ -208,6 +208,7 @@ class Bot:
         self.leases = leases
         self.rt.store.outbox_guard = (leases.id, leases.guard)
         self.rt.store.listener_guard = leases.guard_listener  # a chat event is handled only while elected
+        self.rt.store.outbox_lease = leases.held_query
 
     def holds(self, partnership_id: str) -> bool:
         return self.leases is None or self.leases.holds(partnership_id)

@@ -38,12 +38,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, TextClause, bindparam, text
 
 log = logging.getLogger(__name__)
 
 LISTENER = "listener:"  # prefix of the listeners' lease names
 PLATFORM_LISTENERS = {"matrix": "matrix", "nextcloud": "talk"}  # chat platform -> its listener's name
+HELD = text(
+    "SELECT 1 FROM leases WHERE name = :lease_name AND owner = :lease_owner "
+    "AND expires_at > now() + make_interval(secs => :lease_margin) FOR SHARE"
+)
 DEFAULT_TTL = 30.0
 DEFAULT_RENEW = 10.0
 
@@ -133,14 +137,7 @@ class Coordinator:
 
         FOR SHARE keeps a taker's `FOR UPDATE SKIP LOCKED` away from the row until the claim is committed.
         """
-        row = conn.execute(
-            text(
-                "SELECT 1 FROM leases WHERE name = :name AND owner = :me "
-                "AND expires_at > now() + make_interval(secs => :margin) FOR SHARE"
-            ),
-            {"name": partnership, "me": self.id, "margin": self.margin},
-        ).first()
-        if row is None:
+        if conn.execute(*self.held_query(partnership)).first() is None:
             raise LeaseLost(partnership)
 
     def guard_listener(self, conn: Connection, platform: str) -> None:
@@ -151,6 +148,11 @@ class Coordinator:
     def drop(self, name: str) -> None:
         """Forget a listener lease the database says is gone, before the next tick says so."""
         self.listeners = self.listeners - {name}
+
+    def held_query(self, partnership: str) -> tuple[TextClause, dict[str, object]]:
+        """The query behind `guard`: a row while this instance holds the lease for `margin` more seconds, locked
+        FOR SHARE. The outbox puts it in front of its INSERT (a claim in one statement, see `Outbox.enqueue`)."""
+        return HELD, {"lease_name": partnership, "lease_owner": self.id, "lease_margin": self.margin}
 
     # --- the tick --------------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, TextClause, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError
@@ -92,6 +92,8 @@ class Database:
         # several instances: (connection, chat platform) -> raises LeaseLost unless this instance holds the
         # platform's listener lease; checked where a listener claims an event and stores its sync token
         self.listener_guard: Callable[[Connection, str], None] | None = None
+        # the query behind the guard (`Coordinator.held_query`), so a new post is claimed in one statement
+        self.outbox_lease: Callable[[str], tuple[TextClause, dict[str, Any]]] | None = None
         self.migrate()
 
     def _count_write(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:

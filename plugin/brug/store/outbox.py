@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 
 from brug.store.database import Database, _chunks, _insert, _insert_new, _now, _upsert, _utc
 from brug.store.records import SlotRecord
@@ -32,6 +32,9 @@ class Outbox(Database):
         Race-free: of two processes enqueueing the same key at once, one makes the row and the other
         gets its status back.
         """
+        if self.is_postgresql and (self.outbox_guard is None or self.outbox_lease is not None):
+            if self._claim_new(platform, key, partnership_id, room, kind, content):
+                return None
         claimer = None
         with self._tx() as conn:
             if self.outbox_guard is not None:
@@ -59,6 +62,39 @@ class Outbox(Database):
             if status == "pending":  # claimed before and not marked sent: the adapter looks for it first
                 conn.execute(update(outbox).where(*where).values(claims=outbox.c.claims + 1, claimed_by=claimer))
         return status
+
+    def _claim_new(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> bool:
+        """The common case of `enqueue` on PostgreSQL in one statement (one round trip instead of four): a
+        new post, inserted and claimed only while the lease's row is held (locked FOR SHARE until the
+        statement commits, as the guard's transaction does). False when it was not new or the lease not
+        held: `enqueue`'s transaction then says which, and what the post's status is."""
+        values = dict(
+            platform=platform,
+            key=key,
+            partnership_id=partnership_id,
+            room=room,
+            kind=kind,
+            content=content,
+            status="pending",
+            created_at=_now(),
+            claims=1,
+        )
+        if self.outbox_guard is None:
+            statement = _insert(self.engine, outbox).values(**values, claimed_by=None)
+            params: dict[str, Any] = {}
+        else:
+            claimer = self.outbox_guard[0]
+            assert self.outbox_lease is not None
+            held, params = self.outbox_lease(partnership_id)
+            lease = held.columns().cte("held")
+            chosen = select(*(literal(v, outbox.c[k].type).label(k) for k, v in values.items()))
+            chosen = chosen.add_columns(literal(claimer, outbox.c.claimed_by.type).label("claimed_by"))
+            statement = _insert(self.engine, outbox).from_select(
+                [*values, "claimed_by"], chosen.select_from(lease)
+            )
+        statement = statement.on_conflict_do_nothing(index_elements=["platform", "key"]).returning(outbox.c.key)
+        with self._single() as conn:
+            return conn.execute(statement, params).first() is not None
 
     def mark_sent(self, platform: str, key: str, ref: str) -> None:
         with self._single() as conn:
