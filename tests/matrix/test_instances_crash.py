@@ -309,6 +309,8 @@ async def test_three_instances_killed_twenty_times_post_every_prompt_exactly_onc
                 if done == len(due):
                     break
                 time.sleep(1)
+        while watch.pending and time.time() < deadline:  # the last kill's partnerships taken over as well:
+            time.sleep(0.5)  # with the prompts done early, a clean stop came before that takeover (leases left)
         assert instances.stop_all() == [0] * INSTANCES, instances.logs()
         stopped_at = START + timedelta(seconds=(time.time() - anchor + 5) * speed)  # brug's clock, and a bit
     finally:
