@@ -163,3 +163,16 @@ def test_a_local_time_is_read_as_the_formats_read_it(text: str) -> None:
     if isinstance(expected, dt) and expected.year < 2000:
         expected = "brug_year"
     assert got == expected
+
+
+def test_the_portfolio_validates_only_the_partnerships_the_viewer_sees(tmp_path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    from brug.web.portfolio import visible
+
+    jaar = PARTNERSHIP.replace("{skip}", "false")
+    other = jaar.replace("id: jaar", "id: ander").replace("id: school", "id: academie")
+    bot = bot_with(tmp_path, library, Clock(START), {"jaar": jaar, "ander": other})
+    loading._validated.cache_clear()
+    seen = visible(bot.partnerships(), "school")
+    assert [p.id for p in seen] == ["jaar"] and loading._validated.cache_info().misses == 1
+    assert [p.id for p in visible(bot.partnerships(), ["school", "ocmw"])] == ["ander", "jaar"]
+    assert [p.id for p in visible(dict(bot.partnerships()), "academie")] == ["ander"]  # a plain mapping as well

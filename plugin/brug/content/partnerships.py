@@ -15,7 +15,7 @@ import hashlib
 import json
 import weakref
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -54,13 +54,15 @@ class LoadedPartnership:
     meetings: Meetings | None
     reflection: Reflection | None
     barometer: BarometerSettings
+    organisations: tuple[str, ...]  # their ids: who may see it in the portfolio, without validating it
     text: bytes  # canonical_json of the partnership, zlib-compressed (about a third of the file)
     read: bytes  # a digest of the file's bytes: a file read again with the same bytes is not parsed again
 
     @classmethod
     def of(cls, path: Path, p: Partnership, read: bytes = b"") -> LoadedPartnership:
         text = zlib.compress(canonical_json(p).encode())
-        item = cls(path, p.id, p.zone, p.meetings, p.reflection, p.barometer, text, read)
+        organisations = tuple(org.id for org in p.organisations)
+        item = cls(path, p.id, p.zone, p.meetings, p.reflection, p.barometer, organisations, text, read)
         _remember(p, text)
         return item
 
@@ -116,6 +118,11 @@ class LoadedMapping(Mapping[str, Partnership]):
 
     def __contains__(self, pid: object) -> bool:
         return pid in self._items
+
+    def taking_part(self, organisations: Collection[str]) -> list[Partnership]:
+        """The partnerships any of these organisations takes part in, validating only those."""
+        wanted = set(organisations)
+        return [item.partnership for item in self._items.values() if not wanted.isdisjoint(item.organisations)]
 
 
 def partnership_files(paths: Iterable[Path]) -> list[Path]:

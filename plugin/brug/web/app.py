@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +151,7 @@ class Found:
 
 def create_app(
     rt: Runtime,
-    partnerships: Callable[[], dict[str, Partnership]],
+    partnerships: Callable[[], Mapping[str, Partnership]],
     signer: LinkSigner,
     *,
     per_ip: int = 60,
@@ -427,7 +427,7 @@ def create_app(
         phase = request.query_params.get("phase") or None
         attention = request.query_params.get("attention") == "1"
         sort = request.query_params.get("sort", "attention")
-        mine = visible(partnerships().values(), viewer.organisations)
+        mine = visible(partnerships(), viewer.organisations)
         rows = portfolio_rows(mine, rt, viewer.organisations, rt.clock(), language, phase=phase, attention=attention, sort=sort)
         context = page_context(
             rows, len(mine), phase_choices(mine, rt.library, language), language, phase=phase, attention=attention, sort=sort

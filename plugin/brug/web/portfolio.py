@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from brug.app import agreements, barometer
 from brug.app.service import Runtime
 from brug.content.agreement import review_of
 from brug.content.library import Library
-from brug.content.partnerships import revision
+from brug.content.partnerships import LoadedMapping, revision
 from brug.content.radar import AXES, SHORT, number
 from brug.content.small_radar import grid_defs, small_radar
 from brug.domain.agreement import Overall, reminder_due
@@ -166,9 +166,16 @@ def organisations_of(p: Partnership) -> frozenset[str]:
     return ids
 
 
-def visible(partnerships: Iterable[Partnership], organisation: str | Collection[str]) -> list[Partnership]:
-    """The partnerships an organisation (or any of several) takes part in: all a viewer of it may see."""
+def visible(
+    partnerships: Iterable[Partnership] | Mapping[str, Partnership], organisation: str | Collection[str]
+) -> list[Partnership]:
+    """The partnerships an organisation (or any of several) takes part in: all a viewer of it may see.
+    Of the partnerships `brug run` keeps loaded, only those are validated."""
     wanted = {organisation} if isinstance(organisation, str) else set(organisation)
+    if isinstance(partnerships, LoadedMapping):
+        return partnerships.taking_part(wanted)
+    if isinstance(partnerships, Mapping):
+        partnerships = partnerships.values()
     return [p for p in partnerships if not organisations_of(p).isdisjoint(wanted)]
 
 
