@@ -18,6 +18,15 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 SHARED = ROOT.parent / "shared"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run (`./run tests`: pytest-xdist, one worker per core) the tests marked `long` are
+    handed out first, so that the run does not end with one worker on a test of minutes while the others
+    have nothing left to do. Each worker collects, and the workers hand out tests in the order collected
+    (`--no-loadscope-reorder`); a run in one process keeps the files' order."""
+    if hasattr(config, "workerinput"):  # an xdist worker
+        items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: files' order otherwise
+
+
 @pytest.fixture(scope="session")
 def library() -> Library:
     return load_library()

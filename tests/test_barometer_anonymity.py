@@ -23,6 +23,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -144,6 +145,7 @@ def rounds(draw: st.DrawFn) -> tuple[str, list[Bouwsteen], dict[str, tuple[int, 
     return split, blocks, ratings, me, other
 
 
+@pytest.mark.long
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rounds())
 def test_no_output_lets_anyone_work_out_one_persons_rating(case) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_web_cli import healthy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 @contextmanager

@@ -142,6 +142,7 @@ def project(folder: Path, state: str, synapse: LocalSynapse, port: int) -> tuple
     return env, bot.access_token, partner
 
 
+@pytest.mark.long
 def test_health_readiness_metrics_and_json_logs_of_a_running_brug(
     tmp_path: Path, own_postgres: PostgresServer
 ) -> None:

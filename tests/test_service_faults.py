@@ -172,6 +172,7 @@ def test_sigterm_during_the_start_up_reconcile_leaves_cleanly(tmp_path: Path) ->
     assert len(workspaces) < 60  # it left before the end of the reconcile
 
 
+@pytest.mark.long
 def test_ctrl_c_during_apply_stops_after_the_step_in_hand_and_the_next_apply_continues(tmp_path: Path) -> None:
     code, _, err = _interrupt(tmp_path, "apply", signal.SIGINT)
     assert code == 130 and "Traceback" not in err

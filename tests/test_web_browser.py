@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -23,6 +24,8 @@ from tests.test_web_portfolio_rows import portfolio_world  # noqa: F401  (rows i
 from tests.web_world import web_server
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+pytestmark = pytest.mark.xdist_group("chromium")  # one worker starts the two browsers, not each worker
 
 
 def active(driver):  # type: ignore[no-untyped-def]

@@ -39,6 +39,7 @@ def event_size(event: dict) -> int:
     return len(json.dumps(event, ensure_ascii=False).encode())
 
 
+@pytest.mark.long  # Synapse's default rate limits: minutes of waiting
 async def test_one_long_command_no_longer_silences_brug(
     synapse_ratelimited: LocalSynapse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,7 +39,9 @@ from tests.conftest import ROOT
 from tests.matrix.world import unique
 from tests.postgres import PostgresServer
 
-pytestmark = pytest.mark.slow
+# They wait on the wall clock (leases, kills, brug's sped-up clock): the long ones go first, and all of them
+# run one after another in one worker, never two of them at once (see README, Tests).
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("real-time")]
 
 PARTNERSHIPS = 200
 ROOMS = 20

@@ -143,6 +143,7 @@ async def spend_invites_of(synapse: LocalSynapse, user: str) -> None:
     await client.close()
 
 
+@pytest.mark.long  # Synapse's default rate limits: minutes of waiting
 async def test_one_member_in_two_partnerships_on_default_limits(
     synapse_ratelimited: LocalSynapse, tmp_path: Path, library
 ) -> None:  # type: ignore[no-untyped-def]

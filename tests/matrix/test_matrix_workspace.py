@@ -246,6 +246,7 @@ async def test_html_in_a_name_or_a_command_is_shown_as_text(world: World, partne
     await bot.rt.close()
 
 
+@pytest.mark.long  # Synapse's default rate limits: minutes of waiting
 async def test_rate_limits_on_three_partnerships_nothing_lost(
     synapse_ratelimited: LocalSynapse, tmp_path: Path, library
 ) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,9 @@ from brug.store import Store
 from tests.conftest import ROOT
 from tests.matrix.world import Partner, bot_messages, unique
 
-pytestmark = pytest.mark.slow
+# They wait on the wall clock (leases, kills, brug's sped-up clock): the long ones go first, and all of them
+# run one after another in one worker, never two of them at once (see README, Tests).
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("real-time")]
 
 START = datetime(2026, 8, 31, 0, 0, tzinfo=UTC)
 END = START + timedelta(days=20)

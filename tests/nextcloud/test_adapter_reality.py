@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -23,11 +24,11 @@ from .test_adapter_workspace import NOW, SHARES, done, folder, library, make_bot
 ROOMS = "/ocs/v2.php/apps/spreed/api/v4/room"
 
 
-async def until(condition, tries: int = 100) -> None:  # type: ignore[no-untyped-def]
-    """Wait (briefly, many times) for something the listener does in the background."""
-    for _ in range(tries):
-        if condition():
-            return
+async def until(condition, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait for something the listener does in the background: back as soon as it is done, and patient on a
+    loaded machine (the test's own assertions then say what did not happen)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
 
