@@ -27,6 +27,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: files' order otherwise
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A worker of `--dist loadgroup` whose tests of an `xdist_group` did not get the group in their id would
+    spread the group over the workers without a word (pytest-xdist 3.8 with pytest 9.2): stop instead."""
+    if getattr(session.config.option, "loadgroup", False):
+        ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if ungrouped:
+            raise SystemExit(  # a worker's UsageError would not show its message
+                f"pytest-xdist did not group {ungrouped[0]} (and {len(ungrouped) - 1} more): this pytest and "
+                "pytest-xdist do not work together for --dist loadgroup; install the versions pyproject.toml asks for"
+            )
+
+
 @pytest.fixture(scope="session")
 def library() -> Library:
     return load_library()
