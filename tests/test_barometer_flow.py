@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from brug import cli as brug_cli
 from brug.app import barometer
 from brug.app.bot import Bot
 from brug.app.conversation import Incoming
@@ -158,7 +159,10 @@ async def test_two_respondents_show_nothing_but_not_enough_answers(world, tmp_pa
     assert rows[1][3] == "2" and all(cell == "" for cell in rows[1][4:])
 
 
-def test_the_command_line_shows_the_rounds_and_writes_the_radar(in_tmp, cli, library) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_line_shows_the_rounds_and_writes_the_radar(in_tmp, cli, library, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # brug.cli's console took COLUMNS from the environment of the moment this process first imported it (set by
+    # whichever test ran first); let it read COLUMNS when it prints, as a `brug` started with COLUMNS=200 does
+    monkeypatch.setattr(brug_cli.out, "_width", None)
     (in_tmp / "brug.toml").write_text('partnerships = ["partnerschappen"]\nworkspace = "ws"\nstate = "state.db"\n')
     barometer_partnership(in_tmp / "partnerschappen", extra="barometer: {full: false}\n")
     clock = Clock(TERM1)

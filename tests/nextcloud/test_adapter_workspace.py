@@ -117,6 +117,7 @@ def done(bot: Bot, pid: str) -> bool:
     )
 
 
+@pytest.mark.long  # 35 workspaces on each release: handed out early in a parallel run
 async def test_35_partnerships_on_one_account_get_their_workspace_within_the_limits(  # type: ignore[no-untyped-def]
     nc, tmp_path, folder, library, clock
 ) -> None:
