@@ -46,7 +46,9 @@ from tests.listeners import HeldHandlers
 from tests.matrix.world import partnership_file, unique
 from tests.postgres import PostgresServer
 
-pytestmark = pytest.mark.slow
+# Leases of 6 s and a frozen instance: it waits on the wall clock, so it runs in the one worker that runs the
+# other real-time tests, never beside them (see README, Tests).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("real-time")]
 
 TTL, RENEW = 6, 2  # seconds: a frozen listener loses its lease within 8 s
 PID = "race"
