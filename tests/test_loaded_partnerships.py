@@ -34,6 +34,9 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_the_partnership_made_again_from_what_is_kept_is_the_one_read(path: Path, library) -> None:  # type: ignore[no-untyped-def]
+    # an earlier test in this process may have left this file's partnership among the few kept at hand, made
+    # from an equal text of its own: start without them, as a fresh `brug run` does
+    loading._validated.cache_clear()
     read, problems = load_partnership(path, library)
     assert problems == [] and read is not None
     [item], _ = load_partnerships([path], library)

@@ -186,12 +186,14 @@ async def test_nio_waits_out_the_limit_and_all_messages_arrive(synapse_ratelimit
     """15 quick messages hit M_LIMIT_EXCEEDED; nio retries by itself and none are lost.
 
     Synapse's default (burst 10, then one message per 5 s) would make this take about 30 s,
-    so an admin keeps the burst but lets this sender's bucket drain at 2 msg/s.  (Faster
-    rates sometimes yield ``retry_after_ms: 0``, which nio reads as "wait 5 s".)
+    so an admin lets this sender's bucket drain at 1 msg/s after a burst of 3 (about 12 s).
+    (Faster rates sometimes yield ``retry_after_ms: 0``, which nio reads as "wait 5 s"; and
+    with a burst of 10 at 2 msg/s a loaded machine, taking a sixth of a second per send, never
+    fills the bucket: here a send may take up to 0.8 s and the limit still bites.)
     """
     admin = synapse_ratelimited.register(unique("beheer"), "pw", admin=True)
     sender = synapse_ratelimited.register(unique("zender"), "pw")
-    synapse_ratelimited.override_ratelimit(admin.access_token, sender.user_id, messages_per_second=2, burst_count=10)
+    synapse_ratelimited.override_ratelimit(admin.access_token, sender.user_id, messages_per_second=1, burst_count=3)
     client = client_for(synapse_ratelimited, sender)
     limited: list[ErrorResponse] = []
 
