@@ -32,43 +32,7 @@ class Outbox(Database):
         Race-free: of two processes enqueueing the same key at once, one makes the row and the other
         gets its status back.
         """
-        if self.is_postgresql and (self.outbox_guard is None or self.outbox_lease is not None):
-            if self._claim_new(platform, key, partnership_id, room, kind, content):
-                return None
-        claimer = None
-        with self._tx() as conn:
-            if self.outbox_guard is not None:
-                claimer, check = self.outbox_guard
-                check(conn, partnership_id)
-            where = (outbox.c.platform == platform, outbox.c.key == key)
-            new = _insert_new(
-                conn,
-                outbox,
-                ("platform", "key"),
-                platform=platform,
-                key=key,
-                partnership_id=partnership_id,
-                room=room,
-                kind=kind,
-                content=content,
-                status="pending",
-                created_at=_now(),
-                claims=1,
-                claimed_by=claimer,
-            )
-            if new:
-                return None
-            status = conn.execute(select(outbox.c.status).where(*where)).scalar()
-            if status == "pending":  # claimed before and not marked sent: the adapter looks for it first
-                conn.execute(update(outbox).where(*where).values(claims=outbox.c.claims + 1, claimed_by=claimer))
-        return status
-
-    def _claim_new(self, platform: str, key: str, partnership_id: str, room: str, kind: str, content: str) -> bool:
-        """The common case of `enqueue` on PostgreSQL in one statement (one round trip instead of four): a
-        new post, inserted and claimed only while the lease's row is held (locked FOR SHARE until the
-        statement commits, as the guard's transaction does). False when it was not new or the lease not
-        held: `enqueue`'s transaction then says which, and what the post's status is."""
-        values = dict(
+        row = dict(
             platform=platform,
             key=key,
             partnership_id=partnership_id,
@@ -79,13 +43,35 @@ class Outbox(Database):
             created_at=_now(),
             claims=1,
         )
+        if self.is_postgresql and (self.outbox_guard is None or self.outbox_lease is not None):
+            if self._claim_new(row):
+                return None
+        claimer = None
+        with self._tx() as conn:
+            if self.outbox_guard is not None:
+                claimer, check = self.outbox_guard
+                check(conn, partnership_id)
+            where = (outbox.c.platform == platform, outbox.c.key == key)
+            new = _insert_new(conn, outbox, ("platform", "key"), **row, claimed_by=claimer)
+            if new:
+                return None
+            status = conn.execute(select(outbox.c.status).where(*where)).scalar()
+            if status == "pending":  # claimed before and not marked sent: the adapter looks for it first
+                conn.execute(update(outbox).where(*where).values(claims=outbox.c.claims + 1, claimed_by=claimer))
+        return status
+
+    def _claim_new(self, values: dict[str, Any]) -> bool:
+        """The common case of `enqueue` on PostgreSQL in one statement (one round trip instead of four): a
+        new post, inserted and claimed only while the lease's row is held (locked FOR SHARE until the
+        statement commits, as the guard's transaction does). False when it was not new or the lease not
+        held: `enqueue`'s transaction then says which, and what the post's status is."""
         if self.outbox_guard is None:
             statement = _insert(self.engine, outbox).values(**values, claimed_by=None)
             params: dict[str, Any] = {}
         else:
             claimer = self.outbox_guard[0]
             assert self.outbox_lease is not None
-            held, params = self.outbox_lease(partnership_id)
+            held, params = self.outbox_lease(values["partnership_id"])
             lease = held.columns().cte("held")
             chosen = select(*(literal(v, outbox.c[k].type).label(k) for k, v in values.items()))
             chosen = chosen.add_columns(literal(claimer, outbox.c.claimed_by.type).label("claimed_by"))
